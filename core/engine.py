@@ -1,0 +1,439 @@
+"""The engine: one encounter and one payer in, one outcome out.
+
+Phases, in order (docs/rules.md explains each):
+
+1. **lines** — one line per procedure; one per service, its code chosen by the
+   ``payerpolicy_choose_code`` hook (the policy's ``code_by_technique`` rule by default);
+2. **code** — code crosswalks;
+3. **screen** — validity, time, coverage, same-time and same-region bundling; then the
+   ``payerpolicy_screen_lines`` hook. Lines made not billable give up their minutes (CORE-TIME-04);
+4. **merge** — one line per timed code per date of service (CORE-TIME-02);
+5. **units** — CMS total time or AMA per code (CORE-TIME-20/30);
+6. **modifiers** — policy rules, then the ``payerpolicy_modifiers`` hook; then each line's
+   modifiers are put in order (CORE-MOD-04) and the four-modifier limit enforced (CORE-MOD-05);
+7. **adjust** — limits, caps, edit tables; then the ``payerpolicy_adjust_lines`` hook;
+8. **review** — documentation, necessity and utilization findings;
+9. **claim** — claim-form limits; the lines are put in claim order.
+
+Rules and hooks return :class:`~payerpolicy.kinds.Change` values; only the engine applies them, and
+it records each change in the trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from .errors import PayerPolicyError
+from .kinds import Change, CodeChoice, Context
+from .manager import PluginHost
+from .model import ClaimLine, Encounter, Finding, Outcome, PayerRef, Status, TraceEntry
+from .policy import Policy, Rule
+from .units import units_ama_per_code, units_cms_total_time
+from .vocab import CodeCatalogue, default_catalogue
+
+__all__ = ["Engine", "PluginHookError"]
+
+CORE = "payerpolicy"
+_PROCEDURE_RANK = {"em": 0, "evaluation": 1, "cmt_spinal": 2, "cmt_extraspinal": 3}
+
+
+class PluginHookError(Exception):
+    """A plugin's hook or rule raised, or returned something the engine cannot apply (a bug)."""
+
+    def __init__(self, plugin: str, where: str, message: str) -> None:
+        self.plugin = plugin
+        self.where = where
+        super().__init__(f"plugin {plugin!r} in {where}: {message}")
+
+
+class _Line:
+    """A line while the engine works on it (mutable, private)."""
+
+    __slots__ = ("code", "diagnosis_pointers", "minutes", "modifiers", "origin", "regions", "service", "status", "units")
+
+    def __init__(self, code: str, units: int, minutes: int | None, regions: tuple[str, ...],
+                 pointers: tuple[int, ...], service: int, origin: str) -> None:
+        self.code = code
+        self.units = units
+        self.minutes = minutes
+        self.regions = regions
+        self.diagnosis_pointers = pointers
+        self.service = service
+        self.origin = origin
+        self.modifiers: list[str] = []
+        self.status: Status = "billable"
+
+    def freeze(self) -> ClaimLine:
+        return ClaimLine(
+            code=self.code,
+            units=self.units,
+            modifiers=tuple(self.modifiers),
+            status=self.status,
+            minutes=self.minutes,
+            regions=self.regions,
+            diagnosis_pointers=self.diagnosis_pointers,
+            service=self.service,
+            origin=self.origin,  # type: ignore[arg-type]
+        )
+
+
+class _Worksheet:
+    """The lines, findings and trace of one evaluation."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.lines: list[_Line] = []
+        self.findings: list[tuple[Finding, _Line | None]] = []
+        self.trace: list[tuple[TraceEntry, _Line | None]] = []
+        self.diagnoses: tuple[str, ...] = ctx.encounter.diagnoses
+        self._snapshot: tuple[ClaimLine, ...] | None = None
+
+    def snapshot(self) -> tuple[ClaimLine, ...]:
+        if self._snapshot is None:
+            self._snapshot = tuple(line.freeze() for line in self.lines)
+        return self._snapshot
+
+    def touched(self) -> None:
+        self._snapshot = None
+
+    def record(self, rule: str, plugin: str, line: _Line | None, field: str, before: Any, after: Any,
+               source: str = "", reason: str = "") -> None:
+        self.trace.append((TraceEntry(rule, plugin, None, field, before, after, source, reason), line))
+
+    def add_finding(self, finding: Finding, line: _Line | None) -> None:
+        self.findings.append((finding, line))
+
+    def apply(self, change: Change, plugin: str, lines: list[_Line]) -> None:
+        """Apply one change to the lines of the snapshot it was computed from."""
+        line: _Line | None = None
+        if change.line is not None:
+            if not 0 <= change.line < len(lines):
+                raise PluginHookError(plugin, change.rule, f"change names line {change.line}, but there are {len(lines)} lines")
+            line = lines[change.line]
+        rule, source, reason = change.rule, change.source, change.reason
+        if line is not None:
+            if change.code is not None and change.code != line.code:
+                if change.code not in self.ctx.catalogue:
+                    raise PluginHookError(plugin, rule, f"code {change.code!r} is not in the code catalogue")
+                self.record(rule, plugin, line, "code", line.code, change.code, source, reason)
+                line.code = change.code
+            if change.status is not None and change.status != line.status:
+                self.record(rule, plugin, line, "status", line.status, change.status, source, reason)
+                line.status = change.status
+                if change.status == "not_billable" and line.units:
+                    self.record(rule, plugin, line, "units", line.units, 0, source, "not billable")
+                    line.units = 0
+            if change.units is not None and change.units != line.units:
+                if change.units < 0:
+                    raise PluginHookError(plugin, rule, "units cannot be negative")
+                self.record(rule, plugin, line, "units", line.units, change.units, source, reason)
+                line.units = change.units
+            before = tuple(line.modifiers)
+            if change.set_modifiers is not None:
+                line.modifiers = list(change.set_modifiers)
+            for m in change.remove_modifiers:
+                while m in line.modifiers:
+                    line.modifiers.remove(m)
+            for m in change.add_modifiers:
+                if m not in line.modifiers:
+                    line.modifiers.append(m)
+            if tuple(line.modifiers) != before:
+                self.record(rule, plugin, line, "modifiers", before, tuple(line.modifiers), source, reason)
+            if change.diagnosis_pointers is not None and change.diagnosis_pointers != line.diagnosis_pointers:
+                self.record(rule, plugin, line, "diagnosis_pointers", line.diagnosis_pointers, change.diagnosis_pointers, source, reason)
+                line.diagnosis_pointers = change.diagnosis_pointers
+        elif any((change.code, change.status, change.units is not None, change.add_modifiers, change.remove_modifiers,
+                  change.set_modifiers is not None, change.diagnosis_pointers is not None)):
+            raise PluginHookError(plugin, rule, "a change to a line must name the line")
+        if change.claim_diagnoses is not None and change.claim_diagnoses != self.diagnoses:
+            self.record(rule, plugin, None, "diagnoses", self.diagnoses, change.claim_diagnoses, source, reason)
+            self.diagnoses = change.claim_diagnoses
+        if change.finding is not None:
+            f = change.finding
+            self.add_finding(
+                attrs.evolve(f, rule=f.rule or rule, source=f.source or source, plugin=f.plugin or plugin),
+                line,
+            )
+        self.touched()
+
+
+class Engine:
+    """Evaluates encounters against installed payers' policies.
+
+    :param host: the plugin host; by default one that loads every installed plugin.
+    :param catalogue: the code catalogue; by default the shipped one.
+    """
+
+    def __init__(self, host: PluginHost | None = None, catalogue: CodeCatalogue | None = None) -> None:
+        self.host = host if host is not None else PluginHost()
+        self.catalogue = catalogue if catalogue is not None else default_catalogue()
+
+    @property
+    def payer_ids(self) -> tuple[str, ...]:
+        """Installed payer ids, sorted."""
+        return tuple(self.host.payers)
+
+    def check(self, encounter: Encounter, payer: str) -> Outcome:
+        """Evaluate ``encounter`` for one payer."""
+        return self.evaluate(encounter, payer)
+
+    def compare(self, encounter: Encounter, payers: Sequence[str] | None = None) -> dict[str, Outcome]:
+        """Evaluate ``encounter`` for several payers (every installed payer by default)."""
+        ids = list(payers) if payers else list(self.payer_ids)
+        for pid in ids:
+            self.host.payer(pid)  # unknown ids fail before any work
+        return {pid: self.evaluate(encounter, pid) for pid in ids}
+
+    # ---- evaluation
+
+    def evaluate(self, encounter: Encounter, payer_id: str) -> Outcome:
+        """Evaluate ``encounter`` for ``payer_id`` and return the outcome."""
+        payer = self.host.payer(payer_id)
+        policy = self.host.policy(payer_id)
+        ctx = Context(encounter=encounter, payer=payer, policy=policy, catalogue=self.catalogue)
+        ws = _Worksheet(ctx)
+        day = encounter.date_of_service
+
+        self._build_lines(ws, ctx, payer_id)
+        self._run_phase(ws, ctx, "code", None)
+        self._run_phase(ws, ctx, "screen", "payerpolicy_screen_lines")
+        if policy.rules_of("merge_same_code", day):
+            self._merge(ws, policy.rules_of("merge_same_code", day)[0])
+        self._units(ws, ctx)
+        self._run_phase(ws, ctx, "modifiers", "payerpolicy_modifiers")
+        self._finish_modifiers(ws, ctx, payer_id)
+        self._run_phase(ws, ctx, "adjust", "payerpolicy_adjust_lines")
+        self._run_phase(ws, ctx, "review", None)
+        self._run_phase(ws, ctx, "claim", None)
+        return self._outcome(ws, ctx, payer_id)
+
+    def _call(self, hook: str, payer_id: str, **kwargs: Any) -> Iterable[tuple[str, Any]]:
+        for plugin, function, argnames in self.host.implementations(hook, payer_id):
+            try:
+                result = function(*[kwargs[a] for a in argnames])
+            except PayerPolicyError:
+                raise
+            except Exception as exc:
+                raise PluginHookError(plugin, hook, f"{type(exc).__name__}: {exc}") from exc
+            yield plugin, result
+
+    def _first(self, hook: str, payer_id: str, **kwargs: Any) -> tuple[str, Any]:
+        for plugin, result in self._call(hook, payer_id, **kwargs):
+            if result is not None:
+                return plugin, result
+        return "", None
+
+    def _build_lines(self, ws: _Worksheet, ctx: Context, payer_id: str) -> None:
+        enc = ctx.encounter
+        for i, proc in enumerate(enc.procedures):
+            line = _Line(proc.code, 1, None, proc.regions, proc.diagnosis_pointers, i, "procedures")
+            ws.lines.append(line)
+        for i, service in enumerate(enc.services):
+            plugin, choice = self._first("payerpolicy_choose_code", payer_id, service=service, index=i, context=ctx)
+            if not isinstance(choice, CodeChoice):
+                raise PluginHookError(plugin or "?", "payerpolicy_choose_code", f"returned {choice!r}, expected a CodeChoice")
+            if choice.code is not None and choice.code not in self.catalogue:
+                raise PluginHookError(plugin, "payerpolicy_choose_code", f"chose code {choice.code!r}, which is not in the code catalogue")
+            line = None
+            if choice.code is not None:
+                timed = self.catalogue[choice.code].timed
+                line = _Line(choice.code, 0 if timed else 1, service.minutes, service.regions, service.diagnosis_pointers, i, "services")
+                ws.lines.append(line)
+                ws.record(choice.rule, plugin, line, "code", service.code, choice.code, choice.source, choice.reason)
+            for f in choice.findings:
+                ws.add_finding(attrs.evolve(f, rule=f.rule or choice.rule, source=f.source or choice.source, plugin=f.plugin or plugin), line)
+        ws.touched()
+
+    def _run_phase(self, ws: _Worksheet, ctx: Context, phase: str, hook: str | None) -> None:
+        day = ctx.date_of_service
+        kinds = self.host.kinds
+        for rule in ctx.policy.rules:
+            kind = kinds[rule.kind]
+            function = kind.apply.get(phase)
+            if function is None or not rule.active_on(day):
+                continue
+            lines = list(ws.lines)
+            snapshot = ws.snapshot()
+            plugin = kind.plugin if kind.plugin != "payerpolicy.library" else CORE
+            try:
+                changes = list(function(rule, snapshot, ctx))
+            except PayerPolicyError:
+                raise
+            except Exception as exc:
+                raise PluginHookError(plugin, f"rule {rule.id} ({rule.kind})", f"{type(exc).__name__}: {exc}") from exc
+            for change in changes:
+                ws.apply(change, plugin, lines)
+        if hook is not None:
+            lines = list(ws.lines)
+            snapshot = ws.snapshot()
+            for plugin, result in self._call(hook, ctx.payer.id, lines=snapshot, context=ctx):
+                for change in result or ():
+                    if not isinstance(change, Change):
+                        raise PluginHookError(plugin, hook, f"returned {change!r}, expected Change values")
+                    ws.apply(change, plugin, lines)
+
+    def _merge(self, ws: _Worksheet, rule: Rule) -> None:
+        """One line per timed code per DOS: add the minutes of repeated codes (CORE-TIME-02)."""
+        first: dict[str, _Line] = {}
+        kept: list[_Line] = []
+        for line in ws.lines:
+            if line.origin != "services" or line.status == "not_billable" or not self.catalogue[line.code].timed:
+                kept.append(line)
+                continue
+            into = first.get(line.code)
+            if into is None:
+                first[line.code] = line
+                kept.append(line)
+                continue
+            before = into.minutes
+            into.minutes = (into.minutes or 0) + (line.minutes or 0)
+            ws.record(rule.id, CORE, into, "minutes", before, into.minutes, rule.source,
+                      f"services[{line.service}] is the same code on the same date of service: one line, minutes added")
+            into.regions = tuple(dict.fromkeys((*into.regions, *line.regions)))
+            into.diagnosis_pointers = tuple(dict.fromkeys((*into.diagnosis_pointers, *line.diagnosis_pointers)))
+            for m in line.modifiers:
+                if m not in into.modifiers:
+                    into.modifiers.append(m)
+            ws.trace = [(t, into if ref is line else ref) for t, ref in ws.trace]
+            ws.findings = [(f, into if ref is line else ref) for f, ref in ws.findings]
+        ws.lines = kept
+        ws.touched()
+
+    def _units(self, ws: _Worksheet, ctx: Context) -> None:
+        policy = ctx.policy
+        plugin, method = self._first("payerpolicy_unit_method", ctx.payer.id, context=ctx)
+        method = method or policy.settings.unit_method
+        rules = [r for r in policy.rules_of("timed_units", ctx.date_of_service) if r["method"] == method]
+        if not rules:
+            raise PayerPolicyError(f"{policy.file}: no timed_units rule with method = {method!r} is in force on {ctx.date_of_service}")
+        rule = rules[0]
+        basis = policy.settings.basis_of("unit_method")
+        source = rule.source + (f" — unit method for this payer: {basis.rule} ({basis.source})" if basis else "")
+        owner = plugin or CORE
+        pool: dict[_Line, int] = {}
+        for line in ws.lines:
+            if line.status == "not_billable" or line.minutes is None or not self.catalogue[line.code].timed:
+                continue
+            if line.minutes == 0:
+                ws.record(rule.id, owner, line, "status", line.status, "not_billable", source, "no minutes of this service")
+                line.status = "not_billable"
+                continue
+            pool[line] = line.minutes
+        if not pool:
+            ws.touched()
+            return
+        result = units_cms_total_time(pool) if method == "cms_total_time" else units_ama_per_code(pool)
+        total = sum(pool.values())
+        for line, units in result.units.items():
+            ws.record(rule.id, owner, line, "units", line.units, units, source, f"{method}: {line.minutes} min" + (f" of {total} timed min" if method == "cms_total_time" else ""))
+            line.units = units
+            if units:
+                continue
+            ws.record(rule.id, owner, line, "status", line.status, "not_billable", source, "0 units")
+            line.status = "not_billable"
+            if method == "ama_per_code" or total < 8:
+                ws.add_finding(Finding("BELOW_MIN_TIME", "warning",
+                                       f"{line.code}: {line.minutes} min is below the 8 minutes one unit needs" + (" (the day's timed total is also below 8)" if method == "cms_total_time" else ""),
+                                       rule.id, source, plugin=owner), line)
+            elif line not in result.tied:
+                ws.add_finding(Finding("TIMED_MINUTES_NOT_BILLED", "info",
+                                       f"{line.code}: {line.minutes} min performed but the day's {total} timed minutes allow {sum(result.units.values())} units, which went to codes with more minutes; keep the minutes in the note",
+                                       rule.id, source, plugin=owner), line)
+        if result.tied:
+            codes = [line.code for line in result.tied]
+            winners = [line.code for line in result.tied if result.units[line] > line.minutes // 15]
+            ws.add_finding(Finding("TIMED_UNIT_TIE", "warning",
+                                   f"equal leftover minutes: {', '.join(codes)} are interchangeable for the last unit(s); given to {', '.join(winners)} by entry order — the clinician may choose",
+                                   rule.id, source, plugin=owner), None)
+        ws.touched()
+
+    def _finish_modifiers(self, ws: _Worksheet, ctx: Context, payer_id: str) -> None:
+        settings = ctx.policy.settings
+        order_basis = settings.basis_of("modifier_order")
+        limit_basis = settings.basis_of("max_modifiers_per_line")
+        rank: dict[str, tuple[int, int]] = {}
+        for c, category in enumerate(settings.modifier_order):
+            for m, mod in enumerate(ctx.policy.modifier_categories.get(category, ())):
+                rank.setdefault(mod, (c, m))
+        other = (len(settings.modifier_order), 0)
+        lines = list(ws.lines)
+        snapshot = ws.snapshot()
+        for idx, line in enumerate(lines):
+            if line.status == "not_billable" or len(line.modifiers) < 2:
+                pass
+            else:
+                before = tuple(line.modifiers)
+                plugin, custom = self._first("payerpolicy_order_modifiers", payer_id, line=snapshot[idx], modifiers=before, context=ctx)
+                if custom is not None:
+                    if sorted(custom) != sorted(before):
+                        raise PluginHookError(plugin, "payerpolicy_order_modifiers", f"returned {list(custom)} for modifiers {list(before)}: reordering may not add or drop any")
+                    after = tuple(custom)
+                    rule_id, source = "ORDER", f"modifier order of plugin {plugin}"
+                else:
+                    after = tuple(sorted(before, key=lambda m: (rank.get(m, other), before.index(m))))
+                    plugin = CORE
+                    rule_id = order_basis.rule if order_basis else "CORE-MOD-04"
+                    source = order_basis.source if order_basis else "payerpolicy default modifier order"
+                if after != before:
+                    ws.record(rule_id, plugin, line, "modifiers", before, after, source, "modifier order")
+                    line.modifiers = list(after)
+            if len(line.modifiers) > settings.max_modifiers_per_line:
+                rule_id = limit_basis.rule if limit_basis else "CORE-MOD-05"
+                source = limit_basis.source if limit_basis else "CMS-1500 item 24D; X12 837P SV101"
+                needed = tuple(line.modifiers)
+                ws.add_finding(Finding("TOO_MANY_MODIFIERS", "error",
+                                       f"{line.code} needs {len(needed)} modifiers ({', '.join(needed)}) but a claim line holds {settings.max_modifiers_per_line}; the line is not built rather than drop one silently",
+                                       rule_id, source, plugin=CORE), line)
+                ws.record(rule_id, CORE, line, "modifiers", needed, (), source, "too many modifiers")
+                line.modifiers = []
+                ws.record(rule_id, CORE, line, "status", line.status, "not_billable", source, "too many modifiers")
+                line.status = "not_billable"
+                line.units = 0
+        ws.touched()
+
+    def _outcome(self, ws: _Worksheet, ctx: Context, payer_id: str) -> Outcome:
+        snapshot = ws.snapshot()
+        plugin, custom = self._first("payerpolicy_order_lines", payer_id, lines=snapshot, context=ctx)
+        if custom is not None:
+            order = list(custom)
+            if sorted(order) != list(range(len(snapshot))):
+                raise PluginHookError(plugin, "payerpolicy_order_lines", f"returned {order}, not a permutation of 0..{len(snapshot) - 1}")
+        else:
+            def key(i: int) -> tuple[int, int, int]:
+                line = ws.lines[i]
+                if line.origin == "procedures":
+                    return (0, _PROCEDURE_RANK.get(self.catalogue[line.code].category, 9), line.service)
+                return (1, 0, line.service)
+            order = sorted(range(len(ws.lines)), key=key)
+        position = {id(ws.lines[old]): new for new, old in enumerate(order)}
+        lines = tuple(snapshot[old] for old in order)
+
+        def where(line: _Line | None) -> int | None:
+            return None if line is None else position.get(id(line))
+
+        findings = tuple(attrs.evolve(f, line=where(ref)) for f, ref in ws.findings)
+        trace = tuple(attrs.evolve(t, line=where(ref)) for t, ref in ws.trace)
+        policy: Policy = ctx.policy
+        return Outcome(
+            encounter=ctx.encounter.id,
+            payer=PayerRef(id=payer_id, name=policy.name, policy_version=policy.policy_version),
+            lines=lines,
+            findings=findings,
+            trace=trace,
+            diagnoses=ws.diagnoses,
+        )
+
+
+def outcome_summary(outcomes: Mapping[str, Outcome]) -> dict[str, Any]:
+    """Billable units and finding counts per payer (used by ``compare --format json``)."""
+    out: dict[str, Any] = {}
+    for pid, outcome in outcomes.items():
+        out[pid] = {
+            "billable_units": sum(line.units for line in outcome.lines if line.status == "billable"),
+            "expected_denials": sum(1 for line in outcome.lines if line.status == "expected_denial"),
+            "findings": len(outcome.findings),
+        }
+    return out

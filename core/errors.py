@@ -1,0 +1,92 @@
+"""Errors a user can cause, each carrying the data a billing tool needs to point at the problem.
+
+The CLI prints every one of these as a single line and exits with status 2; anything else that
+escapes is a bug (exit status 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+__all__ = [
+    "EncounterError",
+    "PayerPolicyError",
+    "PluginConflictError",
+    "PolicyProblem",
+    "PolicyValidationError",
+    "UnknownPayerError",
+]
+
+
+class PayerPolicyError(Exception):
+    """Base class of every error caused by input, policy data or plugin set-up."""
+
+
+class EncounterError(PayerPolicyError):
+    """An encounter that does not follow the encounter format.
+
+    ``field`` is the path of the offending field (``services[1].minutes``), ``message`` says what
+    was expected and what was found, and ``file`` names the input when it came from one.
+    """
+
+    def __init__(self, field: str, message: str, file: str | None = None) -> None:
+        self.field = field
+        self.message = message
+        self.file = file
+        super().__init__(str(self))
+
+    def with_file(self, file: str) -> EncounterError:
+        """Return the same error, naming the file it came from."""
+        return EncounterError(self.field, self.message, file)
+
+    def __str__(self) -> str:
+        where = f"{self.file}: " if self.file else ""
+        field = f"{self.field}: " if self.field else ""
+        return f"{where}{field}{self.message}"
+
+
+@attrs.frozen
+class PolicyProblem:
+    """One problem in a policy file: where it is, what was expected, what was found."""
+
+    file: str
+    path: str
+    expected: str
+    found: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path}: expected {self.expected}, found {self.found}"
+
+
+class PolicyValidationError(PayerPolicyError):
+    """A policy file with one or more problems; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: Sequence[PolicyProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
+
+
+class UnknownPayerError(PayerPolicyError):
+    """A payer id that no installed plugin serves."""
+
+    def __init__(self, payer_id: str, known: Sequence[str]) -> None:
+        self.payer_id = payer_id
+        self.known = tuple(known)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        known = ", ".join(self.known) or "(none installed)"
+        return f"unknown payer {self.payer_id!r}; installed payers: {known}"
+
+
+class PluginConflictError(PayerPolicyError):
+    """Two plugins claim one payer id, or a plugin's hooks are not valid."""
+
+    def __init__(self, message: str, plugins: Sequence[str] = ()) -> None:
+        self.plugins = tuple(plugins)
+        super().__init__(message)

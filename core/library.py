@@ -1,0 +1,644 @@
+"""The core rule library: the rule kinds every payer's policy can use, and the default code choice.
+
+Each kind is plain code that reads its parameters from a policy rule; *which* rules apply to a
+payer, with which parameters, sources and dates, is data (``policies/*.toml``). This module is a
+plugin like any other (registered by the host as ``payerpolicy.library``).
+
+Rule ids cited below are those of ``rules.md`` (the project's domain reference).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from .hookspecs import hookimpl
+from .kinds import Change, CodeChoice, Context, Param, RuleKind
+from .model import ClaimLine, Finding, Service
+from .policy import Rule
+from .vocab import INTENTS, PROVIDER_TYPES, SPINAL_REGIONS
+
+__all__ = ["CORE_KINDS", "payerpolicy_choose_code", "payerpolicy_rule_kinds"]
+
+CATEGORIES = (
+    "therapeutic_procedure",
+    "attended_modality",
+    "supervised_modality",
+    "group_therapy",
+    "unlisted_modality",
+    "evaluation",
+    "cmt_spinal",
+    "cmt_extraspinal",
+    "em",
+    "legacy",
+    "wound_care",
+)
+
+
+def _on_claim(lines: tuple[ClaimLine, ...]) -> Iterator[tuple[int, ClaimLine]]:
+    return ((i, line) for i, line in enumerate(lines) if line.on_claim)
+
+
+def _service(line: ClaimLine, ctx: Context) -> Service | None:
+    return ctx.encounter.services[line.service] if line.origin == "services" else None
+
+
+def _where(line: ClaimLine) -> str:
+    return f"{line.origin}[{line.service}]"
+
+
+# --------------------------------------------------------------------------------------------
+# Code choice (CORE-INT-01)
+
+
+def choose_code(service: Service, index: int, ctx: Context) -> CodeChoice | None:
+    """Choose a code from the service's code, or from its technique and intent (CORE-INT-01)."""
+    rules = ctx.policy.rules_of("code_by_technique", ctx.date_of_service)
+    rule = rules[0] if rules else None
+    where = f"services[{index}]"
+    if rule is None:
+        if service.code is None:
+            return CodeChoice(
+                None,
+                rule="CORE-INT-01",
+                source="payerpolicy engine",
+                findings=(
+                    Finding("NEEDS_CLARIFICATION", "warning", f"{where}: no code given and this payer's policy has no code_by_technique rule; enter the code", "CORE-INT-01", "payerpolicy engine"),
+                ),
+            )
+        return CodeChoice(service.code, rule="INPUT", source="code as entered", reason="code as entered")
+
+    from_technique, findings = _code_from_technique(service, where, rule)
+    if service.code is not None:
+        extra: list[Finding] = []
+        if from_technique not in (None, "cmt") and from_technique != service.code and service.code in rule["codes_checked"]:
+            extra.append(
+                Finding(
+                    "CODE_TECHNIQUE_MISMATCH",
+                    "warning",
+                    f"{where}: code {service.code} was entered but the documented technique {service.technique!r}"
+                    f" with intent {', '.join(service.intent) or '(none)'} points to {from_technique}; the code must be defensible from the note (CORE-INT-02)",
+                    rule.id,
+                    rule.source,
+                )
+            )
+        return CodeChoice(service.code, rule="INPUT", source="code as entered", reason="code as entered", findings=tuple(extra))
+    if from_technique == "cmt":
+        return CodeChoice(
+            None,
+            rule=rule.id,
+            source=rule.source,
+            findings=(
+                Finding(
+                    "CMT_NOT_A_SERVICE",
+                    "error",
+                    f"{where}: manipulation (thrust) is billed as CMT 98940-98943 under \"procedures\", never as 97140",
+                    rule.id,
+                    rule.source,
+                ),
+            ),
+        )
+    if from_technique is None:
+        return CodeChoice(None, rule=rule.id, source=rule.source, findings=tuple(findings))
+    reason = f"technique {service.technique}" + (f", intent {', '.join(service.intent)}" if service.intent else "")
+    return CodeChoice(from_technique, rule=rule.id, source=rule.source, reason=reason, findings=tuple(findings))
+
+
+def _code_from_technique(service: Service, where: str, rule: Rule) -> tuple[str | None, list[Finding]]:
+    if service.technique is None:
+        return None, []
+    target = rule["techniques"].get(service.technique)
+    if target is None:
+        return None, [
+            Finding("NEEDS_CLARIFICATION", "warning", f"{where}: this payer's policy maps no code to technique {service.technique!r}; enter the code", rule.id, rule.source)
+        ]
+    if target != "by_intent":
+        return target, []
+    candidates = [code for code, intents in rule["intent_codes"].items() if set(intents) & set(service.intent)]
+    if len(candidates) == 1:
+        return candidates[0], []
+    if not candidates:
+        why = "no intent was documented"
+    else:
+        why = f"the documented intents point to more than one code ({', '.join(candidates)})"
+    return None, [
+        Finding(
+            "NEEDS_CLARIFICATION",
+            "warning",
+            f"{where}: {service.technique!r} is a label, not a code; {why}. Document the technique and goal"
+            " (range of motion/adhesions → 97140; circulation/spasm/relaxation → 97124)",
+            rule.id,
+            rule.source,
+        )
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# code phase
+
+
+def apply_code_crosswalk(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """Replace codes by the payer's equivalents (e.g. G0283 ↔ 97014)."""
+    mapping = rule["map"]
+    for i, line in _on_claim(lines):
+        if line.code in mapping:
+            yield Change(rule.id, rule.source, line=i, code=mapping[line.code], reason=f"{line.code} is billed to this payer as {mapping[line.code]}")
+
+
+# --------------------------------------------------------------------------------------------
+# screen phase
+
+
+def apply_code_valid_for_dos(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """A code that does not exist on the date of service is an error (CPT annual code set)."""
+    exempt = rule.get("exempt")
+    for i, line in _on_claim(lines):
+        info = ctx.code_info(line.code)
+        if info.valid_on(ctx.date_of_service) or (exempt and line.code in exempt):
+            continue
+        span = []
+        if info.valid_from:
+            span.append(f"from {info.valid_from}")
+        if info.valid_to:
+            span.append(f"until {info.valid_to}")
+        yield Change.note(
+            rule.id, rule.source, "INVALID_CODE_FOR_DOS", "error",
+            f"{line.code} ({info.label}) is valid {' '.join(span)}, not on {ctx.date_of_service}",
+            line=i, status="not_billable",
+        )
+
+
+def apply_time_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """A timed code without minutes cannot be built (CORE-DOC-01)."""
+    for i, line in _on_claim(lines):
+        if line.origin == "services" and line.minutes is None and ctx.code_info(line.code).timed:
+            yield Change.note(
+                rule.id, rule.source, "TIME_MISSING", "error",
+                f"{line.code} is a timed code but {_where(line)} has no minutes; record direct one-on-one minutes",
+                line=i, status="not_billable",
+            )
+
+
+def apply_not_billable_intent(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """Massage only for relaxation or wellness is not billed to a payer (CORE-INT-03)."""
+    intents = set(rule["intents"])
+    for i, line in _on_claim(lines):
+        service = _service(line, ctx)
+        if service is None or line.code not in rule["codes"] or not service.intent:
+            continue
+        if set(service.intent) <= intents and not service.necessity:
+            yield Change.note(
+                rule.id, rule.source, "NOT_MEDICALLY_NECESSARY_RELAXATION", "info",
+                f"{line.code} for {', '.join(service.intent)} with no medical-necessity condition is not billed to the payer; it may be offered as self-pay outside the claim",
+                line=i, status="not_billable",
+            )
+
+
+def apply_provider_code_restriction(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """Codes a provider type should not bill (CORE-PROV-01)."""
+    if ctx.encounter.provider.type not in rule["providers"]:
+        return
+    for i, line in _on_claim(lines):
+        if line.code in rule["codes"]:
+            yield Change.note(
+                rule.id, rule.source, "PROVIDER_CODE_RESTRICTED", "error",
+                f"{line.code} is on this payer's list of codes a {ctx.encounter.provider.type} should not bill (override by editing the policy)",
+                line=i, status="not_billable",
+            )
+
+
+def apply_same_time_block(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """Two timed services in the same minutes: only the first is billed (CORE-TIME-05)."""
+    timed = []
+    for i, line in _on_claim(lines):
+        service = _service(line, ctx)
+        if service is None or service.start is None or service.end is None or not ctx.code_info(line.code).timed:
+            continue
+        timed.append((i, line, service.start, service.end))
+    rejected: set[int] = set()
+    for a in range(len(timed)):
+        ia, la, sa, ea = timed[a]
+        if ia in rejected:
+            continue
+        for b in range(a + 1, len(timed)):
+            ib, lb, sb, eb = timed[b]
+            if ib in rejected or not (sa < eb and sb < ea):
+                continue
+            rejected.add(ib)
+            yield Change.note(
+                rule.id, rule.source, "SAME_TIME_BLOCK_CONFLICT", "error",
+                f"{lb.code} ({_where(lb)}, {sb:%H:%M}-{eb:%H:%M}) overlaps {la.code} ({_where(la)}, {sa:%H:%M}-{ea:%H:%M}):"
+                " two timed services cannot be billed for the same minutes, and 59 does not apply within one block; its minutes are not counted",
+                line=ib, status="not_billable",
+            )
+
+
+_CMT_LEVELS = {"98940": (1, 2), "98941": (3, 4), "98942": (5, 5)}
+
+
+def apply_cmt_level(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """CMT level must match the regions manipulated; one spinal CMT per DOS (CORE-CMT-01)."""
+    spinal_seen: int | None = None
+    for i, line in _on_claim(lines):
+        if line.code not in _CMT_LEVELS and line.code != "98943":
+            continue
+        if line.code == "98943":
+            if line.regions and set(line.regions) <= set(SPINAL_REGIONS):
+                yield Change.note(rule.id, rule.source, "CMT_LEVEL_MISMATCH", "warning",
+                                  f"98943 is extraspinal CMT but {_where(line)} lists only spinal regions", line=i)
+            continue
+        if spinal_seen is not None:
+            yield Change.note(rule.id, rule.source, "DUPLICATE_SPINAL_CMT", "error",
+                              f"only one spinal CMT code is billed per date of service; {line.code} is dropped in favour of {lines[spinal_seen].code}",
+                              line=i, status="not_billable")
+            continue
+        spinal_seen = i
+        if not line.regions:
+            continue
+        n = sum(1 for r in line.regions if r in SPINAL_REGIONS)
+        lo, hi = _CMT_LEVELS[line.code]
+        if not lo <= n <= hi:
+            right = next((c for c, (a, b) in _CMT_LEVELS.items() if a <= n <= b), None)
+            suggestion = f"; {n} spinal regions is {right}" if right else ""
+            yield Change.note(rule.id, rule.source, "CMT_LEVEL_MISMATCH", "warning",
+                              f"{line.code} is for {lo}-{hi} spinal regions but {_where(line)} lists {n}{suggestion}", line=i)
+        extra = [r for r in line.regions if r not in SPINAL_REGIONS]
+        if extra:
+            yield Change.note(rule.id, rule.source, "CMT_LEVEL_MISMATCH", "warning",
+                              f"{line.code} is spinal CMT; extraspinal regions ({', '.join(extra)}) are billed as 98943", line=i)
+
+
+def _cmt_lines(rule: Rule, lines: tuple[ClaimLine, ...]) -> list[tuple[int, ClaimLine]]:
+    return [(i, line) for i, line in _on_claim(lines) if line.code in rule["cmt_codes"]]
+
+
+def screen_cmt_same_region(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """Soft-tissue codes in a region that received CMT are bundled into it (CORE-SAME-01/02)."""
+    cmts = _cmt_lines(rule, lines)
+    if not cmts:
+        return
+    cmt_regions = set()
+    unknown = [line for _, line in cmts if not line.regions]
+    for _, line in cmts:
+        cmt_regions.update(line.regions)
+    low = " (LOW confidence: no published edit row confirms this pair; bundled by analogy)" if rule.confidence == "L" else ""
+    for i, line in _on_claim(lines):
+        if line.code not in rule["codes"] or line.origin != "services":
+            continue
+        if not line.regions or unknown:
+            missing = _where(line) if not line.regions else ", ".join(_where(u) for u in unknown)
+            yield Change.note(
+                rule.id, rule.source, "REGION_MISSING", "warning",
+                f"{line.code} with CMT {', '.join(c.code for _, c in cmts)}: no region recorded on {missing}, so a different region cannot be shown;"
+                " treated as the same region (not billed, no 59)",
+                line=i, status="not_billable",
+            )
+            continue
+        shared = sorted(set(line.regions) & cmt_regions)
+        if shared:
+            partial = "" if set(line.regions) <= cmt_regions else " (part of the service was in another region: record it as a separate service with its own minutes)"
+            yield Change.note(
+                rule.id, rule.source, "BUNDLED_SAME_REGION_CMT", "info",
+                f"{line.code} in {', '.join(shared)} is included in CMT {', '.join(c.code for _, c in cmts)} of the same region; its minutes are not billed{partial}{low}",
+                line=i, status="not_billable",
+            )
+
+
+def modifiers_cmt_same_region(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """Soft-tissue codes beside CMT in another region take the distinct-service modifier (CORE-MOD-01/02)."""
+    cmts = _cmt_lines(rule, lines)
+    if not cmts:
+        return
+    modifier = ctx.policy.settings.distinct_modifier_region
+    for i, line in _on_claim(lines):
+        if line.code in rule["codes"] and line.origin == "services" and modifier not in line.modifiers:
+            yield Change(
+                rule.id, rule.source, line=i, add_modifiers=(modifier,),
+                reason=f"{line.code} in {', '.join(line.regions)}, a region other than CMT {', '.join(c.code for _, c in cmts)}: distinct-service modifier on the column-2 code",
+            )
+
+
+def _em_and_others(rule: Rule, lines: tuple[ClaimLine, ...]) -> tuple[list[tuple[int, ClaimLine]], list[ClaimLine]]:
+    ems = [(i, line) for i, line in _on_claim(lines) if line.code in rule["em_codes"]]
+    others = [line for _, line in _on_claim(lines) if line.code not in rule["em_codes"]]
+    return ems, others
+
+
+def screen_em_with_procedure(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """An E/M with CMT or another procedure needs a separately identifiable service (CORE-MOD-03)."""
+    ems, others = _em_and_others(rule, lines)
+    if not others:
+        return
+    for i, line in ems:
+        proc = ctx.encounter.procedures[line.service] if line.origin == "procedures" else None
+        if proc is None or proc.separately_identifiable is not True:
+            yield Change.note(
+                rule.id, rule.source, "EM_NOT_SEPARATELY_IDENTIFIABLE", "info",
+                f"{line.code} is billed beside {', '.join(o.code for o in others)} only when it is significant and separately identifiable"
+                " (set separately_identifiable: true); a routine pre-manipulation assessment is part of the CMT",
+                line=i, status="not_billable",
+            )
+
+
+def modifiers_em_with_procedure(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """Modifier 25 on a separately identifiable E/M billed with another procedure (CORE-MOD-03)."""
+    ems, others = _em_and_others(rule, lines)
+    if not others:
+        return
+    modifier = rule["modifier"]
+    for i, line in ems:
+        if modifier not in line.modifiers:
+            yield Change(rule.id, rule.source, line=i, add_modifiers=(modifier,),
+                         reason=f"significant, separately identifiable E/M on the same day as {', '.join(o.code for o in others)}")
+
+
+# --------------------------------------------------------------------------------------------
+# modifiers phase
+
+
+def apply_therapy_modifier(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """A therapy discipline modifier (GP/GO/GN) on every listed code (MCR-02 and similar)."""
+    providers = rule.get("providers")
+    if providers and ctx.encounter.provider.type not in providers:
+        return
+    modifier = rule["modifier"]
+    for i, line in _on_claim(lines):
+        if line.code in rule["codes"] and modifier not in line.modifiers:
+            yield Change(rule.id, rule.source, line=i, add_modifiers=(modifier,), reason=f"{line.code} is an always-therapy code")
+
+
+# --------------------------------------------------------------------------------------------
+# adjust phase
+
+
+def apply_per_visit_limit(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """At most N physical-medicine codes (or units) paid per visit (COM-04, AET-01).
+
+    Lines beyond the limit stay on the claim as expected denials. Counting follows claim order,
+    or ``value_order`` (highest value first) when the policy gives one.
+    """
+    excluded = set(rule["exclude_categories"])
+    basis = rule["count_basis"]
+    counted = [(i, line) for i, line in _on_claim(lines) if ctx.code_info(line.code).category not in excluded]
+    order = rule.get("value_order") or ()
+    rank = {code: n for n, code in enumerate(order)}
+    counted.sort(key=lambda item: (rank.get(item[1].code, len(rank)), item[0]))
+    limit = rule["max"]
+    used = 0
+    for i, line in counted:
+        size = line.units if basis == "units" else 1
+        if used + size <= limit:
+            used += size
+            continue
+        used += size
+        yield Change.note(
+            rule.id, rule.source, rule["finding"], "expected_denial",
+            f"{line.code}: more than {limit} physical-medicine {basis} on one visit; this line is expected to be denied"
+            + (f" ({rule.note})" if rule.note else ""),
+            line=i, status="expected_denial",
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# review phase
+
+
+def apply_necessity_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """Massage needs one of the documented medical-necessity conditions (CORE-DOC-03)."""
+    for i, line in _on_claim(lines):
+        service = _service(line, ctx)
+        if service is not None and line.code in rule["codes"] and not service.necessity:
+            yield Change.note(
+                rule.id, rule.source, "MEDICAL_NECESSITY_NOT_SUPPORTED", "warning",
+                f"{line.code} without a documented medical-necessity condition (one of: {', '.join(rule['conditions'])})",
+                line=i,
+            )
+
+
+def apply_unlisted_code(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """Unlisted codes are paid by report, if at all (97039; seed 001)."""
+    for i, line in _on_claim(lines):
+        if line.code in rule["codes"]:
+            yield Change.note(rule.id, rule.source, "UNLISTED_CODE_BY_REPORT", "info",
+                              f"{line.code} is an unlisted code: describe the device and time in a report; many payers do not pay it", line=i)
+
+
+def apply_massage_audit(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """Massage audit triggers: more than N units on one DOS, or massage on more than M visits (CORE-UTIL-01)."""
+    massage = [(i, line) for i, line in _on_claim(lines) if line.code in rule["codes"]]
+    if not massage:
+        return
+    for i, line in massage:
+        if line.units > rule["max_units"]:
+            yield Change.note(rule.id, rule.source, "MASSAGE_AUDIT_TRIGGER_UNITS", "warning",
+                              f"{line.code} x{line.units}: more than {rule['max_units']} unit on one date of service is a known audit trigger", line=i)
+    prior = ctx.encounter.care.prior_massage_visits
+    if prior is not None and prior + 1 > rule["max_visits"]:
+        yield Change.note(rule.id, rule.source, "MASSAGE_AUDIT_TRIGGER_VISITS", "warning",
+                          f"massage billed on {prior + 1} visits (this one included), more than {rule['max_visits']}: a known audit trigger",
+                          line=massage[0][0])
+
+
+def apply_initial_phase_count(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """More than N therapies in the initial phase of care is beyond usual and customary (CORE-UTIL-02)."""
+    if ctx.encounter.care.phase != "initial":
+        return
+    codes = []
+    for _, line in _on_claim(lines):
+        if ctx.code_info(line.code).is_physical_medicine and line.code not in codes:
+            codes.append(line.code)
+    if len(codes) > rule["max"]:
+        yield Change.note(rule.id, rule.source, "INITIAL_PHASE_MODALITY_COUNT", "warning",
+                          f"{len(codes)} therapies/modalities ({', '.join(codes)}) in the initial phase of care; more than {rule['max']} is beyond usual and customary")
+
+
+def apply_documentation_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """Elements the note must contain for a code or provider type (CORE-DOC-02, CORE-DOC-04).
+
+    Runs only when the encounter says what the note contains (``documentation`` given).
+    """
+    present = ctx.encounter.documentation
+    if present is None:
+        return
+    providers = rule.get("providers")
+    if providers and ctx.encounter.provider.type not in providers:
+        return
+    codes = rule.get("codes")
+    missing = [e for e in rule["elements"] if e not in present]
+    if not missing:
+        return
+    for i, line in _on_claim(lines):
+        if codes is None or line.code in codes:
+            yield Change.note(rule.id, rule.source, "DOCUMENTATION_INCOMPLETE", "warning",
+                              f"{line.code}: the note lacks {', '.join(missing)}", line=i)
+            if codes is None:
+                return
+
+
+def apply_notice(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """A finding from policy data when its condition holds (open questions, payment notes)."""
+    when_codes = rule.get("when_codes")
+    with_codes = rule.get("with_codes")
+    providers = rule.get("providers")
+    if providers and ctx.encounter.provider.type not in providers:
+        return
+    claim = list(_on_claim(lines))
+    hits = [(i, line) for i, line in claim if when_codes is None or line.code in when_codes]
+    if not hits:
+        return
+    if with_codes is not None and not any(line.code in with_codes for _, line in claim):
+        return
+    yield Change.note(rule.id, rule.source, rule["finding"], rule["severity"], rule["message"],
+                      line=hits[0][0] if when_codes is not None else None)
+
+
+# --------------------------------------------------------------------------------------------
+# claim phase
+
+
+def apply_claim_form_limits(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """At most 12 diagnoses per claim and 4 pointers per line (CORE-CLAIM-01)."""
+    max_dx, max_ptr = rule["max_diagnoses"], rule["max_pointers"]
+    diagnoses = ctx.encounter.diagnoses
+    claim = list(_on_claim(lines))
+    for i, line in claim:
+        if len(line.diagnosis_pointers) > max_ptr:
+            dropped = line.diagnosis_pointers[max_ptr:]
+            yield Change(rule.id, rule.source, line=i, diagnosis_pointers=line.diagnosis_pointers[:max_ptr],
+                         finding=Finding("TOO_MANY_POINTERS", "warning",
+                                         f"{line.code} points to {len(line.diagnosis_pointers)} diagnoses; the first {max_ptr} are kept (dropped: {', '.join(diagnoses[p - 1] for p in dropped)})"))
+    if len(diagnoses) <= max_dx:
+        return
+    referenced = sorted({p for _, line in claim for p in line.diagnosis_pointers[:max_ptr]})
+    if len(referenced) > max_dx:
+        yield Change.note(rule.id, rule.source, "TOO_MANY_DIAGNOSES", "error",
+                          f"the lines point to {len(referenced)} different diagnoses; a claim holds {max_dx}: split the claim")
+        for i, _ in claim:
+            yield Change(rule.id, rule.source, line=i, status="not_billable", reason="no claim can hold these diagnoses")
+        return
+    keep = set(referenced)
+    for n in range(1, len(diagnoses) + 1):
+        if len(keep) >= max_dx:
+            break
+        keep.add(n)
+    kept = sorted(keep)
+    new_index = {old: new for new, old in enumerate(kept, start=1)}
+    dropped = [diagnoses[n - 1] for n in range(1, len(diagnoses) + 1) if n not in keep]
+    yield Change(rule.id, rule.source, claim_diagnoses=tuple(diagnoses[n - 1] for n in kept),
+                 finding=Finding("TOO_MANY_DIAGNOSES", "warning",
+                                 f"{len(diagnoses)} diagnoses; a claim holds {max_dx}: kept every diagnosis a line points to, dropped {', '.join(dropped)}"))
+    for i, line in claim:
+        new = tuple(new_index[p] for p in line.diagnosis_pointers[:max_ptr])
+        if new != line.diagnosis_pointers[:max_ptr]:
+            yield Change(rule.id, rule.source, line=i, diagnosis_pointers=new, reason="diagnoses renumbered on the claim")
+
+
+# --------------------------------------------------------------------------------------------
+# registry
+
+
+def _no_phase(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    return ()
+
+
+CODES = Param("codes", required=True, doc="codes and ranges the rule applies to")
+
+CORE_KINDS: tuple[RuleKind, ...] = (
+    RuleKind(
+        "code_by_technique",
+        "Choose a code from the documented technique, and from the intent for labels such as trigger point (CORE-INT-01).",
+        apply={},
+        params={
+            "techniques": Param("table", required=True, doc='technique = "code", "by_intent" or "cmt"'),
+            "intent_codes": Param("code_names", required=True, choices=INTENTS, doc="code = [intents] for by_intent techniques"),
+            "codes_checked": Param("codes", default=None, doc="entered codes checked against the technique"),
+        },
+    ),
+    RuleKind("code_crosswalk", "Replace codes by this payer's equivalents.", apply={"code": apply_code_crosswalk},
+             params={"map": Param("code_map", required=True)}),
+    RuleKind("code_valid_for_dos", "A code outside its validity dates is an error.", apply={"screen": apply_code_valid_for_dos},
+             params={"exempt": Param("codes", doc="codes this payer still accepts outside the current code set")}),
+    RuleKind("time_required", "A timed code needs minutes (CORE-DOC-01).", apply={"screen": apply_time_required}),
+    RuleKind("not_billable_intent", "Services for these intents alone are not billed (CORE-INT-03).",
+             apply={"screen": apply_not_billable_intent},
+             params={"codes": CODES, "intents": Param("names", required=True, choices=INTENTS)}),
+    RuleKind("provider_code_restriction", "Codes a provider type must not bill (CORE-PROV-01).",
+             apply={"screen": apply_provider_code_restriction},
+             params={"codes": CODES, "providers": Param("names", required=True, choices=PROVIDER_TYPES)}),
+    RuleKind("same_time_block", "Two timed services in the same minutes (CORE-TIME-05).", apply={"screen": apply_same_time_block}),
+    RuleKind("cmt_level", "CMT code matches the regions; one spinal CMT per DOS (CORE-CMT-01).", apply={"screen": apply_cmt_level}),
+    RuleKind(
+        "cmt_same_region",
+        "Soft-tissue codes in a CMT region are bundled; in another region they take the distinct-service modifier (CORE-SAME-01).",
+        apply={"screen": screen_cmt_same_region, "modifiers": modifiers_cmt_same_region},
+        params={"codes": CODES, "cmt_codes": Param("codes", required=True)},
+    ),
+    RuleKind(
+        "em_with_procedure",
+        "E/M beside a procedure: billed with 25 when separately identifiable, else not billed (CORE-MOD-03).",
+        apply={"screen": screen_em_with_procedure, "modifiers": modifiers_em_with_procedure},
+        params={"em_codes": Param("codes", required=True), "modifier": Param("str", default="25")},
+    ),
+    RuleKind("merge_same_code", "One line per timed code per DOS, minutes added (CORE-TIME-02).", apply={"merge": _no_phase}),
+    RuleKind("timed_units", "How timed minutes become units; the policy's settings.unit_method picks the rule.",
+             apply={"units": _no_phase},
+             params={"method": Param("name", required=True, choices=("cms_total_time", "ama_per_code"))}),
+    RuleKind("therapy_modifier", "A therapy discipline modifier on listed codes (MCR-02).", apply={"modifiers": apply_therapy_modifier},
+             params={"codes": CODES, "modifier": Param("str", required=True), "providers": Param("names", choices=PROVIDER_TYPES)}),
+    RuleKind(
+        "per_visit_limit",
+        "At most N physical-medicine codes or units per visit; the rest are expected denials (COM-04, AET-01).",
+        apply={"adjust": apply_per_visit_limit},
+        params={
+            "max": Param("int", required=True),
+            "count_basis": Param("name", default="codes", choices=("codes", "units")),
+            "exclude_categories": Param("names", default=("em", "cmt_spinal", "cmt_extraspinal", "evaluation"), choices=CATEGORIES),
+            "value_order": Param("str_list", doc="codes from highest to lowest value; decides which lines are over the limit"),
+            "finding": Param("str", default="EXPECTED_DENIAL_VISIT_LIMIT"),
+        },
+    ),
+    RuleKind("necessity_required", "A documented medical-necessity condition is needed (CORE-DOC-03).",
+             apply={"review": apply_necessity_required},
+             params={"codes": CODES, "conditions": Param("str_list", required=True)}),
+    RuleKind("unlisted_code", "Unlisted codes are paid by report (97039).", apply={"review": apply_unlisted_code}, params={"codes": CODES}),
+    RuleKind("massage_audit", "Massage audit triggers (CORE-UTIL-01).", apply={"review": apply_massage_audit},
+             params={"codes": CODES, "max_units": Param("int", default=1), "max_visits": Param("int", default=3)}),
+    RuleKind("initial_phase_count", "Therapies per visit in the initial phase (CORE-UTIL-02).",
+             apply={"review": apply_initial_phase_count}, params={"max": Param("int", default=2)}),
+    RuleKind(
+        "documentation_required",
+        "Elements the note must contain (CORE-DOC-02/04).",
+        apply={"review": apply_documentation_required},
+        params={
+            "codes": Param("codes"),
+            "providers": Param("names", choices=PROVIDER_TYPES),
+            "elements": Param("str_list", required=True),
+        },
+    ),
+    RuleKind(
+        "notice",
+        "A finding written in the policy, raised when its codes are on the claim.",
+        apply={"review": apply_notice},
+        params={
+            "finding": Param("str", required=True),
+            "severity": Param("name", default="info", choices=("error", "expected_denial", "warning", "info")),
+            "message": Param("str", required=True),
+            "when_codes": Param("codes"),
+            "with_codes": Param("codes"),
+            "providers": Param("names", choices=PROVIDER_TYPES),
+        },
+    ),
+    RuleKind("claim_form_limits", "Diagnoses per claim and pointers per line (CORE-CLAIM-01).",
+             apply={"claim": apply_claim_form_limits},
+             params={"max_diagnoses": Param("int", default=12), "max_pointers": Param("int", default=4)}),
+)
+
+@hookimpl
+def payerpolicy_rule_kinds() -> tuple[RuleKind, ...]:
+    """Register the core rule kinds."""
+    return CORE_KINDS
+
+
+@hookimpl(trylast=True)
+def payerpolicy_choose_code(service: Service, index: int, context: Context) -> CodeChoice | None:
+    """Default code choice: the entered code, or the policy's ``code_by_technique`` rule."""
+    return choose_code(service, index, context)

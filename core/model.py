@@ -1,0 +1,664 @@
+"""Value types: the encounter a user gives, and the outcome the engine returns.
+
+Everything here is immutable (``attrs.frozen``); sequences are tuples, dates are ``datetime.date``,
+money is ``Decimal``. These are the types hook implementations receive and return, so they are
+public API: fields are added, never renamed or removed.
+
+The JSON shapes are documented in ``docs/encounter-format.md`` and ``docs/outcome-format.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+import attrs
+
+from . import vocab
+from .errors import EncounterError
+
+__all__ = [
+    "OUTCOME_VERSION",
+    "SEVERITIES",
+    "STATUSES",
+    "Care",
+    "ClaimLine",
+    "Encounter",
+    "Finding",
+    "Outcome",
+    "Payer",
+    "Procedure",
+    "Provider",
+    "Service",
+    "TraceEntry",
+]
+
+OUTCOME_VERSION = 1
+STATUSES = ("billable", "expected_denial", "not_billable")
+SEVERITIES = ("error", "expected_denial", "warning", "info")
+Status = Literal["billable", "expected_denial", "not_billable"]
+Severity = Literal["error", "expected_denial", "warning", "info"]
+
+#: Direct one-on-one minutes above this for one service are taken to be a typing error.
+MAX_SERVICE_MINUTES = 480
+
+_NPI = re.compile(r"^\d{10}$")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def _tuple(value: Iterable[Any] | None) -> tuple[Any, ...]:
+    return tuple(value) if value is not None else ()
+
+
+# --------------------------------------------------------------------------------------------
+# Reading mappings with messages that name the field
+
+
+class _Reader:
+    """Reads one JSON/TOML object, raising EncounterError that names the field's path."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        if not isinstance(data, Mapping):
+            raise EncounterError(path or "encounter", f"expected an object, found {_kind(data)}")
+        self.data = data
+        self.path = path
+
+    def sub(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def check_keys(self, known: Sequence[str]) -> None:
+        for key in self.data:
+            if key not in known:
+                raise EncounterError(
+                    self.sub(str(key)),
+                    f"unknown field; expected one of: {', '.join(known)}",
+                )
+
+    def has(self, key: str) -> bool:
+        return key in self.data and self.data[key] is not None
+
+    def str(self, key: str, *, required: bool = False) -> str | None:
+        if not self.has(key):
+            if required:
+                raise EncounterError(self.sub(key), "required field is missing")
+            return None
+        value = self.data[key]
+        if not isinstance(value, str) or not value.strip():
+            raise EncounterError(self.sub(key), f"expected a non-empty string, found {_show(value)}")
+        return value.strip()
+
+    def bool(self, key: str) -> bool | None:
+        if not self.has(key):
+            return None
+        value = self.data[key]
+        if not isinstance(value, bool):
+            raise EncounterError(self.sub(key), f"expected true or false, found {_show(value)}")
+        return value
+
+    def int(self, key: str, *, minimum: int = 0, maximum: int | None = None) -> int | None:
+        if not self.has(key):
+            return None
+        value = self.data[key]
+        limits = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise EncounterError(self.sub(key), f"expected a whole number {limits}, found {_show(value)}")
+        if value < minimum or (maximum is not None and value > maximum):
+            raise EncounterError(self.sub(key), f"expected a whole number {limits}, found {value}")
+        return value
+
+    def date(self, key: str, *, required: bool = False) -> dt.date | None:
+        if not self.has(key):
+            if required:
+                raise EncounterError(self.sub(key), "required field is missing (an ISO date, e.g. 2025-03-12)")
+            return None
+        value = self.data[key]
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise EncounterError(self.sub(key), f"expected an ISO date like 2025-03-12, found {_show(value)}")
+
+    def time(self, key: str) -> dt.time | None:
+        if not self.has(key):
+            return None
+        value = self.data[key]
+        if isinstance(value, dt.time):
+            return value
+        if isinstance(value, str):
+            match = _HHMM.match(value)
+            if match:
+                return dt.time(int(match[1]), int(match[2]))
+        raise EncounterError(self.sub(key), f"expected a clock time HH:MM (24-hour), found {_show(value)}")
+
+    def choice(self, key: str, known: Sequence[str], *, what: str, required: bool = False) -> str | None:
+        value = self.str(key, required=required)
+        if value is None:
+            return None
+        if value not in known:
+            raise EncounterError(self.sub(key), f"unknown {what} {value!r}; known: {', '.join(known)}")
+        return value
+
+    def list(self, key: str) -> list[Any]:
+        if not self.has(key):
+            return []
+        value = self.data[key]
+        if not isinstance(value, list):
+            raise EncounterError(self.sub(key), f"expected an array, found {_show(value)}")
+        return value
+
+    def names(self, key: str, known: Sequence[str], *, what: str) -> tuple[str, ...]:
+        out = []
+        for i, item in enumerate(self.list(key)):
+            if not isinstance(item, str) or item not in known:
+                raise EncounterError(
+                    f"{self.sub(key)}[{i}]", f"unknown {what} {_show(item)}; known: {', '.join(known)}"
+                )
+            if item not in out:
+                out.append(item)
+        return tuple(out)
+
+    def ints(self, key: str, *, minimum: int, maximum: int | None = None) -> tuple[int, ...]:
+        out = []
+        for i, item in enumerate(self.list(key)):
+            ok = isinstance(item, int) and not isinstance(item, bool) and item >= minimum
+            if ok and maximum is not None and item > maximum:
+                ok = False
+            if not ok:
+                bound = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+                raise EncounterError(f"{self.sub(key)}[{i}]", f"expected a whole number {bound}, found {_show(item)}")
+            out.append(item)
+        return tuple(out)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int | float):
+        return "a number"
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return json.dumps(value)
+    return _kind(value)
+
+
+def _code(reader: _Reader, key: str, catalogue: vocab.CodeCatalogue, *, required: bool) -> str | None:
+    code = reader.str(key, required=required)
+    if code is None:
+        return None
+    code = code.upper()
+    if not vocab.CODE_PATTERN.match(code):
+        raise EncounterError(reader.sub(key), f"expected a 5-character CPT/HCPCS code like \"97140\", found {code!r}")
+    if code not in catalogue:
+        known = ", ".join(sorted(catalogue.codes))
+        raise EncounterError(reader.sub(key), f"unknown code {code!r}; known codes: {known}")
+    return code
+
+
+# --------------------------------------------------------------------------------------------
+# Encounter
+
+
+@attrs.frozen
+class Provider:
+    """Who furnished the services: a provider type (DC, PT, LMT, ...) and an optional NPI."""
+
+    type: str
+    npi: str | None = None
+
+
+@attrs.frozen
+class Care:
+    """Episode and coverage facts that rules depend on (phase, visit number, ABN, plan flags)."""
+
+    phase: str | None = None
+    visit_number: int | None = None
+    episode_start: dt.date | None = None
+    injury_date: dt.date | None = None
+    prior_massage_visits: int | None = None
+    improvement_documented: bool | None = None
+    treatment_modified: bool | None = None
+    plan_of_care: bool | None = None
+    written_authorization: bool | None = None
+    post_surgical: bool | None = None
+    abn: str | None = None
+    ytd_therapy_charges: Decimal | None = None
+    bill_noncovered: bool = False
+    zelis: bool = False
+
+
+@attrs.frozen
+class Service:
+    """A soft-tissue or therapy service: what was done, for how long, where and why.
+
+    ``code`` or ``technique`` is given; ``minutes`` are direct one-on-one minutes. ``start`` and
+    ``end`` place the service in the visit's timeline (used for same-time conflicts).
+    """
+
+    code: str | None = None
+    technique: str | None = None
+    intent: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    minutes: int | None = None
+    start: dt.time | None = None
+    end: dt.time | None = None
+    regions: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    necessity: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    diagnosis_pointers: tuple[int, ...] = attrs.field(default=(), converter=_tuple)
+
+
+@attrs.frozen
+class Procedure:
+    """An untimed same-day service with a code: CMT, E/M, evaluation."""
+
+    code: str
+    regions: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    diagnosis_pointers: tuple[int, ...] = attrs.field(default=(), converter=_tuple)
+    separately_identifiable: bool | None = None
+
+
+_ENCOUNTER_KEYS = ("id", "date_of_service", "provider", "care", "diagnoses", "services", "procedures", "documentation")
+_PROVIDER_KEYS = ("type", "npi")
+_CARE_KEYS = tuple(f.name for f in attrs.fields(Care))
+_SERVICE_KEYS = ("code", "technique", "intent", "minutes", "start", "end", "regions", "necessity", "diagnosis_pointers")
+_PROCEDURE_KEYS = ("code", "regions", "diagnosis_pointers", "separately_identifiable")
+
+
+@attrs.frozen
+class Encounter:
+    """One visit: date of service, provider, care facts, diagnoses, services and procedures.
+
+    Build one from JSON-like data with :meth:`from_mapping`; write it back with :meth:`to_mapping`.
+    ``documentation`` is None when the caller did not say what the note contains (documentation
+    checks are then skipped), or the tuple of elements present in the note.
+    """
+
+    date_of_service: dt.date
+    provider: Provider
+    id: str | None = None
+    care: Care = Care()
+    diagnoses: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    services: tuple[Service, ...] = attrs.field(default=(), converter=_tuple)
+    procedures: tuple[Procedure, ...] = attrs.field(default=(), converter=_tuple)
+    documentation: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_mapping(
+        cls, data: Mapping[str, Any], *, catalogue: vocab.CodeCatalogue | None = None
+    ) -> Encounter:
+        """Validate an encounter in format v1 and build it.
+
+        Raises :class:`~payerpolicy.errors.EncounterError` naming the first field that is wrong
+        and what was expected.
+        """
+        catalogue = catalogue or vocab.default_catalogue()
+        r = _Reader(data, "")
+        r.check_keys(_ENCOUNTER_KEYS)
+        enc_id = r.str("id")
+        dos = r.date("date_of_service", required=True)
+        assert dos is not None
+
+        if not r.has("provider"):
+            raise EncounterError("provider.type", "required field is missing; known: " + ", ".join(vocab.PROVIDER_TYPES))
+        pr = _Reader(r.data["provider"], "provider")
+        pr.check_keys(_PROVIDER_KEYS)
+        ptype = pr.choice("type", vocab.PROVIDER_TYPES, what="provider type", required=True)
+        assert ptype is not None
+        npi = pr.str("npi")
+        if npi is not None and not _NPI.match(npi):
+            raise EncounterError("provider.npi", f"expected 10 digits, found {npi!r}")
+
+        care = Care()
+        if r.has("care"):
+            cr = _Reader(r.data["care"], "care")
+            cr.check_keys(_CARE_KEYS)
+            ytd = None
+            if cr.has("ytd_therapy_charges"):
+                raw = cr.data["ytd_therapy_charges"]
+                try:
+                    if isinstance(raw, bool) or not isinstance(raw, str | int):
+                        raise InvalidOperation
+                    ytd = Decimal(str(raw))
+                    if not ytd.is_finite() or ytd < 0:
+                        raise InvalidOperation
+                except InvalidOperation:
+                    raise EncounterError(
+                        "care.ytd_therapy_charges",
+                        f"expected a non-negative decimal amount as a string like \"2450.00\", found {_show(raw)}",
+                    ) from None
+            care = Care(
+                phase=cr.choice("phase", vocab.PHASES, what="phase"),
+                visit_number=cr.int("visit_number", minimum=1, maximum=10000),
+                episode_start=cr.date("episode_start"),
+                injury_date=cr.date("injury_date"),
+                prior_massage_visits=cr.int("prior_massage_visits", minimum=0, maximum=10000),
+                improvement_documented=cr.bool("improvement_documented"),
+                treatment_modified=cr.bool("treatment_modified"),
+                plan_of_care=cr.bool("plan_of_care"),
+                written_authorization=cr.bool("written_authorization"),
+                post_surgical=cr.bool("post_surgical"),
+                abn=cr.choice("abn", vocab.ABN_KINDS, what="ABN state"),
+                ytd_therapy_charges=ytd,
+                bill_noncovered=bool(cr.bool("bill_noncovered")),
+                zelis=bool(cr.bool("zelis")),
+            )
+
+        diagnoses = []
+        for i, dx in enumerate(r.list("diagnoses")):
+            if not isinstance(dx, str) or not re.match(r"^[A-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$", dx.strip().upper()):
+                raise EncounterError(f"diagnoses[{i}]", f"expected an ICD-10-CM code like \"M54.50\", found {_show(dx)}")
+            diagnoses.append(dx.strip().upper())
+        n_dx = len(diagnoses)
+
+        def pointers(reader: _Reader) -> tuple[int, ...]:
+            ptrs = reader.ints("diagnosis_pointers", minimum=1)
+            for i, p in enumerate(ptrs):
+                if p > n_dx:
+                    raise EncounterError(
+                        f"{reader.sub('diagnosis_pointers')}[{i}]",
+                        f"points to diagnosis {p} but the encounter lists {n_dx} diagnoses",
+                    )
+            return ptrs
+
+        services = []
+        for i, raw in enumerate(r.list("services")):
+            sr = _Reader(raw, f"services[{i}]")
+            sr.check_keys(_SERVICE_KEYS)
+            code = _code(sr, "code", catalogue, required=False)
+            technique = sr.choice("technique", vocab.TECHNIQUES, what="technique")
+            if code is None and technique is None:
+                raise EncounterError(f"services[{i}]", "expected \"code\" or \"technique\"; found neither")
+            minutes = sr.int("minutes", minimum=0, maximum=MAX_SERVICE_MINUTES)
+            start, end = sr.time("start"), sr.time("end")
+            if (start is None) != (end is None):
+                raise EncounterError(f"services[{i}].{'end' if end is None else 'start'}", "start and end are given together")
+            if start is not None and end is not None and end <= start:
+                raise EncounterError(f"services[{i}].end", f"expected a time after start {start:%H:%M}, found {end:%H:%M}")
+            services.append(
+                Service(
+                    code=code,
+                    technique=technique,
+                    intent=sr.names("intent", vocab.INTENTS, what="intent"),
+                    minutes=minutes,
+                    start=start,
+                    end=end,
+                    regions=sr.names("regions", vocab.REGIONS, what="region"),
+                    necessity=sr.names("necessity", vocab.NECESSITY_CONDITIONS, what="necessity condition"),
+                    diagnosis_pointers=pointers(sr),
+                )
+            )
+
+        procedures = []
+        for i, raw in enumerate(r.list("procedures")):
+            pr2 = _Reader(raw, f"procedures[{i}]")
+            pr2.check_keys(_PROCEDURE_KEYS)
+            code = _code(pr2, "code", catalogue, required=True)
+            assert code is not None
+            procedures.append(
+                Procedure(
+                    code=code,
+                    regions=pr2.names("regions", vocab.REGIONS, what="region"),
+                    diagnosis_pointers=pointers(pr2),
+                    separately_identifiable=pr2.bool("separately_identifiable"),
+                )
+            )
+
+        if not services and not procedures:
+            raise EncounterError("services", "expected at least one entry in \"services\" or \"procedures\"")
+
+        documentation = None
+        if r.has("documentation"):
+            documentation = r.names("documentation", vocab.DOCUMENTATION_ELEMENTS, what="documentation element")
+
+        return cls(
+            id=enc_id,
+            date_of_service=dos,
+            provider=Provider(type=ptype, npi=npi),
+            care=care,
+            diagnoses=tuple(diagnoses),
+            services=tuple(services),
+            procedures=tuple(procedures),
+            documentation=documentation,
+        )
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Return the encounter in format v1 as plain JSON-ready data (absent fields omitted)."""
+        out: dict[str, Any] = {}
+        if self.id is not None:
+            out["id"] = self.id
+        out["date_of_service"] = self.date_of_service.isoformat()
+        out["provider"] = _drop_none({"type": self.provider.type, "npi": self.provider.npi})
+        care = {}
+        for f in attrs.fields(Care):
+            value = getattr(self.care, f.name)
+            if value is None or (f.name in ("bill_noncovered", "zelis") and value is False):
+                continue
+            if isinstance(value, dt.date):
+                value = value.isoformat()
+            elif isinstance(value, Decimal):
+                value = str(value)
+            care[f.name] = value
+        if care:
+            out["care"] = care
+        if self.diagnoses:
+            out["diagnoses"] = list(self.diagnoses)
+        if self.services:
+            out["services"] = [
+                _drop_none(
+                    {
+                        "code": s.code,
+                        "technique": s.technique,
+                        "intent": list(s.intent) or None,
+                        "minutes": s.minutes,
+                        "start": s.start.strftime("%H:%M") if s.start else None,
+                        "end": s.end.strftime("%H:%M") if s.end else None,
+                        "regions": list(s.regions) or None,
+                        "necessity": list(s.necessity) or None,
+                        "diagnosis_pointers": list(s.diagnosis_pointers) or None,
+                    }
+                )
+                for s in self.services
+            ]
+        if self.procedures:
+            out["procedures"] = [
+                _drop_none(
+                    {
+                        "code": p.code,
+                        "regions": list(p.regions) or None,
+                        "diagnosis_pointers": list(p.diagnosis_pointers) or None,
+                        "separately_identifiable": p.separately_identifiable,
+                    }
+                )
+                for p in self.procedures
+            ]
+        if self.documentation is not None:
+            out["documentation"] = list(self.documentation)
+        return out
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+# --------------------------------------------------------------------------------------------
+# Payer and outcome
+
+
+@attrs.frozen
+class Payer:
+    """A payer a plugin serves: its id, display name and policy file.
+
+    ``policy`` is either a path to a TOML file or a ``(package, resource name)`` pair read with
+    :mod:`importlib.resources` (how plugins ship policies inside their wheel).
+    ``plugin`` is filled in by the host with the name of the plugin that registered the payer.
+    """
+
+    id: str
+    name: str
+    policy: str | tuple[str, str]
+    description: str = ""
+    plugin: str = ""
+
+
+@attrs.frozen
+class ClaimLine:
+    """One line of the claim: code, units, modifiers in claim order, and its status.
+
+    ``service`` is the index of the encounter entry the line comes from, in ``services`` or
+    ``procedures`` as ``origin`` says. Lines that are not billable stay in the outcome so a user
+    sees why.
+    """
+
+    code: str
+    units: int
+    modifiers: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    status: Status = "billable"
+    minutes: int | None = None
+    regions: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    diagnosis_pointers: tuple[int, ...] = attrs.field(default=(), converter=_tuple)
+    service: int = 0
+    origin: Literal["services", "procedures"] = "services"
+
+    @property
+    def on_claim(self) -> bool:
+        """Whether the line goes on the claim (billable or expected to be denied)."""
+        return self.status != "not_billable"
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Return the line in outcome format v1."""
+        return {
+            "code": self.code,
+            "units": self.units,
+            "modifiers": list(self.modifiers),
+            "status": self.status,
+            "minutes": self.minutes,
+            "regions": list(self.regions),
+            "diagnosis_pointers": list(self.diagnosis_pointers),
+            "service": self.service,
+            "origin": self.origin,
+        }
+
+
+@attrs.frozen
+class Finding:
+    """A message about the outcome: a denial, a warning, missing documentation, a note.
+
+    ``rule`` is the rule id (``CORE-SAME-01``) and ``source`` the document behind it; ``line`` is
+    the index of the line the finding is about, or None for the whole encounter.
+    """
+
+    code: str
+    severity: Severity
+    message: str
+    rule: str
+    source: str
+    line: int | None = None
+    plugin: str = ""
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Return the finding in outcome format v1."""
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "rule": self.rule,
+            "source": self.source,
+            "line": self.line,
+            "plugin": self.plugin,
+        }
+
+
+@attrs.frozen
+class TraceEntry:
+    """One change a rule made to a line: which rule, which plugin, which field, before → after."""
+
+    rule: str
+    plugin: str
+    line: int | None
+    field: str
+    before: Any
+    after: Any
+    source: str = ""
+    reason: str = ""
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Return the entry in outcome format v1."""
+        return {
+            "rule": self.rule,
+            "plugin": self.plugin,
+            "line": self.line,
+            "field": self.field,
+            "before": _jsonable(self.before),
+            "after": _jsonable(self.after),
+            "source": self.source,
+            "reason": self.reason,
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+@attrs.frozen
+class PayerRef:
+    """The payer an outcome is for, with the version of the policy applied."""
+
+    id: str
+    name: str
+    policy_version: str
+
+
+@attrs.frozen
+class Outcome:
+    """What one payer's policy makes of one encounter: lines, findings and the trace of changes.
+
+    ``diagnoses`` is the claim's diagnosis list (at most 12); line pointers index into it.
+    """
+
+    encounter: str | None
+    payer: PayerRef
+    lines: tuple[ClaimLine, ...] = attrs.field(converter=_tuple)
+    findings: tuple[Finding, ...] = attrs.field(converter=_tuple)
+    trace: tuple[TraceEntry, ...] = attrs.field(converter=_tuple)
+    diagnoses: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+
+    @property
+    def claim_lines(self) -> tuple[ClaimLine, ...]:
+        """The lines that go on the claim (billable or expected denial)."""
+        return tuple(line for line in self.lines if line.on_claim)
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Return the outcome in format v1 as plain JSON-ready data."""
+        return {
+            "outcome_version": OUTCOME_VERSION,
+            "encounter": self.encounter,
+            "payer": {"id": self.payer.id, "name": self.payer.name, "policy_version": self.payer.policy_version},
+            "diagnoses": list(self.diagnoses),
+            "lines": [line.to_mapping() for line in self.lines],
+            "findings": [f.to_mapping() for f in self.findings],
+            "trace": [t.to_mapping() for t in self.trace],
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """Return the outcome as JSON text (outcome format v1)."""
+        return json.dumps(self.to_mapping(), indent=indent, ensure_ascii=False)

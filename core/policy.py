@@ -1,0 +1,595 @@
+"""Payer policy files: TOML data that says which rules apply, with their sources and dates.
+
+A policy file (schema version 1) has:
+
+* ``schema_version = 1`` and optionally ``extends = "core"`` (a shipped policy by name, or a
+  path relative to the file);
+* ``[payer]`` with ``id``, ``name`` and ``policy_version`` (not in an ``abstract = true`` base);
+* ``[settings]``: unit method, distinct-service modifiers, modifier order and limit, tie-break,
+  and ``[settings.basis.NAME]`` giving the rule id and source behind each setting's value;
+* ``[modifier_categories]``: the modifiers in each category named by ``settings.modifier_order``;
+* ``[[rules]]``: each with a stable ``id``, a ``kind`` (a registered :class:`RuleKind`), a
+  ``source``, a ``confidence`` (H/M/L), optional ``effective_from``/``effective_to`` dates,
+  ``enabled``, ``note``, and the kind's parameters.
+
+:func:`load_policy` validates everything and raises :class:`PolicyValidationError` listing every
+problem at once. :meth:`Policy.to_toml` writes the resolved policy back (``extends`` flattened);
+loading that text gives an equal policy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import attrs
+import tomli_w
+
+from .errors import PolicyProblem, PolicyValidationError
+from .kinds import RuleKind
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "UNIT_METHODS",
+    "Basis",
+    "Policy",
+    "PolicySource",
+    "Rule",
+    "Settings",
+    "load_policy",
+    "load_policy_text",
+]
+
+SCHEMA_VERSION = 1
+UNIT_METHODS = ("cms_total_time", "ama_per_code")
+TIE_BREAKS = ("entry_order",)
+CONFIDENCE = ("H", "M", "L")
+_RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
+_PAYER_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+_COMMON_RULE_KEYS = ("id", "kind", "source", "confidence", "effective_from", "effective_to", "enabled", "note")
+_SETTING_KEYS = (
+    "unit_method",
+    "distinct_modifier_region",
+    "distinct_modifier_time",
+    "modifier_order",
+    "max_modifiers_per_line",
+    "tie_break",
+)
+
+#: Where a policy comes from: a filesystem path, or (package, resource name) inside a wheel.
+PolicySource = str | Path | tuple[str, str]
+
+
+@attrs.frozen
+class Basis:
+    """Why a setting has its value: the rule id and the source behind it."""
+
+    rule: str
+    source: str
+
+
+@attrs.frozen
+class Settings:
+    """Payer-wide settings shared by several rule kinds."""
+
+    unit_method: str
+    distinct_modifier_region: str
+    distinct_modifier_time: str
+    modifier_order: tuple[str, ...]
+    max_modifiers_per_line: int
+    tie_break: str
+    basis: Mapping[str, Basis] = attrs.field(factory=dict)
+
+    def basis_of(self, name: str) -> Basis | None:
+        """The rule and source behind setting ``name``, when the policy gives one."""
+        return self.basis.get(name)
+
+
+@attrs.frozen
+class Rule:
+    """One rule entry of a policy: id, kind, source, confidence, dates and parameters.
+
+    ``params`` holds the kind's parameters as written (for dumping); ``values`` holds them
+    converted (code sets, tuples) with defaults filled in, which is what rule functions read.
+    ``origin`` is the file the entry came from (the last one that changed it).
+    """
+
+    id: str
+    kind: str
+    source: str
+    confidence: str = "M"
+    effective_from: dt.date | None = None
+    effective_to: dt.date | None = None
+    enabled: bool = True
+    note: str = ""
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+    values: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
+    origin: str = attrs.field(default="", eq=False)
+
+    def active_on(self, day: dt.date) -> bool:
+        """Whether the rule is enabled and in force on ``day``."""
+        if not self.enabled:
+            return False
+        if self.effective_from is not None and day < self.effective_from:
+            return False
+        return not (self.effective_to is not None and day > self.effective_to)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """A converted parameter value, or ``default``."""
+        value = self.values.get(name)
+        return default if value is None else value
+
+    def cite(self) -> str:
+        """The source, with the confidence level, as shown in findings."""
+        return self.source
+
+
+@attrs.frozen
+class Policy:
+    """A resolved payer policy (``extends`` applied, everything validated)."""
+
+    payer_id: str | None
+    name: str
+    policy_version: str
+    settings: Settings
+    modifier_categories: Mapping[str, tuple[str, ...]]
+    rules: tuple[Rule, ...]
+    abstract: bool = False
+    description: str = ""
+    file: str = attrs.field(default="", eq=False)
+    chain: tuple[str, ...] = attrs.field(default=(), eq=False)
+    _by_kind: dict[str, tuple[Rule, ...]] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        by_kind: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            by_kind.setdefault(rule.kind, []).append(rule)
+        object.__setattr__(self, "_by_kind", {k: tuple(v) for k, v in by_kind.items()})
+
+    def rules_of(self, kind: str, day: dt.date | None = None) -> tuple[Rule, ...]:
+        """The rules of ``kind`` (in force on ``day`` when given), in policy order."""
+        rules = self._by_kind.get(kind, ())
+        if day is None:
+            return rules
+        return tuple(r for r in rules if r.active_on(day))
+
+    def rule(self, rule_id: str) -> Rule | None:
+        """The rule with ``rule_id``, or None."""
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        return None
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The resolved policy as TOML-ready data (no ``extends``)."""
+        out: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+        if self.abstract:
+            out["abstract"] = True
+        if self.payer_id is not None:
+            payer: dict[str, Any] = {"id": self.payer_id, "name": self.name, "policy_version": self.policy_version}
+            if self.description:
+                payer["description"] = self.description
+            out["payer"] = payer
+        s = self.settings
+        settings: dict[str, Any] = {
+            "unit_method": s.unit_method,
+            "distinct_modifier_region": s.distinct_modifier_region,
+            "distinct_modifier_time": s.distinct_modifier_time,
+            "modifier_order": list(s.modifier_order),
+            "max_modifiers_per_line": s.max_modifiers_per_line,
+            "tie_break": s.tie_break,
+        }
+        if s.basis:
+            settings["basis"] = {k: {"rule": b.rule, "source": b.source} for k, b in s.basis.items()}
+        out["settings"] = settings
+        out["modifier_categories"] = {k: list(v) for k, v in self.modifier_categories.items()}
+        rules = []
+        for r in self.rules:
+            entry: dict[str, Any] = {"id": r.id, "kind": r.kind, "source": r.source, "confidence": r.confidence}
+            if r.effective_from is not None:
+                entry["effective_from"] = r.effective_from
+            if r.effective_to is not None:
+                entry["effective_to"] = r.effective_to
+            if not r.enabled:
+                entry["enabled"] = False
+            if r.note:
+                entry["note"] = r.note
+            entry.update(r.params)
+            rules.append(entry)
+        out["rules"] = rules
+        return out
+
+    def to_toml(self) -> str:
+        """The resolved policy as TOML text (written with tomli-w)."""
+        return tomli_w.dumps(self.to_mapping())
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def _read_source(source: PolicySource) -> tuple[str, str, Path | None]:
+    """Return (display name, text, directory for relative extends)."""
+    if isinstance(source, tuple):
+        package, name = source
+        text = resources.files(package).joinpath(name).read_text("utf-8")
+        return f"{package.replace('.', '/')}/{name}", text, None
+    path = Path(source)
+    return str(source), path.read_text("utf-8"), path.parent
+
+
+def _shipped(name: str) -> tuple[str, str]:
+    return ("payerpolicy.policies", f"{name}.toml")
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[PolicyProblem] = []
+
+    def add(self, file: str, path: str, expected: str, found: Any) -> None:
+        self.items.append(PolicyProblem(file, path, expected, _found(found)))
+
+
+def _found(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value) if value else "an empty string"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "a table"
+    if value is None:
+        return "nothing (the key is missing)"
+    return type(value).__name__
+
+
+def _parse(source: PolicySource, problems: _Problems) -> tuple[str, dict[str, Any] | None, Path | None]:
+    try:
+        name, text, directory = _read_source(source)
+    except (OSError, ModuleNotFoundError) as exc:
+        problems.add(str(source), "(file)", "a readable policy file", f"{type(exc).__name__}: {exc}")
+        return str(source), None, None
+    try:
+        return name, tomllib.loads(text), directory
+    except tomllib.TOMLDecodeError as exc:
+        problems.add(name, "(file)", "valid TOML", f"a syntax error: {exc}")
+        return name, None, None
+
+
+Resolver = Callable[[str], PolicySource | None]
+
+
+def load_policy(
+    source: PolicySource,
+    kinds: Mapping[str, RuleKind],
+    *,
+    resolver: Resolver | None = None,
+) -> Policy:
+    """Load, resolve (``extends``) and validate a policy file.
+
+    ``kinds`` are the registered rule kinds. ``resolver`` maps an ``extends`` name that is not a
+    path to a policy source (the plugin host uses it to resolve payer ids); shipped policies in
+    ``payerpolicy.policies`` are found without it.
+    Raises :class:`PolicyValidationError` listing every problem.
+    """
+    problems = _Problems()
+    layers = _load_layers(source, problems, resolver, seen=())
+    if problems.items:
+        raise PolicyValidationError(problems.items)
+    policy = _build(layers, kinds, problems)
+    if problems.items or policy is None:
+        raise PolicyValidationError(problems.items)
+    return policy
+
+
+def load_policy_text(text: str, kinds: Mapping[str, RuleKind], *, name: str = "<policy>") -> Policy:
+    """Load a policy from TOML text (no ``extends`` relative paths). Used for round-trip checks."""
+    problems = _Problems()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyValidationError([PolicyProblem(name, "(file)", "valid TOML", f"a syntax error: {exc}")]) from None
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if "extends" in data:
+        layers = _load_layers(_resolve_extends(data["extends"], None, None, name, problems) or name, problems, None, ())
+    layers.append((name, data))
+    if problems.items:
+        raise PolicyValidationError(problems.items)
+    policy = _build(layers, kinds, problems)
+    if problems.items or policy is None:
+        raise PolicyValidationError(problems.items)
+    return policy
+
+
+def _resolve_extends(
+    value: Any, directory: Path | None, resolver: Resolver | None, file: str, problems: _Problems
+) -> PolicySource | None:
+    if not isinstance(value, str) or not value:
+        problems.add(file, "extends", "the name of a policy or a relative path to a .toml file", value)
+        return None
+    if value.endswith(".toml") or "/" in value:
+        if directory is None:
+            problems.add(file, "extends", "a policy name (paths are relative to a file on disk)", value)
+            return None
+        return directory / value
+    if resolver is not None:
+        resolved = resolver(value)
+        if resolved is not None:
+            return resolved
+    try:
+        if resources.files("payerpolicy.policies").joinpath(f"{value}.toml").is_file():
+            return _shipped(value)
+    except ModuleNotFoundError:  # pragma: no cover - package data always present when installed
+        pass
+    problems.add(file, "extends", "the name of a shipped policy or installed payer, or a path", value)
+    return None
+
+
+def _load_layers(
+    source: PolicySource, problems: _Problems, resolver: Resolver | None, seen: tuple[str, ...]
+) -> list[tuple[str, dict[str, Any]]]:
+    name, data, directory = _parse(source, problems)
+    if data is None:
+        return []
+    if name in seen:
+        problems.add(name, "extends", "a chain of policies without a cycle", " -> ".join((*seen, name)))
+        return []
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if "extends" in data:
+        parent = _resolve_extends(data["extends"], directory, resolver, name, problems)
+        if parent is not None:
+            layers = _load_layers(parent, problems, resolver, (*seen, name))
+    layers.append((name, data))
+    return layers
+
+
+def _build(layers: list[tuple[str, dict[str, Any]]], kinds: Mapping[str, RuleKind], problems: _Problems) -> Policy | None:
+    settings_raw: dict[str, tuple[str, Any]] = {}
+    basis_raw: dict[str, tuple[str, Any]] = {}
+    categories: dict[str, tuple[str, Any]] = {}
+    rules_raw: dict[str, tuple[str, dict[str, Any], int]] = {}
+    order: list[str] = []
+    payer: tuple[str, Any] | None = None
+    abstract = False
+
+    known_top = ("schema_version", "extends", "abstract", "payer", "settings", "modifier_categories", "rules")
+    for file, data in layers:
+        for key in data:
+            if key not in known_top:
+                problems.add(file, key, "one of the top-level keys " + ", ".join(known_top), f"unknown key {key!r}")
+        if data.get("schema_version") != SCHEMA_VERSION:
+            problems.add(file, "schema_version", f"{SCHEMA_VERSION}", data.get("schema_version"))
+        abstract = data.get("abstract", False) is True
+        if "abstract" in data and not isinstance(data["abstract"], bool):
+            problems.add(file, "abstract", "true or false", data["abstract"])
+        if "payer" in data:
+            payer = (file, data["payer"])
+        elif file == layers[-1][0]:
+            payer = None
+        settings = data.get("settings", {})
+        if not isinstance(settings, Mapping):
+            problems.add(file, "settings", "a table", settings)
+            settings = {}
+        for key, value in settings.items():
+            if key == "basis":
+                if not isinstance(value, Mapping):
+                    problems.add(file, "settings.basis", "a table of {rule, source} tables", value)
+                    continue
+                for bkey, bvalue in value.items():
+                    basis_raw[bkey] = (file, bvalue)
+            elif key in _SETTING_KEYS:
+                settings_raw[key] = (file, value)
+            else:
+                problems.add(file, f"settings.{key}", "one of the keys " + ", ".join((*_SETTING_KEYS, "basis")), f"unknown key {key!r}")
+        cats = data.get("modifier_categories", {})
+        if not isinstance(cats, Mapping):
+            problems.add(file, "modifier_categories", "a table of category = [modifiers]", cats)
+            cats = {}
+        for key, value in cats.items():
+            categories[key] = (file, value)
+        rules = data.get("rules", [])
+        if not isinstance(rules, list):
+            problems.add(file, "rules", "an array of tables ([[rules]])", rules)
+            rules = []
+        for i, entry in enumerate(rules):
+            where = f"rules[{i}]"
+            if not isinstance(entry, Mapping):
+                problems.add(file, where, "a table", entry)
+                continue
+            rid = entry.get("id")
+            if not isinstance(rid, str) or not _RULE_ID.match(rid):
+                problems.add(file, f"{where}.id", 'a rule id like "CORE-SAME-01"', rid)
+                continue
+            if rid in rules_raw and rules_raw[rid][0] == file:
+                problems.add(file, f"{where}.id", "a rule id used once per file", f"{rid!r} again")
+                continue
+            if rid in rules_raw:
+                merged = {**rules_raw[rid][1], **entry}
+                rules_raw[rid] = (file, merged, i)
+            else:
+                rules_raw[rid] = (file, dict(entry), i)
+                order.append(rid)
+
+    last_file = layers[-1][0]
+
+    # [payer]
+    payer_id: str | None = None
+    name = policy_version = description = ""
+    if payer is None:
+        if not abstract:
+            problems.add(last_file, "payer", "a [payer] table with id, name and policy_version (or abstract = true)", None)
+    else:
+        pfile, ptable = payer
+        if not isinstance(ptable, Mapping):
+            problems.add(pfile, "payer", "a table", ptable)
+        else:
+            for key in ptable:
+                if key not in ("id", "name", "policy_version", "description"):
+                    problems.add(pfile, f"payer.{key}", "one of the keys id, name, policy_version, description", f"unknown key {key!r}")
+            pid = ptable.get("id")
+            if not isinstance(pid, str) or not _PAYER_ID.match(pid):
+                problems.add(pfile, "payer.id", "a lower-case payer id like \"medicare\"", pid)
+            else:
+                payer_id = pid
+            for key in ("name", "policy_version"):
+                if not isinstance(ptable.get(key), str) or not ptable.get(key):
+                    problems.add(pfile, f"payer.{key}", "a non-empty string", ptable.get(key))
+            name = str(ptable.get("name", ""))
+            policy_version = str(ptable.get("policy_version", ""))
+            description = str(ptable.get("description", ""))
+
+    # [modifier_categories]
+    cat_values: dict[str, tuple[str, ...]] = {}
+    for key, (file, value) in categories.items():
+        if not isinstance(value, list) or not all(isinstance(m, str) and re.match(r"^[A-Z0-9]{2}$", m) for m in value):
+            problems.add(file, f"modifier_categories.{key}", 'an array of two-character modifiers like "59"', value)
+        else:
+            cat_values[key] = tuple(value)
+
+    # [settings]
+    def setting(key: str, check: Callable[[Any], bool], expected: str) -> Any:
+        if key not in settings_raw:
+            problems.add(last_file, f"settings.{key}", expected, None)
+            return None
+        file, value = settings_raw[key]
+        if not check(value):
+            problems.add(file, f"settings.{key}", expected, value)
+            return None
+        return value
+
+    mod = re.compile(r"^[A-Z0-9]{2}$")
+    unit_method = setting("unit_method", lambda v: v in UNIT_METHODS, "one of " + ", ".join(UNIT_METHODS))
+    region_mod = setting("distinct_modifier_region", lambda v: isinstance(v, str) and bool(mod.match(v)), 'a modifier like "59" or "XS"')
+    time_mod = setting("distinct_modifier_time", lambda v: isinstance(v, str) and bool(mod.match(v)), 'a modifier like "59" or "XU"')
+    mod_order = setting(
+        "modifier_order",
+        lambda v: isinstance(v, list) and all(isinstance(c, str) and c in cat_values for c in v),
+        "an array of category names defined in [modifier_categories] (" + ", ".join(cat_values) + ")",
+    )
+    max_mods = setting(
+        "max_modifiers_per_line",
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4,
+        "a whole number from 1 to 4 (CMS-1500 and 837P hold four modifiers)",
+    )
+    tie_break = setting("tie_break", lambda v: v in TIE_BREAKS, "one of " + ", ".join(TIE_BREAKS))
+    basis: dict[str, Basis] = {}
+    for key, (file, value) in basis_raw.items():
+        if key not in _SETTING_KEYS:
+            problems.add(file, f"settings.basis.{key}", "the name of a setting (" + ", ".join(_SETTING_KEYS) + ")", f"unknown key {key!r}")
+        elif (
+            not isinstance(value, Mapping)
+            or not isinstance(value.get("rule"), str)
+            or not isinstance(value.get("source"), str)
+            or not value.get("source")
+            or set(value) - {"rule", "source"}
+        ):
+            problems.add(file, f"settings.basis.{key}", "a table with keys rule and source (non-empty strings)", value)
+        else:
+            basis[key] = Basis(rule=value["rule"], source=value["source"])
+
+    # [[rules]]
+    rules: list[Rule] = []
+    for rid in order:
+        file, entry, index = rules_raw[rid]
+        where = f"rules[{index}] ({rid})"
+        kind_name = entry.get("kind")
+        kind = kinds.get(kind_name) if isinstance(kind_name, str) else None
+        if kind is None:
+            problems.add(file, f"{where}.kind", "a registered rule kind (" + ", ".join(sorted(kinds)) + ")", kind_name)
+            continue
+        source = entry.get("source")
+        if not isinstance(source, str) or not source.strip():
+            problems.add(file, f"{where}.source", "a non-empty string naming the document behind the rule", source)
+        confidence = entry.get("confidence", "M")
+        if confidence not in CONFIDENCE:
+            problems.add(file, f"{where}.confidence", "one of H, M, L", confidence)
+        dates = {}
+        for key in ("effective_from", "effective_to"):
+            value = entry.get(key)
+            if value is not None and (not isinstance(value, dt.date) or isinstance(value, dt.datetime)):
+                problems.add(file, f"{where}.{key}", "a TOML date like 2021-07-28", value)
+                value = None
+            dates[key] = value
+        if dates["effective_from"] and dates["effective_to"] and dates["effective_from"] > dates["effective_to"]:
+            problems.add(file, f"{where}.effective_to", f"a date on or after effective_from {dates['effective_from']}", dates["effective_to"])
+        enabled = entry.get("enabled", True)
+        if not isinstance(enabled, bool):
+            problems.add(file, f"{where}.enabled", "true or false", enabled)
+            enabled = True
+        note = entry.get("note", "")
+        if not isinstance(note, str):
+            problems.add(file, f"{where}.note", "a string", note)
+            note = ""
+        params: dict[str, Any] = {}
+        values: dict[str, Any] = {}
+        for key, value in entry.items():
+            if key in _COMMON_RULE_KEYS:
+                continue
+            spec = kind.params.get(key)
+            if spec is None:
+                known = ", ".join((*_COMMON_RULE_KEYS, *kind.params)) 
+                problems.add(file, f"{where}.{key}", f"a key of kind {kind.name!r} ({known})", f"unknown key {key!r}")
+                continue
+            converted, expected = spec.convert(value)
+            if expected is not None:
+                problems.add(file, f"{where}.{key}", expected, value)
+                continue
+            params[key] = value
+            values[key] = converted
+        for key, spec in kind.params.items():
+            if key not in values:
+                if spec.required:
+                    problems.add(file, f"{where}.{key}", f"a value ({spec.type}) — required by kind {kind.name!r}", None)
+                values[key] = spec.default
+        rules.append(
+            Rule(
+                id=rid,
+                kind=kind.name,
+                source=str(source or ""),
+                confidence=str(confidence),
+                effective_from=dates["effective_from"],
+                effective_to=dates["effective_to"],
+                enabled=enabled,
+                note=note,
+                params=params,
+                values=values,
+                origin=file,
+            )
+        )
+
+    if problems.items:
+        return None
+    assert unit_method is not None and region_mod is not None and time_mod is not None
+    return Policy(
+        payer_id=payer_id,
+        name=name,
+        policy_version=policy_version,
+        description=description,
+        settings=Settings(
+            unit_method=unit_method,
+            distinct_modifier_region=region_mod,
+            distinct_modifier_time=time_mod,
+            modifier_order=tuple(mod_order),
+            max_modifiers_per_line=max_mods,
+            tie_break=tie_break,
+            basis=basis,
+        ),
+        modifier_categories=cat_values,
+        rules=tuple(rules),
+        abstract=abstract,
+        file=last_file,
+        chain=tuple(f for f, _ in layers),
+    )

@@ -1,0 +1,1 @@
+"""Builtin payer plugins. Each module registers one payer through the ``payerpolicy`` entry points."""
