@@ -242,7 +242,8 @@ class Engine:
                 timed = self.catalogue[choice.code].timed
                 line = _Line(choice.code, 0 if timed else 1, service.minutes, service.regions, service.diagnosis_pointers, i, "services")
                 ws.lines.append(line)
-                ws.record(choice.rule, plugin, line, "code", service.code, choice.code, choice.source, choice.reason)
+                if choice.code != service.code:
+                    ws.record(choice.rule, plugin, line, "code", service.code, choice.code, choice.source, choice.reason)
             for f in choice.findings:
                 ws.add_finding(attrs.evolve(f, rule=f.rule or choice.rule, source=f.source or choice.source, plugin=f.plugin or plugin), line)
         ws.touched()
@@ -380,7 +381,7 @@ class Engine:
                 if after != before:
                     ws.record(rule_id, plugin, line, "modifiers", before, after, source, "modifier order")
                     line.modifiers = list(after)
-            if len(line.modifiers) > settings.max_modifiers_per_line:
+            if line.status != "not_billable" and len(line.modifiers) > settings.max_modifiers_per_line:
                 rule_id = limit_basis.rule if limit_basis else "CORE-MOD-05"
                 source = limit_basis.source if limit_basis else "CMS-1500 item 24D; X12 837P SV101"
                 needed = tuple(line.modifiers)

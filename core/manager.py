@@ -7,6 +7,7 @@ plugin; builtin payers come through the ``payerpolicy`` entry-point group like t
 
 from __future__ import annotations
 
+import copy
 import importlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -173,6 +174,13 @@ class PluginHost:
                 )
             self._policies[payer_id] = policy
         return self._policies[payer_id]
+
+    def with_policy(self, payer_id: str, policy: Policy) -> PluginHost:
+        """A host like this one whose ``payer_id`` uses ``policy`` (same plugins and hooks)."""
+        self.payer(payer_id)
+        other = copy.copy(self)
+        other._policies = {**self._policies, payer_id: policy}
+        return other
 
     def load_policy(self, source: PolicySource) -> Policy:
         """Load any policy file with this host's rule kinds and payer resolver."""

@@ -562,14 +562,16 @@ class Finding:
     """A message about the outcome: a denial, a warning, missing documentation, a note.
 
     ``rule`` is the rule id (``CORE-SAME-01``) and ``source`` the document behind it; ``line`` is
-    the index of the line the finding is about, or None for the whole encounter.
+    the index of the line the finding is about, or None for the whole encounter. A rule or hook
+    may leave ``rule``, ``source`` and ``plugin`` empty: the engine fills them in from the
+    :class:`~payerpolicy.kinds.Change` that carries the finding.
     """
 
     code: str
     severity: Severity
     message: str
-    rule: str
-    source: str
+    rule: str = ""
+    source: str = ""
     line: int | None = None
     plugin: str = ""
 

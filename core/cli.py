@@ -1,0 +1,128 @@
+"""The ``payerpolicy`` command.
+
+Exit status: 0 when an outcome was produced (whatever its findings), 2 for bad input (one line on
+standard error naming the file and field), 1 for a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+
+from . import __version__
+from .engine import Engine
+from .errors import EncounterError, PayerPolicyError, PolicyValidationError
+from .io import read_encounter
+from .manager import PluginHost
+from .render import compare_json, render_check, render_compare, render_explain
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"payerpolicy: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="payerpolicy", description="Claim lines per payer for a therapy encounter, with the rule and source behind every decision.")
+    parser.add_argument("--version", action="version", version=f"payerpolicy {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("check", help="claim lines and findings for one payer")
+    p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
+    p.add_argument("--payer", required=True, help="payer id (see `payerpolicy plugins`)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = sub.add_parser("compare", help="claim lines side by side for several payers")
+    p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
+    p.add_argument("--payers", help="comma-separated payer ids (default: every installed payer)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = sub.add_parser("explain", help="why each line has its code, units and modifiers, rule by rule")
+    p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
+    p.add_argument("--payer", required=True, help="payer id")
+
+    sub.add_parser("plugins", help="installed plugins, versions, payers and policy files")
+
+    p = sub.add_parser("policy", help="policy files")
+    psub = p.add_subparsers(dest="policy_command", required=True, parser_class=_Parser)
+    pc = psub.add_parser("check", help="validate a policy file and report every problem")
+    pc.add_argument("file", help="policy TOML file")
+    return parser
+
+
+def _payer_list(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except PolicyValidationError as exc:
+        for problem in exc.problems:
+            print(f"payerpolicy: error: {problem}", file=sys.stderr)
+        return 2
+    except PayerPolicyError as exc:
+        print(f"payerpolicy: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # pragma: no cover - output piped into `head`
+        return 0
+    except Exception:
+        print("payerpolicy: internal error (a bug; please report it with the input that caused it):", file=sys.stderr)
+        traceback.print_exc()
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "policy":
+        host = PluginHost()
+        policy = host.load_policy(args.file)
+        what = f"payer {policy.payer_id}" if policy.payer_id else "abstract base policy"
+        print(f"{args.file}: ok ({what}, {len(policy.rules)} rules, extends: {' -> '.join(policy.chain[:-1]) or 'nothing'})")
+        return 0
+    if args.command == "plugins":
+        return _plugins()
+
+    engine = Engine()
+    encounter = read_encounter(args.encounter, catalogue=engine.catalogue)
+    if args.command == "check":
+        outcome = engine.check(encounter, args.payer)
+        print(outcome.to_json() if args.format == "json" else render_check(outcome))
+    elif args.command == "explain":
+        print(render_explain(encounter, engine.check(encounter, args.payer)))
+    elif args.command == "compare":
+        outcomes = engine.compare(encounter, _payer_list(args.payers))
+        print(compare_json(encounter, outcomes) if args.format == "json" else render_compare(encounter, outcomes))
+    return 0
+
+
+def _plugins() -> int:
+    host = PluginHost()
+    print("plugins")
+    for info in host.plugin_infos():
+        state = "blocked" if info.blocked else (f"FAILED: {info.error}" if info.error else "loaded")
+        print(f"  {info.name} {info.version}  ({info.module})  {state}" + (f"  payers: {', '.join(info.payers)}" if info.payers else ""))
+    print("payers")
+    for payer in host.payers.values():
+        policy = payer.policy if isinstance(payer.policy, str) else "/".join(payer.policy)
+        print(f"  {payer.id:<12} {payer.name}  [plugin {payer.plugin}]  policy {policy}")
+    print("rule kinds")
+    for kind in sorted(host.kinds.values(), key=lambda k: k.name):
+        print(f"  {kind.name:<26} {kind.summary}")
+    return 0
+
+
+def _entry() -> None:  # pragma: no cover
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""Test helpers shipped in the wheel: case files and an isolated plugin host.
+
+A **case file** (TOML) states an encounter and the exact outcome one payer must give::
+
+    title = "S15 — 97140 in another region than CMT"
+    scenario = "S15"                 # optional: the public scenario it encodes
+    payer = "commercial"
+
+    [encounter]                      # encounter format v1
+    date_of_service = 2025-05-06
+    provider = { type = "DC" }
+    ...
+
+    [expect]
+    lines = ["98940 x1 []", "97140 x1 [59]"]          # every line, claim order
+    findings = ["BUNDLED_SAME_REGION_CMT"]             # finding codes, any order, exact multiset
+
+A line is ``"CODE xUNITS [MOD, MOD]"`` followed by its status when it is not ``billable``
+(``"97140 x0 [] not_billable"``), or a table ``{line = "...", pointers = [3]}`` to also check its
+diagnosis pointers. ``[[variants]]`` repeat the case with ``set = {"care.zelis" = false}`` (dotted
+paths into the encounter; ``services[0].minutes`` indexes arrays), an optional ``payer``, an
+optional ``[variants.policy]`` of settings/rules laid over the payer's policy, and their own
+``expect``.
+
+Use :func:`load_cases` and :func:`check_case` from pytest (see ``tests/test_cases.py``), or
+:func:`assert_case` for a readable failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import re
+import tempfile
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import tomli_w
+
+from .engine import Engine
+from .manager import PluginHost
+from .model import Encounter, Outcome
+from .policy import load_policy
+
+__all__ = ["Case", "assert_case", "check_case", "isolated_engine", "load_cases", "set_path"]
+
+_LINE = re.compile(r"^(?P<code>\S+)\s+[x×](?P<units>\d+)\s+\[(?P<mods>[^\]]*)\](?:\s+(?P<status>billable|expected_denial|not_billable))?$")
+
+
+@attrs.frozen
+class Case:
+    """One expectation: an encounter, a payer, and the exact lines and finding codes."""
+
+    id: str
+    file: str
+    payer: str
+    encounter: Mapping[str, Any]
+    lines: tuple[str, ...]
+    pointers: Mapping[int, tuple[int, ...]]
+    findings: tuple[str, ...]
+    policy: Mapping[str, Any] | None = None
+    title: str = ""
+
+
+def set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``value`` at a dotted path such as ``services[1].minutes`` (creating tables)."""
+    parts = re.findall(r"[^.\[\]]+|\[\d+\]", path)
+    target: Any = data
+    for n, part in enumerate(parts):
+        last = n == len(parts) - 1
+        if part.startswith("["):
+            index = int(part[1:-1])
+            if last:
+                target[index] = value
+            else:
+                target = target[index]
+        elif last:
+            if value is None:
+                target.pop(part, None)
+            else:
+                target[part] = value
+        else:
+            target = target.setdefault(part, {})
+
+
+def _normalise_line(entry: Any, where: str) -> tuple[str, tuple[int, ...] | None]:
+    pointers = None
+    if isinstance(entry, Mapping):
+        pointers = tuple(entry.get("pointers", ()))
+        entry = entry.get("line")
+    if not isinstance(entry, str) or not _LINE.match(entry.strip()):
+        raise ValueError(f"{where}: expected a line like \"97140 x1 [59]\" (status after it when not billable), found {entry!r}")
+    m = _LINE.match(entry.strip())
+    assert m is not None
+    mods = [x.strip() for x in m["mods"].split(",") if x.strip()]
+    text = f"{m['code']} x{m['units']} [{', '.join(mods)}]"
+    if m["status"] and m["status"] != "billable":
+        text += f" {m['status']}"
+    return text, pointers
+
+
+def _case(file: str, case_id: str, payer: str, encounter: Mapping[str, Any], expect: Mapping[str, Any],
+          policy: Mapping[str, Any] | None, title: str) -> Case:
+    lines, pointers = [], {}
+    for i, entry in enumerate(expect.get("lines", [])):
+        text, ptrs = _normalise_line(entry, f"{file}: {case_id}: expect.lines[{i}]")
+        lines.append(text)
+        if ptrs is not None:
+            pointers[i] = ptrs
+    return Case(case_id, file, payer, encounter, tuple(lines), pointers, tuple(sorted(expect.get("findings", []))), policy, title)
+
+
+def load_cases(path: str | Path) -> list[Case]:
+    """Load the cases of one case file, or of every ``*.toml`` below a directory."""
+    path = Path(path)
+    files = sorted(path.rglob("*.toml")) if path.is_dir() else [path]
+    cases: list[Case] = []
+    for file in files:
+        try:
+            data = tomllib.loads(file.read_text("utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{file}: invalid TOML: {exc}") from None
+        name = file.stem
+        base = data["encounter"]
+        title = data.get("title", "")
+        cases.append(_case(str(file), name, data["payer"], base, data.get("expect", {}), data.get("policy"), title))
+        for n, variant in enumerate(data.get("variants", [])):
+            encounter = copy.deepcopy(base)
+            for key, value in variant.get("set", {}).items():
+                set_path(encounter, key, value)
+            vid = f"{name}[{variant.get('name', n)}]"
+            cases.append(_case(str(file), vid, variant.get("payer", data["payer"]), encounter, variant.get("expect", {}),
+                               variant.get("policy", data.get("policy")), variant.get("title", title)))
+    return cases
+
+
+@contextlib.contextmanager
+def isolated_engine(*plugins: object, entry_points: bool = True) -> Iterator[Engine]:
+    """An engine with its own plugin host: installed plugins (unless ``entry_points=False``) plus
+    ``plugins``. Nothing is shared with other engines."""
+    yield Engine(PluginHost(plugins, entry_points=entry_points))
+
+
+def _engine_for(case: Case, engine: Engine) -> Engine:
+    if not case.policy:
+        return engine
+    base = engine.host.payer(case.payer)
+    overlay = {"schema_version": 1, "extends": case.payer, **case.policy}
+    overlay.setdefault("payer", {"id": case.payer, "name": base.name, "policy_version": "case-overlay"})
+    host = engine.host
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / f"{case.payer}-overlay.toml"
+        file.write_text(tomli_w.dumps(overlay), "utf-8")
+        policy = load_policy(file, host.kinds, resolver=host.resolve)
+    return Engine(host.with_policy(case.payer, policy), engine.catalogue)
+
+
+def run_case(case: Case, engine: Engine | None = None) -> Outcome:
+    """Evaluate the case's encounter for its payer."""
+    engine = engine or Engine()
+    encounter = Encounter.from_mapping(case.encounter, catalogue=engine.catalogue)
+    return _engine_for(case, engine).check(encounter, case.payer)
+
+
+def _actual(outcome: Outcome) -> tuple[list[str], list[str]]:
+    lines = []
+    for line in outcome.lines:
+        text = f"{line.code} x{line.units} [{', '.join(line.modifiers)}]"
+        if line.status != "billable":
+            text += f" {line.status}"
+        lines.append(text)
+    return lines, sorted(f.code for f in outcome.findings)
+
+
+def check_case(case: Case, engine: Engine | None = None) -> list[str]:
+    """Evaluate a case and return the differences (empty when the outcome is as expected)."""
+    outcome = run_case(case, engine)
+    lines, findings = _actual(outcome)
+    problems = []
+    if lines != list(case.lines):
+        problems.append("lines differ:\n" + _side_by_side(list(case.lines), lines))
+    for i, ptrs in case.pointers.items():
+        if i < len(outcome.lines) and outcome.lines[i].diagnosis_pointers != ptrs:
+            problems.append(f"line {i + 1} ({lines[i]}): diagnosis pointers {list(outcome.lines[i].diagnosis_pointers)}, expected {list(ptrs)}")
+    if findings != list(case.findings):
+        detail = "\n".join(f"      {f.severity:<15} {f.code}: {f.message} [{f.rule}]" for f in outcome.findings)
+        problems.append("finding codes differ:\n" + _side_by_side(list(case.findings), findings) + "\n    actual findings:\n" + detail)
+    return problems
+
+
+def _side_by_side(expected: list[str], actual: list[str]) -> str:
+    width = max([len(x) for x in expected] + [8])
+    rows = [f"    {'expected':<{width}}  | actual"]
+    for i in range(max(len(expected), len(actual))):
+        e = expected[i] if i < len(expected) else ""
+        a = actual[i] if i < len(actual) else ""
+        mark = " " if e == a else "≠"
+        rows.append(f"  {mark} {e:<{width}}  | {a}")
+    return "\n".join(rows)
+
+
+def assert_case(case: Case, engine: Engine | None = None) -> None:
+    """Raise AssertionError with a readable diff when the case's outcome is not as expected."""
+    problems = check_case(case, engine)
+    if problems:
+        title = f" — {case.title}" if case.title else ""
+        raise AssertionError(f"case {case.id} ({case.file}), payer {case.payer}{title}\n" + "\n".join(problems))
+
+
+def case_ids(cases: Iterable[Case]) -> list[str]:
+    """Readable pytest ids: ``payer/case``."""
+    return [f"{c.payer}/{c.id}" for c in cases]
