@@ -1,0 +1,49 @@
+"""Development sessions: `nox -s tests` is the one CI runs (see README)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck", "policies"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+
+
+@nox.session(python="3.11")
+def tests(session: nox.Session) -> None:
+    """Run the test suite against an installed payerpolicy (cases, units, CLI, wheel)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """Check style and common mistakes with ruff."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "core", "plugins", "tests", "noxfile.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """Type-check the package (installed, so the payerpolicy import name resolves) with mypy --strict."""
+    session.install(".", "mypy>=1.10")
+    session.run("mypy", "--strict", "-p", "payerpolicy", *session.posargs)
+
+
+@nox.session(python="3.11")
+def policies(session: nox.Session) -> None:
+    """Validate every shipped policy file with `payerpolicy policy check`."""
+    session.install(".")
+    for file in sorted((ROOT / "policies").glob("*.toml")):
+        if file.name != "codes.toml":
+            session.run("payerpolicy", "policy", "check", str(file))
+
+
+@nox.session(python="3.11")
+def demo(session: nox.Session) -> None:
+    """Install payerpolicy and print the bundled example's claim lines for every installed payer."""
+    session.install(".")
+    session.run("payerpolicy", "compare", "examples/dc_visit.json", *session.posargs)
