@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .engine import Engine
-from .errors import EncounterError, PayerPolicyError, PolicyValidationError
+from .errors import PayerPolicyError, PolicyValidationError
 from .io import read_encounter
 from .manager import PluginHost
 from .render import compare_json, render_check, render_compare, render_explain
@@ -28,7 +28,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="payerpolicy", description="Claim lines per payer for a therapy encounter, with the rule and source behind every decision.")
+    parser = _Parser(
+        prog="payerpolicy",
+        description="Claim lines per payer for a therapy encounter, with the rule and source behind every decision.",
+    )
     parser.add_argument("--version", action="version", version=f"payerpolicy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -86,7 +89,9 @@ def _run(args: argparse.Namespace) -> int:
         host = PluginHost()
         policy = host.load_policy(args.file)
         what = f"payer {policy.payer_id}" if policy.payer_id else "abstract base policy"
-        print(f"{args.file}: ok ({what}, {len(policy.rules)} rules, extends: {' -> '.join(policy.chain[:-1]) or 'nothing'})")
+        print(
+            f"{args.file}: ok ({what}, {len(policy.rules)} rules, extends: {' -> '.join(policy.chain[:-1]) or 'nothing'})"
+        )
         return 0
     if args.command == "plugins":
         return _plugins()
@@ -109,7 +114,10 @@ def _plugins() -> int:
     print("plugins")
     for info in host.plugin_infos():
         state = "blocked" if info.blocked else (f"FAILED: {info.error}" if info.error else "loaded")
-        print(f"  {info.name} {info.version}  ({info.module})  {state}" + (f"  payers: {', '.join(info.payers)}" if info.payers else ""))
+        print(
+            f"  {info.name} {info.version}  ({info.module})  {state}"
+            + (f"  payers: {', '.join(info.payers)}" if info.payers else "")
+        )
     print("payers")
     for payer in host.payers.values():
         policy = payer.policy if isinstance(payer.policy, str) else "/".join(payer.policy)

@@ -52,10 +52,28 @@ class PluginHookError(Exception):
 class _Line:
     """A line while the engine works on it (mutable, private)."""
 
-    __slots__ = ("code", "diagnosis_pointers", "minutes", "modifiers", "origin", "regions", "service", "status", "units")
+    __slots__ = (
+        "code",
+        "diagnosis_pointers",
+        "minutes",
+        "modifiers",
+        "origin",
+        "regions",
+        "service",
+        "status",
+        "units",
+    )
 
-    def __init__(self, code: str, units: int, minutes: int | None, regions: tuple[str, ...],
-                 pointers: tuple[int, ...], service: int, origin: str) -> None:
+    def __init__(
+        self,
+        code: str,
+        units: int,
+        minutes: int | None,
+        regions: tuple[str, ...],
+        pointers: tuple[int, ...],
+        service: int,
+        origin: str,
+    ) -> None:
         self.code = code
         self.units = units
         self.minutes = minutes
@@ -99,8 +117,17 @@ class _Worksheet:
     def touched(self) -> None:
         self._snapshot = None
 
-    def record(self, rule: str, plugin: str, line: _Line | None, field: str, before: Any, after: Any,
-               source: str = "", reason: str = "") -> None:
+    def record(
+        self,
+        rule: str,
+        plugin: str,
+        line: _Line | None,
+        field: str,
+        before: Any,
+        after: Any,
+        source: str = "",
+        reason: str = "",
+    ) -> None:
         self.trace.append((TraceEntry(rule, plugin, None, field, before, after, source, reason), line))
 
     def add_finding(self, finding: Finding, line: _Line | None) -> None:
@@ -111,7 +138,9 @@ class _Worksheet:
         line: _Line | None = None
         if change.line is not None:
             if not 0 <= change.line < len(lines):
-                raise PluginHookError(plugin, change.rule, f"change names line {change.line}, but there are {len(lines)} lines")
+                raise PluginHookError(
+                    plugin, change.rule, f"change names line {change.line}, but there are {len(lines)} lines"
+                )
             line = lines[change.line]
         rule, source, reason = change.rule, change.source, change.reason
         if line is not None:
@@ -143,10 +172,28 @@ class _Worksheet:
             if tuple(line.modifiers) != before:
                 self.record(rule, plugin, line, "modifiers", before, tuple(line.modifiers), source, reason)
             if change.diagnosis_pointers is not None and change.diagnosis_pointers != line.diagnosis_pointers:
-                self.record(rule, plugin, line, "diagnosis_pointers", line.diagnosis_pointers, change.diagnosis_pointers, source, reason)
+                self.record(
+                    rule,
+                    plugin,
+                    line,
+                    "diagnosis_pointers",
+                    line.diagnosis_pointers,
+                    change.diagnosis_pointers,
+                    source,
+                    reason,
+                )
                 line.diagnosis_pointers = change.diagnosis_pointers
-        elif any((change.code, change.status, change.units is not None, change.add_modifiers, change.remove_modifiers,
-                  change.set_modifiers is not None, change.diagnosis_pointers is not None)):
+        elif any(
+            (
+                change.code,
+                change.status,
+                change.units is not None,
+                change.add_modifiers,
+                change.remove_modifiers,
+                change.set_modifiers is not None,
+                change.diagnosis_pointers is not None,
+            )
+        ):
             raise PluginHookError(plugin, rule, "a change to a line must name the line")
         if change.claim_diagnoses is not None and change.claim_diagnoses != self.diagnoses:
             self.record(rule, plugin, None, "diagnoses", self.diagnoses, change.claim_diagnoses, source, reason)
@@ -229,23 +276,41 @@ class Engine:
     def _build_lines(self, ws: _Worksheet, ctx: Context, payer_id: str) -> None:
         enc = ctx.encounter
         for i, proc in enumerate(enc.procedures):
-            line = _Line(proc.code, 1, None, proc.regions, proc.diagnosis_pointers, i, "procedures")
-            ws.lines.append(line)
+            ws.lines.append(_Line(proc.code, 1, None, proc.regions, proc.diagnosis_pointers, i, "procedures"))
         for i, service in enumerate(enc.services):
             plugin, choice = self._first("payerpolicy_choose_code", payer_id, service=service, index=i, context=ctx)
             if not isinstance(choice, CodeChoice):
-                raise PluginHookError(plugin or "?", "payerpolicy_choose_code", f"returned {choice!r}, expected a CodeChoice")
+                raise PluginHookError(
+                    plugin or "?", "payerpolicy_choose_code", f"returned {choice!r}, expected a CodeChoice"
+                )
             if choice.code is not None and choice.code not in self.catalogue:
-                raise PluginHookError(plugin, "payerpolicy_choose_code", f"chose code {choice.code!r}, which is not in the code catalogue")
-            line = None
+                raise PluginHookError(
+                    plugin, "payerpolicy_choose_code", f"chose code {choice.code!r}, which is not in the code catalogue"
+                )
+            line: _Line | None = None
             if choice.code is not None:
                 timed = self.catalogue[choice.code].timed
-                line = _Line(choice.code, 0 if timed else 1, service.minutes, service.regions, service.diagnosis_pointers, i, "services")
+                line = _Line(
+                    choice.code,
+                    0 if timed else 1,
+                    service.minutes,
+                    service.regions,
+                    service.diagnosis_pointers,
+                    i,
+                    "services",
+                )
                 ws.lines.append(line)
                 if choice.code != service.code:
-                    ws.record(choice.rule, plugin, line, "code", service.code, choice.code, choice.source, choice.reason)
+                    ws.record(
+                        choice.rule, plugin, line, "code", service.code, choice.code, choice.source, choice.reason
+                    )
             for f in choice.findings:
-                ws.add_finding(attrs.evolve(f, rule=f.rule or choice.rule, source=f.source or choice.source, plugin=f.plugin or plugin), line)
+                ws.add_finding(
+                    attrs.evolve(
+                        f, rule=f.rule or choice.rule, source=f.source or choice.source, plugin=f.plugin or plugin
+                    ),
+                    line,
+                )
         ws.touched()
 
     def _run_phase(self, ws: _Worksheet, ctx: Context, phase: str, hook: str | None) -> None:
@@ -291,8 +356,16 @@ class Engine:
                 continue
             before = into.minutes
             into.minutes = (into.minutes or 0) + (line.minutes or 0)
-            ws.record(rule.id, CORE, into, "minutes", before, into.minutes, rule.source,
-                      f"services[{line.service}] is the same code on the same date of service: one line, minutes added")
+            ws.record(
+                rule.id,
+                CORE,
+                into,
+                "minutes",
+                before,
+                into.minutes,
+                rule.source,
+                f"services[{line.service}] is the same code on the same date of service: one line, minutes added",
+            )
             into.regions = tuple(dict.fromkeys((*into.regions, *line.regions)))
             into.diagnosis_pointers = tuple(dict.fromkeys((*into.diagnosis_pointers, *line.diagnosis_pointers)))
             for m in line.modifiers:
@@ -309,7 +382,9 @@ class Engine:
         method = method or policy.settings.unit_method
         rules = [r for r in policy.rules_of("timed_units", ctx.date_of_service) if r["method"] == method]
         if not rules:
-            raise PayerPolicyError(f"{policy.file}: no timed_units rule with method = {method!r} is in force on {ctx.date_of_service}")
+            raise PayerPolicyError(
+                f"{policy.file}: no timed_units rule with method = {method!r} is in force on {ctx.date_of_service}"
+            )
         rule = rules[0]
         basis = policy.settings.basis_of("unit_method")
         source = rule.source + (f" — unit method for this payer: {basis.rule} ({basis.source})" if basis else "")
@@ -319,7 +394,9 @@ class Engine:
             if line.status == "not_billable" or line.minutes is None or not self.catalogue[line.code].timed:
                 continue
             if line.minutes == 0:
-                ws.record(rule.id, owner, line, "status", line.status, "not_billable", source, "no minutes of this service")
+                ws.record(
+                    rule.id, owner, line, "status", line.status, "not_billable", source, "no minutes of this service"
+                )
                 line.status = "not_billable"
                 continue
             pool[line] = line.minutes
@@ -329,26 +406,60 @@ class Engine:
         result = units_cms_total_time(pool) if method == "cms_total_time" else units_ama_per_code(pool)
         total = sum(pool.values())
         for line, units in result.units.items():
-            ws.record(rule.id, owner, line, "units", line.units, units, source, f"{method}: {line.minutes} min" + (f" of {total} timed min" if method == "cms_total_time" else ""))
+            ws.record(
+                rule.id,
+                owner,
+                line,
+                "units",
+                line.units,
+                units,
+                source,
+                f"{method}: {line.minutes} min" + (f" of {total} timed min" if method == "cms_total_time" else ""),
+            )
             line.units = units
             if units:
                 continue
             ws.record(rule.id, owner, line, "status", line.status, "not_billable", source, "0 units")
             line.status = "not_billable"
             if method == "ama_per_code" or total < 8:
-                ws.add_finding(Finding("BELOW_MIN_TIME", "warning",
-                                       f"{line.code}: {line.minutes} min is below the 8 minutes one unit needs" + (" (the day's timed total is also below 8)" if method == "cms_total_time" else ""),
-                                       rule.id, source, plugin=owner), line)
+                ws.add_finding(
+                    Finding(
+                        "BELOW_MIN_TIME",
+                        "warning",
+                        f"{line.code}: {line.minutes} min is below the 8 minutes one unit needs"
+                        + (" (the day's timed total is also below 8)" if method == "cms_total_time" else ""),
+                        rule.id,
+                        source,
+                        plugin=owner,
+                    ),
+                    line,
+                )
             elif line not in result.tied:
-                ws.add_finding(Finding("TIMED_MINUTES_NOT_BILLED", "info",
-                                       f"{line.code}: {line.minutes} min performed but the day's {total} timed minutes allow {sum(result.units.values())} units, which went to codes with more minutes; keep the minutes in the note",
-                                       rule.id, source, plugin=owner), line)
+                ws.add_finding(
+                    Finding(
+                        "TIMED_MINUTES_NOT_BILLED",
+                        "info",
+                        f"{line.code}: {line.minutes} min performed but the day's {total} timed minutes allow {sum(result.units.values())} units, which went to codes with more minutes; keep the minutes in the note",
+                        rule.id,
+                        source,
+                        plugin=owner,
+                    ),
+                    line,
+                )
         if result.tied:
             codes = [line.code for line in result.tied]
-            winners = [line.code for line in result.tied if result.units[line] > line.minutes // 15]
-            ws.add_finding(Finding("TIMED_UNIT_TIE", "warning",
-                                   f"equal leftover minutes: {', '.join(codes)} are interchangeable for the last unit(s); given to {', '.join(winners)} by entry order — the clinician may choose",
-                                   rule.id, source, plugin=owner), None)
+            winners = [line.code for line in result.tied if result.units[line] > (line.minutes or 0) // 15]
+            ws.add_finding(
+                Finding(
+                    "TIMED_UNIT_TIE",
+                    "warning",
+                    f"equal leftover minutes: {', '.join(codes)} are interchangeable for the last unit(s); given to {', '.join(winners)} by entry order — the clinician may choose",
+                    rule.id,
+                    source,
+                    plugin=owner,
+                ),
+                None,
+            )
         ws.touched()
 
     def _finish_modifiers(self, ws: _Worksheet, ctx: Context, payer_id: str) -> None:
@@ -367,10 +478,16 @@ class Engine:
                 pass
             else:
                 before = tuple(line.modifiers)
-                plugin, custom = self._first("payerpolicy_order_modifiers", payer_id, line=snapshot[idx], modifiers=before, context=ctx)
+                plugin, custom = self._first(
+                    "payerpolicy_order_modifiers", payer_id, line=snapshot[idx], modifiers=before, context=ctx
+                )
                 if custom is not None:
                     if sorted(custom) != sorted(before):
-                        raise PluginHookError(plugin, "payerpolicy_order_modifiers", f"returned {list(custom)} for modifiers {list(before)}: reordering may not add or drop any")
+                        raise PluginHookError(
+                            plugin,
+                            "payerpolicy_order_modifiers",
+                            f"returned {list(custom)} for modifiers {list(before)}: reordering may not add or drop any",
+                        )
                     after = tuple(custom)
                     rule_id, source = "ORDER", f"modifier order of plugin {plugin}"
                 else:
@@ -385,9 +502,17 @@ class Engine:
                 rule_id = limit_basis.rule if limit_basis else "CORE-MOD-05"
                 source = limit_basis.source if limit_basis else "CMS-1500 item 24D; X12 837P SV101"
                 needed = tuple(line.modifiers)
-                ws.add_finding(Finding("TOO_MANY_MODIFIERS", "error",
-                                       f"{line.code} needs {len(needed)} modifiers ({', '.join(needed)}) but a claim line holds {settings.max_modifiers_per_line}; the line is not built rather than drop one silently",
-                                       rule_id, source, plugin=CORE), line)
+                ws.add_finding(
+                    Finding(
+                        "TOO_MANY_MODIFIERS",
+                        "error",
+                        f"{line.code} needs {len(needed)} modifiers ({', '.join(needed)}) but a claim line holds {settings.max_modifiers_per_line}; the line is not built rather than drop one silently",
+                        rule_id,
+                        source,
+                        plugin=CORE,
+                    ),
+                    line,
+                )
                 ws.record(rule_id, CORE, line, "modifiers", needed, (), source, "too many modifiers")
                 line.modifiers = []
                 ws.record(rule_id, CORE, line, "status", line.status, "not_billable", source, "too many modifiers")
@@ -401,13 +526,17 @@ class Engine:
         if custom is not None:
             order = list(custom)
             if sorted(order) != list(range(len(snapshot))):
-                raise PluginHookError(plugin, "payerpolicy_order_lines", f"returned {order}, not a permutation of 0..{len(snapshot) - 1}")
+                raise PluginHookError(
+                    plugin, "payerpolicy_order_lines", f"returned {order}, not a permutation of 0..{len(snapshot) - 1}"
+                )
         else:
+
             def key(i: int) -> tuple[int, int, int]:
                 line = ws.lines[i]
                 if line.origin == "procedures":
                     return (0, _PROCEDURE_RANK.get(self.catalogue[line.code].category, 9), line.service)
                 return (1, 0, line.service)
+
             order = sorted(range(len(ws.lines)), key=key)
         position = {id(ws.lines[old]): new for new, old in enumerate(order)}
         lines = tuple(snapshot[old] for old in order)

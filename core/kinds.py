@@ -33,6 +33,14 @@ __all__ = [
     "RuleKind",
 ]
 
+def _strs(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+def _findings(values: Iterable[Finding]) -> tuple[Finding, ...]:
+    return tuple(values)
+
+
 #: The phases of an evaluation, in order. See docs/rules.md.
 PHASES = ("code", "screen", "modifiers", "adjust", "review", "claim")
 
@@ -79,7 +87,9 @@ class Param:
                 return value, None
             return None, "one of " + ", ".join(self.choices)
         if t == "names":
-            if isinstance(value, list) and all(isinstance(v, str) and (not self.choices or v in self.choices) for v in value):
+            if isinstance(value, list) and all(
+                isinstance(v, str) and (not self.choices or v in self.choices) for v in value
+            ):
                 return tuple(value), None
             return None, "an array of names from: " + ", ".join(self.choices)
         if t == "str_list":
@@ -98,7 +108,9 @@ class Param:
             return None, 'a table of code = "code"'
         if t == "code_names":
             if isinstance(value, Mapping) and all(
-                parse_code_item(k) and isinstance(v, list) and all(isinstance(x, str) and (not self.choices or x in self.choices) for x in v)
+                parse_code_item(k)
+                and isinstance(v, list)
+                and all(isinstance(x, str) and (not self.choices or x in self.choices) for x in v)
                 for k, v in value.items()
             ):
                 return {k: tuple(v) for k, v in value.items()}, None
@@ -170,8 +182,8 @@ class Change:
     status: Status | None = attrs.field(default=None)
     units: int | None = None
     code: str | None = None
-    add_modifiers: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    remove_modifiers: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    add_modifiers: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    remove_modifiers: tuple[str, ...] = attrs.field(default=(), converter=_strs)
     set_modifiers: tuple[str, ...] | None = None
     diagnosis_pointers: tuple[int, ...] | None = None
     claim_diagnoses: tuple[str, ...] | None = None
@@ -216,4 +228,4 @@ class CodeChoice:
     rule: str
     source: str
     reason: str = ""
-    findings: tuple[Finding, ...] = attrs.field(default=(), converter=tuple)
+    findings: tuple[Finding, ...] = attrs.field(default=(), converter=_findings)

@@ -62,7 +62,13 @@ def choose_code(service: Service, index: int, ctx: Context) -> CodeChoice | None
                 rule="CORE-INT-01",
                 source="payerpolicy engine",
                 findings=(
-                    Finding("NEEDS_CLARIFICATION", "warning", f"{where}: no code given and this payer's policy has no code_by_technique rule; enter the code", "CORE-INT-01", "payerpolicy engine"),
+                    Finding(
+                        "NEEDS_CLARIFICATION",
+                        "warning",
+                        f"{where}: no code given and this payer's policy has no code_by_technique rule; enter the code",
+                        "CORE-INT-01",
+                        "payerpolicy engine",
+                    ),
                 ),
             )
         return CodeChoice(service.code, rule="INPUT", source="code as entered", reason="code as entered")
@@ -70,7 +76,11 @@ def choose_code(service: Service, index: int, ctx: Context) -> CodeChoice | None
     from_technique, findings = _code_from_technique(service, where, rule)
     if service.code is not None:
         extra: list[Finding] = []
-        if from_technique not in (None, "cmt") and from_technique != service.code and service.code in rule["codes_checked"]:
+        if (
+            from_technique not in (None, "cmt")
+            and from_technique != service.code
+            and service.code in rule["codes_checked"]
+        ):
             extra.append(
                 Finding(
                     "CODE_TECHNIQUE_MISMATCH",
@@ -81,7 +91,9 @@ def choose_code(service: Service, index: int, ctx: Context) -> CodeChoice | None
                     rule.source,
                 )
             )
-        return CodeChoice(service.code, rule="INPUT", source="code as entered", reason="code as entered", findings=tuple(extra))
+        return CodeChoice(
+            service.code, rule="INPUT", source="code as entered", reason="code as entered", findings=tuple(extra)
+        )
     if from_technique == "cmt":
         return CodeChoice(
             None,
@@ -91,7 +103,7 @@ def choose_code(service: Service, index: int, ctx: Context) -> CodeChoice | None
                 Finding(
                     "CMT_NOT_A_SERVICE",
                     "error",
-                    f"{where}: manipulation (thrust) is billed as CMT 98940-98943 under \"procedures\", never as 97140",
+                    f'{where}: manipulation (thrust) is billed as CMT 98940-98943 under "procedures", never as 97140',
                     rule.id,
                     rule.source,
                 ),
@@ -109,7 +121,13 @@ def _code_from_technique(service: Service, where: str, rule: Rule) -> tuple[str 
     target = rule["techniques"].get(service.technique)
     if target is None:
         return None, [
-            Finding("NEEDS_CLARIFICATION", "warning", f"{where}: this payer's policy maps no code to technique {service.technique!r}; enter the code", rule.id, rule.source)
+            Finding(
+                "NEEDS_CLARIFICATION",
+                "warning",
+                f"{where}: this payer's policy maps no code to technique {service.technique!r}; enter the code",
+                rule.id,
+                rule.source,
+            )
         ]
     if target != "by_intent":
         return target, []
@@ -141,7 +159,13 @@ def apply_code_crosswalk(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context)
     mapping = rule["map"]
     for i, line in _on_claim(lines):
         if line.code in mapping:
-            yield Change(rule.id, rule.source, line=i, code=mapping[line.code], reason=f"{line.code} is billed to this payer as {mapping[line.code]}")
+            yield Change(
+                rule.id,
+                rule.source,
+                line=i,
+                code=mapping[line.code],
+                reason=f"{line.code} is billed to this payer as {mapping[line.code]}",
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,9 +185,13 @@ def apply_code_valid_for_dos(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Cont
         if info.valid_to:
             span.append(f"until {info.valid_to}")
         yield Change.note(
-            rule.id, rule.source, "INVALID_CODE_FOR_DOS", "error",
+            rule.id,
+            rule.source,
+            "INVALID_CODE_FOR_DOS",
+            "error",
             f"{line.code} ({info.label}) is valid {' '.join(span)}, not on {ctx.date_of_service}",
-            line=i, status="not_billable",
+            line=i,
+            status="not_billable",
         )
 
 
@@ -172,9 +200,13 @@ def apply_time_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) 
     for i, line in _on_claim(lines):
         if line.origin == "services" and line.minutes is None and ctx.code_info(line.code).timed:
             yield Change.note(
-                rule.id, rule.source, "TIME_MISSING", "error",
+                rule.id,
+                rule.source,
+                "TIME_MISSING",
+                "error",
                 f"{line.code} is a timed code but {_where(line)} has no minutes; record direct one-on-one minutes",
-                line=i, status="not_billable",
+                line=i,
+                status="not_billable",
             )
 
 
@@ -187,9 +219,13 @@ def apply_not_billable_intent(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Con
             continue
         if set(service.intent) <= intents and not service.necessity:
             yield Change.note(
-                rule.id, rule.source, "NOT_MEDICALLY_NECESSARY_RELAXATION", "info",
+                rule.id,
+                rule.source,
+                "NOT_MEDICALLY_NECESSARY_RELAXATION",
+                "info",
                 f"{line.code} for {', '.join(service.intent)} with no medical-necessity condition is not billed to the payer; it may be offered as self-pay outside the claim",
-                line=i, status="not_billable",
+                line=i,
+                status="not_billable",
             )
 
 
@@ -200,9 +236,13 @@ def apply_provider_code_restriction(rule: Rule, lines: tuple[ClaimLine, ...], ct
     for i, line in _on_claim(lines):
         if line.code in rule["codes"]:
             yield Change.note(
-                rule.id, rule.source, "PROVIDER_CODE_RESTRICTED", "error",
+                rule.id,
+                rule.source,
+                "PROVIDER_CODE_RESTRICTED",
+                "error",
                 f"{line.code} is on this payer's list of codes a {ctx.encounter.provider.type} should not bill (override by editing the policy)",
-                line=i, status="not_billable",
+                line=i,
+                status="not_billable",
             )
 
 
@@ -225,10 +265,14 @@ def apply_same_time_block(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context
                 continue
             rejected.add(ib)
             yield Change.note(
-                rule.id, rule.source, "SAME_TIME_BLOCK_CONFLICT", "error",
+                rule.id,
+                rule.source,
+                "SAME_TIME_BLOCK_CONFLICT",
+                "error",
                 f"{lb.code} ({_where(lb)}, {sb:%H:%M}-{eb:%H:%M}) overlaps {la.code} ({_where(la)}, {sa:%H:%M}-{ea:%H:%M}):"
                 " two timed services cannot be billed for the same minutes, and 59 does not apply within one block; its minutes are not counted",
-                line=ib, status="not_billable",
+                line=ib,
+                status="not_billable",
             )
 
 
@@ -243,13 +287,25 @@ def apply_cmt_level(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> I
             continue
         if line.code == "98943":
             if line.regions and set(line.regions) <= set(SPINAL_REGIONS):
-                yield Change.note(rule.id, rule.source, "CMT_LEVEL_MISMATCH", "warning",
-                                  f"98943 is extraspinal CMT but {_where(line)} lists only spinal regions", line=i)
+                yield Change.note(
+                    rule.id,
+                    rule.source,
+                    "CMT_LEVEL_MISMATCH",
+                    "warning",
+                    f"98943 is extraspinal CMT but {_where(line)} lists only spinal regions",
+                    line=i,
+                )
             continue
         if spinal_seen is not None:
-            yield Change.note(rule.id, rule.source, "DUPLICATE_SPINAL_CMT", "error",
-                              f"only one spinal CMT code is billed per date of service; {line.code} is dropped in favour of {lines[spinal_seen].code}",
-                              line=i, status="not_billable")
+            yield Change.note(
+                rule.id,
+                rule.source,
+                "DUPLICATE_SPINAL_CMT",
+                "error",
+                f"only one spinal CMT code is billed per date of service; {line.code} is dropped in favour of {lines[spinal_seen].code}",
+                line=i,
+                status="not_billable",
+            )
             continue
         spinal_seen = i
         if not line.regions:
@@ -259,12 +315,24 @@ def apply_cmt_level(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> I
         if not lo <= n <= hi:
             right = next((c for c, (a, b) in _CMT_LEVELS.items() if a <= n <= b), None)
             suggestion = f"; {n} spinal regions is {right}" if right else ""
-            yield Change.note(rule.id, rule.source, "CMT_LEVEL_MISMATCH", "warning",
-                              f"{line.code} is for {lo}-{hi} spinal regions but {_where(line)} lists {n}{suggestion}", line=i)
+            yield Change.note(
+                rule.id,
+                rule.source,
+                "CMT_LEVEL_MISMATCH",
+                "warning",
+                f"{line.code} is for {lo}-{hi} spinal regions but {_where(line)} lists {n}{suggestion}",
+                line=i,
+            )
         extra = [r for r in line.regions if r not in SPINAL_REGIONS]
         if extra:
-            yield Change.note(rule.id, rule.source, "CMT_LEVEL_MISMATCH", "warning",
-                              f"{line.code} is spinal CMT; extraspinal regions ({', '.join(extra)}) are billed as 98943", line=i)
+            yield Change.note(
+                rule.id,
+                rule.source,
+                "CMT_LEVEL_MISMATCH",
+                "warning",
+                f"{line.code} is spinal CMT; extraspinal regions ({', '.join(extra)}) are billed as 98943",
+                line=i,
+            )
 
 
 def _cmt_lines(rule: Rule, lines: tuple[ClaimLine, ...]) -> list[tuple[int, ClaimLine]]:
@@ -276,30 +344,46 @@ def screen_cmt_same_region(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Contex
     cmts = _cmt_lines(rule, lines)
     if not cmts:
         return
-    cmt_regions = set()
+    cmt_regions: set[str] = set()
     unknown = [line for _, line in cmts if not line.regions]
     for _, line in cmts:
         cmt_regions.update(line.regions)
-    low = " (LOW confidence: no published edit row confirms this pair; bundled by analogy)" if rule.confidence == "L" else ""
+    low = (
+        " (LOW confidence: no published edit row confirms this pair; bundled by analogy)"
+        if rule.confidence == "L"
+        else ""
+    )
     for i, line in _on_claim(lines):
         if line.code not in rule["codes"] or line.origin != "services":
             continue
         if not line.regions or unknown:
             missing = _where(line) if not line.regions else ", ".join(_where(u) for u in unknown)
             yield Change.note(
-                rule.id, rule.source, "REGION_MISSING", "warning",
+                rule.id,
+                rule.source,
+                "REGION_MISSING",
+                "warning",
                 f"{line.code} with CMT {', '.join(c.code for _, c in cmts)}: no region recorded on {missing}, so a different region cannot be shown;"
                 " treated as the same region (not billed, no 59)",
-                line=i, status="not_billable",
+                line=i,
+                status="not_billable",
             )
             continue
         shared = sorted(set(line.regions) & cmt_regions)
         if shared:
-            partial = "" if set(line.regions) <= cmt_regions else " (part of the service was in another region: record it as a separate service with its own minutes)"
+            partial = (
+                ""
+                if set(line.regions) <= cmt_regions
+                else " (part of the service was in another region: record it as a separate service with its own minutes)"
+            )
             yield Change.note(
-                rule.id, rule.source, "BUNDLED_SAME_REGION_CMT", "info",
+                rule.id,
+                rule.source,
+                "BUNDLED_SAME_REGION_CMT",
+                "info",
                 f"{line.code} in {', '.join(shared)} is included in CMT {', '.join(c.code for _, c in cmts)} of the same region; its minutes are not billed{partial}{low}",
-                line=i, status="not_billable",
+                line=i,
+                status="not_billable",
             )
 
 
@@ -312,7 +396,10 @@ def modifiers_cmt_same_region(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Con
     for i, line in _on_claim(lines):
         if line.code in rule["codes"] and line.origin == "services" and modifier not in line.modifiers:
             yield Change(
-                rule.id, rule.source, line=i, add_modifiers=(modifier,),
+                rule.id,
+                rule.source,
+                line=i,
+                add_modifiers=(modifier,),
                 reason=f"{line.code} in {', '.join(line.regions)}, a region other than CMT {', '.join(c.code for _, c in cmts)}: distinct-service modifier on the column-2 code",
             )
 
@@ -332,10 +419,14 @@ def screen_em_with_procedure(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Cont
         proc = ctx.encounter.procedures[line.service] if line.origin == "procedures" else None
         if proc is None or proc.separately_identifiable is not True:
             yield Change.note(
-                rule.id, rule.source, "EM_NOT_SEPARATELY_IDENTIFIABLE", "info",
+                rule.id,
+                rule.source,
+                "EM_NOT_SEPARATELY_IDENTIFIABLE",
+                "info",
                 f"{line.code} is billed beside {', '.join(o.code for o in others)} only when it is significant and separately identifiable"
                 " (set separately_identifiable: true); a routine pre-manipulation assessment is part of the CMT",
-                line=i, status="not_billable",
+                line=i,
+                status="not_billable",
             )
 
 
@@ -347,8 +438,13 @@ def modifiers_em_with_procedure(rule: Rule, lines: tuple[ClaimLine, ...], ctx: C
     modifier = rule["modifier"]
     for i, line in ems:
         if modifier not in line.modifiers:
-            yield Change(rule.id, rule.source, line=i, add_modifiers=(modifier,),
-                         reason=f"significant, separately identifiable E/M on the same day as {', '.join(o.code for o in others)}")
+            yield Change(
+                rule.id,
+                rule.source,
+                line=i,
+                add_modifiers=(modifier,),
+                reason=f"significant, separately identifiable E/M on the same day as {', '.join(o.code for o in others)}",
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -363,7 +459,9 @@ def apply_therapy_modifier(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Contex
     modifier = rule["modifier"]
     for i, line in _on_claim(lines):
         if line.code in rule["codes"] and modifier not in line.modifiers:
-            yield Change(rule.id, rule.source, line=i, add_modifiers=(modifier,), reason=f"{line.code} is an always-therapy code")
+            yield Change(
+                rule.id, rule.source, line=i, add_modifiers=(modifier,), reason=f"{line.code} is an always-therapy code"
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -391,10 +489,14 @@ def apply_per_visit_limit(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context
             continue
         used += size
         yield Change.note(
-            rule.id, rule.source, rule["finding"], "expected_denial",
+            rule.id,
+            rule.source,
+            rule["finding"],
+            "expected_denial",
             f"{line.code}: more than {limit} physical-medicine {basis} on one visit; this line is expected to be denied"
             + (f" ({rule.note})" if rule.note else ""),
-            line=i, status="expected_denial",
+            line=i,
+            status="expected_denial",
         )
 
 
@@ -408,7 +510,10 @@ def apply_necessity_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Cont
         service = _service(line, ctx)
         if service is not None and line.code in rule["codes"] and not service.necessity:
             yield Change.note(
-                rule.id, rule.source, "MEDICAL_NECESSITY_NOT_SUPPORTED", "warning",
+                rule.id,
+                rule.source,
+                "MEDICAL_NECESSITY_NOT_SUPPORTED",
+                "warning",
                 f"{line.code} without a documented medical-necessity condition (one of: {', '.join(rule['conditions'])})",
                 line=i,
             )
@@ -418,8 +523,14 @@ def apply_unlisted_code(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) 
     """Unlisted codes are paid by report, if at all (97039; seed 001)."""
     for i, line in _on_claim(lines):
         if line.code in rule["codes"]:
-            yield Change.note(rule.id, rule.source, "UNLISTED_CODE_BY_REPORT", "info",
-                              f"{line.code} is an unlisted code: describe the device and time in a report; many payers do not pay it", line=i)
+            yield Change.note(
+                rule.id,
+                rule.source,
+                "UNLISTED_CODE_BY_REPORT",
+                "info",
+                f"{line.code} is an unlisted code: describe the device and time in a report; many payers do not pay it",
+                line=i,
+            )
 
 
 def apply_massage_audit(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
@@ -429,13 +540,24 @@ def apply_massage_audit(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) 
         return
     for i, line in massage:
         if line.units > rule["max_units"]:
-            yield Change.note(rule.id, rule.source, "MASSAGE_AUDIT_TRIGGER_UNITS", "warning",
-                              f"{line.code} x{line.units}: more than {rule['max_units']} unit on one date of service is a known audit trigger", line=i)
+            yield Change.note(
+                rule.id,
+                rule.source,
+                "MASSAGE_AUDIT_TRIGGER_UNITS",
+                "warning",
+                f"{line.code} x{line.units}: more than {rule['max_units']} unit on one date of service is a known audit trigger",
+                line=i,
+            )
     prior = ctx.encounter.care.prior_massage_visits
     if prior is not None and prior + 1 > rule["max_visits"]:
-        yield Change.note(rule.id, rule.source, "MASSAGE_AUDIT_TRIGGER_VISITS", "warning",
-                          f"massage billed on {prior + 1} visits (this one included), more than {rule['max_visits']}: a known audit trigger",
-                          line=massage[0][0])
+        yield Change.note(
+            rule.id,
+            rule.source,
+            "MASSAGE_AUDIT_TRIGGER_VISITS",
+            "warning",
+            f"massage billed on {prior + 1} visits (this one included), more than {rule['max_visits']}: a known audit trigger",
+            line=massage[0][0],
+        )
 
 
 def apply_initial_phase_count(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
@@ -447,8 +569,13 @@ def apply_initial_phase_count(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Con
         if ctx.code_info(line.code).is_physical_medicine and line.code not in codes:
             codes.append(line.code)
     if len(codes) > rule["max"]:
-        yield Change.note(rule.id, rule.source, "INITIAL_PHASE_MODALITY_COUNT", "warning",
-                          f"{len(codes)} therapies/modalities ({', '.join(codes)}) in the initial phase of care; more than {rule['max']} is beyond usual and customary")
+        yield Change.note(
+            rule.id,
+            rule.source,
+            "INITIAL_PHASE_MODALITY_COUNT",
+            "warning",
+            f"{len(codes)} therapies/modalities ({', '.join(codes)}) in the initial phase of care; more than {rule['max']} is beyond usual and customary",
+        )
 
 
 def apply_documentation_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
@@ -468,8 +595,14 @@ def apply_documentation_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: 
         return
     for i, line in _on_claim(lines):
         if codes is None or line.code in codes:
-            yield Change.note(rule.id, rule.source, "DOCUMENTATION_INCOMPLETE", "warning",
-                              f"{line.code}: the note lacks {', '.join(missing)}", line=i)
+            yield Change.note(
+                rule.id,
+                rule.source,
+                "DOCUMENTATION_INCOMPLETE",
+                "warning",
+                f"{line.code}: the note lacks {', '.join(missing)}",
+                line=i,
+            )
             if codes is None:
                 return
 
@@ -487,8 +620,14 @@ def apply_notice(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iter
         return
     if with_codes is not None and not any(line.code in with_codes for _, line in claim):
         return
-    yield Change.note(rule.id, rule.source, rule["finding"], rule["severity"], rule["message"],
-                      line=hits[0][0] if when_codes is not None else None)
+    yield Change.note(
+        rule.id,
+        rule.source,
+        rule["finding"],
+        rule["severity"],
+        rule["message"],
+        line=hits[0][0] if when_codes is not None else None,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -503,17 +642,32 @@ def apply_claim_form_limits(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Conte
     for i, line in claim:
         if len(line.diagnosis_pointers) > max_ptr:
             dropped = line.diagnosis_pointers[max_ptr:]
-            yield Change(rule.id, rule.source, line=i, diagnosis_pointers=line.diagnosis_pointers[:max_ptr],
-                         finding=Finding("TOO_MANY_POINTERS", "warning",
-                                         f"{line.code} points to {len(line.diagnosis_pointers)} diagnoses; the first {max_ptr} are kept (dropped: {', '.join(diagnoses[p - 1] for p in dropped)})"))
+            yield Change(
+                rule.id,
+                rule.source,
+                line=i,
+                diagnosis_pointers=line.diagnosis_pointers[:max_ptr],
+                finding=Finding(
+                    "TOO_MANY_POINTERS",
+                    "warning",
+                    f"{line.code} points to {len(line.diagnosis_pointers)} diagnoses; the first {max_ptr} are kept (dropped: {', '.join(diagnoses[p - 1] for p in dropped)})",
+                ),
+            )
     if len(diagnoses) <= max_dx:
         return
     referenced = sorted({p for _, line in claim for p in line.diagnosis_pointers[:max_ptr]})
     if len(referenced) > max_dx:
-        yield Change.note(rule.id, rule.source, "TOO_MANY_DIAGNOSES", "error",
-                          f"the lines point to {len(referenced)} different diagnoses; a claim holds {max_dx}: split the claim")
+        yield Change.note(
+            rule.id,
+            rule.source,
+            "TOO_MANY_DIAGNOSES",
+            "error",
+            f"the lines point to {len(referenced)} different diagnoses; a claim holds {max_dx}: split the claim",
+        )
         for i, _ in claim:
-            yield Change(rule.id, rule.source, line=i, status="not_billable", reason="no claim can hold these diagnoses")
+            yield Change(
+                rule.id, rule.source, line=i, status="not_billable", reason="no claim can hold these diagnoses"
+            )
         return
     keep = set(referenced)
     for n in range(1, len(diagnoses) + 1):
@@ -522,14 +676,23 @@ def apply_claim_form_limits(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Conte
         keep.add(n)
     kept = sorted(keep)
     new_index = {old: new for new, old in enumerate(kept, start=1)}
-    dropped = [diagnoses[n - 1] for n in range(1, len(diagnoses) + 1) if n not in keep]
-    yield Change(rule.id, rule.source, claim_diagnoses=tuple(diagnoses[n - 1] for n in kept),
-                 finding=Finding("TOO_MANY_DIAGNOSES", "warning",
-                                 f"{len(diagnoses)} diagnoses; a claim holds {max_dx}: kept every diagnosis a line points to, dropped {', '.join(dropped)}"))
+    lost = [diagnoses[n - 1] for n in range(1, len(diagnoses) + 1) if n not in keep]
+    yield Change(
+        rule.id,
+        rule.source,
+        claim_diagnoses=tuple(diagnoses[n - 1] for n in kept),
+        finding=Finding(
+            "TOO_MANY_DIAGNOSES",
+            "warning",
+            f"{len(diagnoses)} diagnoses; a claim holds {max_dx}: kept every diagnosis a line points to, dropped {', '.join(lost)}",
+        ),
+    )
     for i, line in claim:
         new = tuple(new_index[p] for p in line.diagnosis_pointers[:max_ptr])
         if new != line.diagnosis_pointers[:max_ptr]:
-            yield Change(rule.id, rule.source, line=i, diagnosis_pointers=new, reason="diagnoses renumbered on the claim")
+            yield Change(
+                rule.id, rule.source, line=i, diagnosis_pointers=new, reason="diagnoses renumbered on the claim"
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -549,23 +712,47 @@ CORE_KINDS: tuple[RuleKind, ...] = (
         apply={},
         params={
             "techniques": Param("table", required=True, doc='technique = "code", "by_intent" or "cmt"'),
-            "intent_codes": Param("code_names", required=True, choices=INTENTS, doc="code = [intents] for by_intent techniques"),
+            "intent_codes": Param(
+                "code_names", required=True, choices=INTENTS, doc="code = [intents] for by_intent techniques"
+            ),
             "codes_checked": Param("codes", default=None, doc="entered codes checked against the technique"),
         },
     ),
-    RuleKind("code_crosswalk", "Replace codes by this payer's equivalents.", apply={"code": apply_code_crosswalk},
-             params={"map": Param("code_map", required=True)}),
-    RuleKind("code_valid_for_dos", "A code outside its validity dates is an error.", apply={"screen": apply_code_valid_for_dos},
-             params={"exempt": Param("codes", doc="codes this payer still accepts outside the current code set")}),
+    RuleKind(
+        "code_crosswalk",
+        "Replace codes by this payer's equivalents.",
+        apply={"code": apply_code_crosswalk},
+        params={"map": Param("code_map", required=True)},
+    ),
+    RuleKind(
+        "code_valid_for_dos",
+        "A code outside its validity dates is an error.",
+        apply={"screen": apply_code_valid_for_dos},
+        params={"exempt": Param("codes", doc="codes this payer still accepts outside the current code set")},
+    ),
     RuleKind("time_required", "A timed code needs minutes (CORE-DOC-01).", apply={"screen": apply_time_required}),
-    RuleKind("not_billable_intent", "Services for these intents alone are not billed (CORE-INT-03).",
-             apply={"screen": apply_not_billable_intent},
-             params={"codes": CODES, "intents": Param("names", required=True, choices=INTENTS)}),
-    RuleKind("provider_code_restriction", "Codes a provider type must not bill (CORE-PROV-01).",
-             apply={"screen": apply_provider_code_restriction},
-             params={"codes": CODES, "providers": Param("names", required=True, choices=PROVIDER_TYPES)}),
-    RuleKind("same_time_block", "Two timed services in the same minutes (CORE-TIME-05).", apply={"screen": apply_same_time_block}),
-    RuleKind("cmt_level", "CMT code matches the regions; one spinal CMT per DOS (CORE-CMT-01).", apply={"screen": apply_cmt_level}),
+    RuleKind(
+        "not_billable_intent",
+        "Services for these intents alone are not billed (CORE-INT-03).",
+        apply={"screen": apply_not_billable_intent},
+        params={"codes": CODES, "intents": Param("names", required=True, choices=INTENTS)},
+    ),
+    RuleKind(
+        "provider_code_restriction",
+        "Codes a provider type must not bill (CORE-PROV-01).",
+        apply={"screen": apply_provider_code_restriction},
+        params={"codes": CODES, "providers": Param("names", required=True, choices=PROVIDER_TYPES)},
+    ),
+    RuleKind(
+        "same_time_block",
+        "Two timed services in the same minutes (CORE-TIME-05).",
+        apply={"screen": apply_same_time_block},
+    ),
+    RuleKind(
+        "cmt_level",
+        "CMT code matches the regions; one spinal CMT per DOS (CORE-CMT-01).",
+        apply={"screen": apply_cmt_level},
+    ),
     RuleKind(
         "cmt_same_region",
         "Soft-tissue codes in a CMT region are bundled; in another region they take the distinct-service modifier (CORE-SAME-01).",
@@ -578,12 +765,25 @@ CORE_KINDS: tuple[RuleKind, ...] = (
         apply={"screen": screen_em_with_procedure, "modifiers": modifiers_em_with_procedure},
         params={"em_codes": Param("codes", required=True), "modifier": Param("str", default="25")},
     ),
-    RuleKind("merge_same_code", "One line per timed code per DOS, minutes added (CORE-TIME-02).", apply={"merge": _no_phase}),
-    RuleKind("timed_units", "How timed minutes become units; the policy's settings.unit_method picks the rule.",
-             apply={"units": _no_phase},
-             params={"method": Param("name", required=True, choices=("cms_total_time", "ama_per_code"))}),
-    RuleKind("therapy_modifier", "A therapy discipline modifier on listed codes (MCR-02).", apply={"modifiers": apply_therapy_modifier},
-             params={"codes": CODES, "modifier": Param("str", required=True), "providers": Param("names", choices=PROVIDER_TYPES)}),
+    RuleKind(
+        "merge_same_code", "One line per timed code per DOS, minutes added (CORE-TIME-02).", apply={"merge": _no_phase}
+    ),
+    RuleKind(
+        "timed_units",
+        "How timed minutes become units; the policy's settings.unit_method picks the rule.",
+        apply={"units": _no_phase},
+        params={"method": Param("name", required=True, choices=("cms_total_time", "ama_per_code"))},
+    ),
+    RuleKind(
+        "therapy_modifier",
+        "A therapy discipline modifier on listed codes (MCR-02).",
+        apply={"modifiers": apply_therapy_modifier},
+        params={
+            "codes": CODES,
+            "modifier": Param("str", required=True),
+            "providers": Param("names", choices=PROVIDER_TYPES),
+        },
+    ),
     RuleKind(
         "per_visit_limit",
         "At most N physical-medicine codes or units per visit; the rest are expected denials (COM-04, AET-01).",
@@ -591,19 +791,39 @@ CORE_KINDS: tuple[RuleKind, ...] = (
         params={
             "max": Param("int", required=True),
             "count_basis": Param("name", default="codes", choices=("codes", "units")),
-            "exclude_categories": Param("names", default=("em", "cmt_spinal", "cmt_extraspinal", "evaluation"), choices=CATEGORIES),
-            "value_order": Param("str_list", doc="codes from highest to lowest value; decides which lines are over the limit"),
+            "exclude_categories": Param(
+                "names", default=("em", "cmt_spinal", "cmt_extraspinal", "evaluation"), choices=CATEGORIES
+            ),
+            "value_order": Param(
+                "str_list", doc="codes from highest to lowest value; decides which lines are over the limit"
+            ),
             "finding": Param("str", default="EXPECTED_DENIAL_VISIT_LIMIT"),
         },
     ),
-    RuleKind("necessity_required", "A documented medical-necessity condition is needed (CORE-DOC-03).",
-             apply={"review": apply_necessity_required},
-             params={"codes": CODES, "conditions": Param("str_list", required=True)}),
-    RuleKind("unlisted_code", "Unlisted codes are paid by report (97039).", apply={"review": apply_unlisted_code}, params={"codes": CODES}),
-    RuleKind("massage_audit", "Massage audit triggers (CORE-UTIL-01).", apply={"review": apply_massage_audit},
-             params={"codes": CODES, "max_units": Param("int", default=1), "max_visits": Param("int", default=3)}),
-    RuleKind("initial_phase_count", "Therapies per visit in the initial phase (CORE-UTIL-02).",
-             apply={"review": apply_initial_phase_count}, params={"max": Param("int", default=2)}),
+    RuleKind(
+        "necessity_required",
+        "A documented medical-necessity condition is needed (CORE-DOC-03).",
+        apply={"review": apply_necessity_required},
+        params={"codes": CODES, "conditions": Param("str_list", required=True)},
+    ),
+    RuleKind(
+        "unlisted_code",
+        "Unlisted codes are paid by report (97039).",
+        apply={"review": apply_unlisted_code},
+        params={"codes": CODES},
+    ),
+    RuleKind(
+        "massage_audit",
+        "Massage audit triggers (CORE-UTIL-01).",
+        apply={"review": apply_massage_audit},
+        params={"codes": CODES, "max_units": Param("int", default=1), "max_visits": Param("int", default=3)},
+    ),
+    RuleKind(
+        "initial_phase_count",
+        "Therapies per visit in the initial phase (CORE-UTIL-02).",
+        apply={"review": apply_initial_phase_count},
+        params={"max": Param("int", default=2)},
+    ),
     RuleKind(
         "documentation_required",
         "Elements the note must contain (CORE-DOC-02/04).",
@@ -627,10 +847,14 @@ CORE_KINDS: tuple[RuleKind, ...] = (
             "providers": Param("names", choices=PROVIDER_TYPES),
         },
     ),
-    RuleKind("claim_form_limits", "Diagnoses per claim and pointers per line (CORE-CLAIM-01).",
-             apply={"claim": apply_claim_form_limits},
-             params={"max_diagnoses": Param("int", default=12), "max_pointers": Param("int", default=4)}),
+    RuleKind(
+        "claim_form_limits",
+        "Diagnoses per claim and pointers per line (CORE-CLAIM-01).",
+        apply={"claim": apply_claim_form_limits},
+        params={"max_diagnoses": Param("int", default=12), "max_pointers": Param("int", default=4)},
+    ),
 )
+
 
 @hookimpl
 def payerpolicy_rule_kinds() -> tuple[RuleKind, ...]:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import metadata
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import pluggy
@@ -90,7 +90,9 @@ class PluginHost:
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            raise PluginConflictError(f"plugin {exc.plugin!r} has a hook payerpolicy does not know: {exc}", [str(exc.plugin)]) from None
+            raise PluginConflictError(
+                f"plugin {exc.plugin!r} has a hook payerpolicy does not know: {exc}", [str(exc.plugin)]
+            ) from None
         self.payers = self._collect_payers()
         self.kinds = self._collect_kinds()
         self._policies: dict[str, Policy] = {}
@@ -116,7 +118,9 @@ class PluginHost:
                 self.pm.register(plugin, name=ep.name)
             except Exception as exc:
                 if strict:
-                    raise PluginConflictError(f"plugin {ep.name!r} ({version}) failed to load: {type(exc).__name__}: {exc}", [ep.name]) from exc
+                    raise PluginConflictError(
+                        f"plugin {ep.name!r} ({version}) failed to load: {type(exc).__name__}: {exc}", [ep.name]
+                    ) from exc
                 self.infos.append(PluginInfo(ep.name, version, ep.value, error=f"{type(exc).__name__}: {exc}"))
                 continue
             self.infos.append(PluginInfo(ep.name, version, ep.value))
@@ -124,9 +128,13 @@ class PluginHost:
     def _collect_payers(self) -> dict[str, Payer]:
         payers: dict[str, Payer] = {}
         for impl in self.pm.hook.payerpolicy_payers.get_hookimpls():
-            for payer in impl.function() or ():
+            payers_of_plugin = cast(Iterable[Any], impl.function() or ())
+            for payer in payers_of_plugin:
                 if not isinstance(payer, Payer):
-                    raise PluginConflictError(f"plugin {impl.plugin_name!r} returned {payer!r} from payerpolicy_payers; expected Payer records", [impl.plugin_name])
+                    raise PluginConflictError(
+                        f"plugin {impl.plugin_name!r} returned {payer!r} from payerpolicy_payers; expected Payer records",
+                        [impl.plugin_name],
+                    )
                 if payer.id in payers:
                     other = payers[payer.id].plugin
                     raise PluginConflictError(
@@ -139,7 +147,8 @@ class PluginHost:
     def _collect_kinds(self) -> dict[str, RuleKind]:
         kinds: dict[str, RuleKind] = {}
         for impl in self.pm.hook.payerpolicy_rule_kinds.get_hookimpls():
-            for kind in impl.function() or ():
+            kinds_of_plugin = cast(Iterable[RuleKind], impl.function() or ())
+            for kind in kinds_of_plugin:
                 if kind.name in kinds:
                     raise PluginConflictError(
                         f"rule kind {kind.name!r} is registered by two plugins: {kinds[kind.name].plugin!r} and {impl.plugin_name!r}",

@@ -81,7 +81,7 @@ class _Reader:
     def has(self, key: str) -> bool:
         return key in self.data and self.data[key] is not None
 
-    def str(self, key: str, *, required: bool = False) -> str | None:
+    def text(self, key: str, *, required: bool = False) -> str | None:
         if not self.has(key):
             if required:
                 raise EncounterError(self.sub(key), "required field is missing")
@@ -91,7 +91,7 @@ class _Reader:
             raise EncounterError(self.sub(key), f"expected a non-empty string, found {_show(value)}")
         return value.strip()
 
-    def bool(self, key: str) -> bool | None:
+    def flag(self, key: str) -> bool | None:
         if not self.has(key):
             return None
         value = self.data[key]
@@ -99,7 +99,7 @@ class _Reader:
             raise EncounterError(self.sub(key), f"expected true or false, found {_show(value)}")
         return value
 
-    def int(self, key: str, *, minimum: int = 0, maximum: int | None = None) -> int | None:
+    def whole(self, key: str, *, minimum: int = 0, maximum: int | None = None) -> int | None:
         if not self.has(key):
             return None
         value = self.data[key]
@@ -140,14 +140,14 @@ class _Reader:
         raise EncounterError(self.sub(key), f"expected a clock time HH:MM (24-hour), found {_show(value)}")
 
     def choice(self, key: str, known: Sequence[str], *, what: str, required: bool = False) -> str | None:
-        value = self.str(key, required=required)
+        value = self.text(key, required=required)
         if value is None:
             return None
         if value not in known:
             raise EncounterError(self.sub(key), f"unknown {what} {value!r}; known: {', '.join(known)}")
         return value
 
-    def list(self, key: str) -> list[Any]:
+    def array(self, key: str) -> list[Any]:
         if not self.has(key):
             return []
         value = self.data[key]
@@ -157,7 +157,7 @@ class _Reader:
 
     def names(self, key: str, known: Sequence[str], *, what: str) -> tuple[str, ...]:
         out = []
-        for i, item in enumerate(self.list(key)):
+        for i, item in enumerate(self.array(key)):
             if not isinstance(item, str) or item not in known:
                 raise EncounterError(
                     f"{self.sub(key)}[{i}]", f"unknown {what} {_show(item)}; known: {', '.join(known)}"
@@ -168,7 +168,7 @@ class _Reader:
 
     def ints(self, key: str, *, minimum: int, maximum: int | None = None) -> tuple[int, ...]:
         out = []
-        for i, item in enumerate(self.list(key)):
+        for i, item in enumerate(self.array(key)):
             ok = isinstance(item, int) and not isinstance(item, bool) and item >= minimum
             if ok and maximum is not None and item > maximum:
                 ok = False
@@ -202,12 +202,12 @@ def _show(value: Any) -> str:
 
 
 def _code(reader: _Reader, key: str, catalogue: vocab.CodeCatalogue, *, required: bool) -> str | None:
-    code = reader.str(key, required=required)
+    code = reader.text(key, required=required)
     if code is None:
         return None
     code = code.upper()
     if not vocab.CODE_PATTERN.match(code):
-        raise EncounterError(reader.sub(key), f"expected a 5-character CPT/HCPCS code like \"97140\", found {code!r}")
+        raise EncounterError(reader.sub(key), f'expected a 5-character CPT/HCPCS code like "97140", found {code!r}')
     if code not in catalogue:
         known = ", ".join(sorted(catalogue.codes))
         raise EncounterError(reader.sub(key), f"unknown code {code!r}; known codes: {known}")
@@ -301,9 +301,7 @@ class Encounter:
     documentation: tuple[str, ...] | None = None
 
     @classmethod
-    def from_mapping(
-        cls, data: Mapping[str, Any], *, catalogue: vocab.CodeCatalogue | None = None
-    ) -> Encounter:
+    def from_mapping(cls, data: Mapping[str, Any], *, catalogue: vocab.CodeCatalogue | None = None) -> Encounter:
         """Validate an encounter in format v1 and build it.
 
         Raises :class:`~payerpolicy.errors.EncounterError` naming the first field that is wrong
@@ -312,17 +310,19 @@ class Encounter:
         catalogue = catalogue or vocab.default_catalogue()
         r = _Reader(data, "")
         r.check_keys(_ENCOUNTER_KEYS)
-        enc_id = r.str("id")
+        enc_id = r.text("id")
         dos = r.date("date_of_service", required=True)
         assert dos is not None
 
         if not r.has("provider"):
-            raise EncounterError("provider.type", "required field is missing; known: " + ", ".join(vocab.PROVIDER_TYPES))
+            raise EncounterError(
+                "provider.type", "required field is missing; known: " + ", ".join(vocab.PROVIDER_TYPES)
+            )
         pr = _Reader(r.data["provider"], "provider")
         pr.check_keys(_PROVIDER_KEYS)
         ptype = pr.choice("type", vocab.PROVIDER_TYPES, what="provider type", required=True)
         assert ptype is not None
-        npi = pr.str("npi")
+        npi = pr.text("npi")
         if npi is not None and not _NPI.match(npi):
             raise EncounterError("provider.npi", f"expected 10 digits, found {npi!r}")
 
@@ -342,29 +342,29 @@ class Encounter:
                 except InvalidOperation:
                     raise EncounterError(
                         "care.ytd_therapy_charges",
-                        f"expected a non-negative decimal amount as a string like \"2450.00\", found {_show(raw)}",
+                        f'expected a non-negative decimal amount as a string like "2450.00", found {_show(raw)}',
                     ) from None
             care = Care(
                 phase=cr.choice("phase", vocab.PHASES, what="phase"),
-                visit_number=cr.int("visit_number", minimum=1, maximum=10000),
+                visit_number=cr.whole("visit_number", minimum=1, maximum=10000),
                 episode_start=cr.date("episode_start"),
                 injury_date=cr.date("injury_date"),
-                prior_massage_visits=cr.int("prior_massage_visits", minimum=0, maximum=10000),
-                improvement_documented=cr.bool("improvement_documented"),
-                treatment_modified=cr.bool("treatment_modified"),
-                plan_of_care=cr.bool("plan_of_care"),
-                written_authorization=cr.bool("written_authorization"),
-                post_surgical=cr.bool("post_surgical"),
+                prior_massage_visits=cr.whole("prior_massage_visits", minimum=0, maximum=10000),
+                improvement_documented=cr.flag("improvement_documented"),
+                treatment_modified=cr.flag("treatment_modified"),
+                plan_of_care=cr.flag("plan_of_care"),
+                written_authorization=cr.flag("written_authorization"),
+                post_surgical=cr.flag("post_surgical"),
                 abn=cr.choice("abn", vocab.ABN_KINDS, what="ABN state"),
                 ytd_therapy_charges=ytd,
-                bill_noncovered=bool(cr.bool("bill_noncovered")),
-                zelis=bool(cr.bool("zelis")),
+                bill_noncovered=bool(cr.flag("bill_noncovered")),
+                zelis=bool(cr.flag("zelis")),
             )
 
         diagnoses = []
-        for i, dx in enumerate(r.list("diagnoses")):
+        for i, dx in enumerate(r.array("diagnoses")):
             if not isinstance(dx, str) or not re.match(r"^[A-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$", dx.strip().upper()):
-                raise EncounterError(f"diagnoses[{i}]", f"expected an ICD-10-CM code like \"M54.50\", found {_show(dx)}")
+                raise EncounterError(f"diagnoses[{i}]", f'expected an ICD-10-CM code like "M54.50", found {_show(dx)}')
             diagnoses.append(dx.strip().upper())
         n_dx = len(diagnoses)
 
@@ -379,19 +379,23 @@ class Encounter:
             return ptrs
 
         services = []
-        for i, raw in enumerate(r.list("services")):
+        for i, raw in enumerate(r.array("services")):
             sr = _Reader(raw, f"services[{i}]")
             sr.check_keys(_SERVICE_KEYS)
             code = _code(sr, "code", catalogue, required=False)
             technique = sr.choice("technique", vocab.TECHNIQUES, what="technique")
             if code is None and technique is None:
-                raise EncounterError(f"services[{i}]", "expected \"code\" or \"technique\"; found neither")
-            minutes = sr.int("minutes", minimum=0, maximum=MAX_SERVICE_MINUTES)
+                raise EncounterError(f"services[{i}]", 'expected "code" or "technique"; found neither')
+            minutes = sr.whole("minutes", minimum=0, maximum=MAX_SERVICE_MINUTES)
             start, end = sr.time("start"), sr.time("end")
             if (start is None) != (end is None):
-                raise EncounterError(f"services[{i}].{'end' if end is None else 'start'}", "start and end are given together")
+                raise EncounterError(
+                    f"services[{i}].{'end' if end is None else 'start'}", "start and end are given together"
+                )
             if start is not None and end is not None and end <= start:
-                raise EncounterError(f"services[{i}].end", f"expected a time after start {start:%H:%M}, found {end:%H:%M}")
+                raise EncounterError(
+                    f"services[{i}].end", f"expected a time after start {start:%H:%M}, found {end:%H:%M}"
+                )
             services.append(
                 Service(
                     code=code,
@@ -407,7 +411,7 @@ class Encounter:
             )
 
         procedures = []
-        for i, raw in enumerate(r.list("procedures")):
+        for i, raw in enumerate(r.array("procedures")):
             pr2 = _Reader(raw, f"procedures[{i}]")
             pr2.check_keys(_PROCEDURE_KEYS)
             code = _code(pr2, "code", catalogue, required=True)
@@ -417,12 +421,12 @@ class Encounter:
                     code=code,
                     regions=pr2.names("regions", vocab.REGIONS, what="region"),
                     diagnosis_pointers=pointers(pr2),
-                    separately_identifiable=pr2.bool("separately_identifiable"),
+                    separately_identifiable=pr2.flag("separately_identifiable"),
                 )
             )
 
         if not services and not procedures:
-            raise EncounterError("services", "expected at least one entry in \"services\" or \"procedures\"")
+            raise EncounterError("services", 'expected at least one entry in "services" or "procedures"')
 
         documentation = None
         if r.has("documentation"):

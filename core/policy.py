@@ -356,7 +356,9 @@ def _load_layers(
     return layers
 
 
-def _build(layers: list[tuple[str, dict[str, Any]]], kinds: Mapping[str, RuleKind], problems: _Problems) -> Policy | None:
+def _build(
+    layers: list[tuple[str, dict[str, Any]]], kinds: Mapping[str, RuleKind], problems: _Problems
+) -> Policy | None:
     settings_raw: dict[str, tuple[str, Any]] = {}
     basis_raw: dict[str, tuple[str, Any]] = {}
     categories: dict[str, tuple[str, Any]] = {}
@@ -393,18 +395,23 @@ def _build(layers: list[tuple[str, dict[str, Any]]], kinds: Mapping[str, RuleKin
             elif key in _SETTING_KEYS:
                 settings_raw[key] = (file, value)
             else:
-                problems.add(file, f"settings.{key}", "one of the keys " + ", ".join((*_SETTING_KEYS, "basis")), f"unknown key {key!r}")
+                problems.add(
+                    file,
+                    f"settings.{key}",
+                    "one of the keys " + ", ".join((*_SETTING_KEYS, "basis")),
+                    f"unknown key {key!r}",
+                )
         cats = data.get("modifier_categories", {})
         if not isinstance(cats, Mapping):
             problems.add(file, "modifier_categories", "a table of category = [modifiers]", cats)
             cats = {}
         for key, value in cats.items():
             categories[key] = (file, value)
-        rules = data.get("rules", [])
-        if not isinstance(rules, list):
-            problems.add(file, "rules", "an array of tables ([[rules]])", rules)
-            rules = []
-        for i, entry in enumerate(rules):
+        rule_entries = data.get("rules", [])
+        if not isinstance(rule_entries, list):
+            problems.add(file, "rules", "an array of tables ([[rules]])", rule_entries)
+            rule_entries = []
+        for i, entry in enumerate(rule_entries):
             where = f"rules[{i}]"
             if not isinstance(entry, Mapping):
                 problems.add(file, where, "a table", entry)
@@ -430,7 +437,9 @@ def _build(layers: list[tuple[str, dict[str, Any]]], kinds: Mapping[str, RuleKin
     name = policy_version = description = ""
     if payer is None:
         if not abstract:
-            problems.add(last_file, "payer", "a [payer] table with id, name and policy_version (or abstract = true)", None)
+            problems.add(
+                last_file, "payer", "a [payer] table with id, name and policy_version (or abstract = true)", None
+            )
     else:
         pfile, ptable = payer
         if not isinstance(ptable, Mapping):
@@ -438,10 +447,15 @@ def _build(layers: list[tuple[str, dict[str, Any]]], kinds: Mapping[str, RuleKin
         else:
             for key in ptable:
                 if key not in ("id", "name", "policy_version", "description"):
-                    problems.add(pfile, f"payer.{key}", "one of the keys id, name, policy_version, description", f"unknown key {key!r}")
+                    problems.add(
+                        pfile,
+                        f"payer.{key}",
+                        "one of the keys id, name, policy_version, description",
+                        f"unknown key {key!r}",
+                    )
             pid = ptable.get("id")
             if not isinstance(pid, str) or not _PAYER_ID.match(pid):
-                problems.add(pfile, "payer.id", "a lower-case payer id like \"medicare\"", pid)
+                problems.add(pfile, "payer.id", 'a lower-case payer id like "medicare"', pid)
             else:
                 payer_id = pid
             for key in ("name", "policy_version"):
@@ -472,8 +486,12 @@ def _build(layers: list[tuple[str, dict[str, Any]]], kinds: Mapping[str, RuleKin
 
     mod = re.compile(r"^[A-Z0-9]{2}$")
     unit_method = setting("unit_method", lambda v: v in UNIT_METHODS, "one of " + ", ".join(UNIT_METHODS))
-    region_mod = setting("distinct_modifier_region", lambda v: isinstance(v, str) and bool(mod.match(v)), 'a modifier like "59" or "XS"')
-    time_mod = setting("distinct_modifier_time", lambda v: isinstance(v, str) and bool(mod.match(v)), 'a modifier like "59" or "XU"')
+    region_mod = setting(
+        "distinct_modifier_region", lambda v: isinstance(v, str) and bool(mod.match(v)), 'a modifier like "59" or "XS"'
+    )
+    time_mod = setting(
+        "distinct_modifier_time", lambda v: isinstance(v, str) and bool(mod.match(v)), 'a modifier like "59" or "XU"'
+    )
     mod_order = setting(
         "modifier_order",
         lambda v: isinstance(v, list) and all(isinstance(c, str) and c in cat_values for c in v),
@@ -488,7 +506,12 @@ def _build(layers: list[tuple[str, dict[str, Any]]], kinds: Mapping[str, RuleKin
     basis: dict[str, Basis] = {}
     for key, (file, value) in basis_raw.items():
         if key not in _SETTING_KEYS:
-            problems.add(file, f"settings.basis.{key}", "the name of a setting (" + ", ".join(_SETTING_KEYS) + ")", f"unknown key {key!r}")
+            problems.add(
+                file,
+                f"settings.basis.{key}",
+                "the name of a setting (" + ", ".join(_SETTING_KEYS) + ")",
+                f"unknown key {key!r}",
+            )
         elif (
             not isinstance(value, Mapping)
             or not isinstance(value.get("rule"), str)
@@ -524,7 +547,12 @@ def _build(layers: list[tuple[str, dict[str, Any]]], kinds: Mapping[str, RuleKin
                 value = None
             dates[key] = value
         if dates["effective_from"] and dates["effective_to"] and dates["effective_from"] > dates["effective_to"]:
-            problems.add(file, f"{where}.effective_to", f"a date on or after effective_from {dates['effective_from']}", dates["effective_to"])
+            problems.add(
+                file,
+                f"{where}.effective_to",
+                f"a date on or after effective_from {dates['effective_from']}",
+                dates["effective_to"],
+            )
         enabled = entry.get("enabled", True)
         if not isinstance(enabled, bool):
             problems.add(file, f"{where}.enabled", "true or false", enabled)
@@ -540,7 +568,7 @@ def _build(layers: list[tuple[str, dict[str, Any]]], kinds: Mapping[str, RuleKin
                 continue
             spec = kind.params.get(key)
             if spec is None:
-                known = ", ".join((*_COMMON_RULE_KEYS, *kind.params)) 
+                known = ", ".join((*_COMMON_RULE_KEYS, *kind.params))
                 problems.add(file, f"{where}.{key}", f"a key of kind {kind.name!r} ({known})", f"unknown key {key!r}")
                 continue
             converted, expected = spec.convert(value)
@@ -552,7 +580,9 @@ def _build(layers: list[tuple[str, dict[str, Any]]], kinds: Mapping[str, RuleKin
         for key, spec in kind.params.items():
             if key not in values:
                 if spec.required:
-                    problems.add(file, f"{where}.{key}", f"a value ({spec.type}) — required by kind {kind.name!r}", None)
+                    problems.add(
+                        file, f"{where}.{key}", f"a value ({spec.type}) — required by kind {kind.name!r}", None
+                    )
                 values[key] = spec.default
         rules.append(
             Rule(

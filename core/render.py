@@ -41,10 +41,22 @@ def _pointers(line: ClaimLine, diagnoses: Sequence[str]) -> str:
 def render_check(outcome: Outcome) -> str:
     """The claim lines and findings of one outcome, as a text table."""
     p = outcome.payer
-    out = [f"{p.id} — {p.name} (policy {p.policy_version})" + (f" — encounter {outcome.encounter}" if outcome.encounter else ""), ""]
+    out = [
+        f"{p.id} — {p.name} (policy {p.policy_version})"
+        + (f" — encounter {outcome.encounter}" if outcome.encounter else ""),
+        "",
+    ]
     rows = [
-        [str(i + 1), line.code, str(line.units), " ".join(line.modifiers) or "-", line.status,
-         f"{line.origin}[{line.service}]", "" if line.minutes is None else str(line.minutes), _pointers(line, outcome.diagnoses)]
+        [
+            str(i + 1),
+            line.code,
+            str(line.units),
+            " ".join(line.modifiers) or "-",
+            line.status,
+            f"{line.origin}[{line.service}]",
+            "" if line.minutes is None else str(line.minutes),
+            _pointers(line, outcome.diagnoses),
+        ]
         for i, line in enumerate(outcome.lines)
     ]
     out += _table(["#", "code", "units", "modifiers", "status", "from", "min", "diagnoses"], rows, right=(0, 2, 6))
@@ -61,8 +73,16 @@ def _cell(outcome: Outcome, origin: str, index: int) -> str:
         if line.origin == origin and line.service == index:
             if line.status == "billable":
                 return line_text(line)
-            why = next((f.code for f in outcome.findings if f.line is not None and outcome.lines[f.line] is line
-                        and f.severity in ("error", "expected_denial", "info", "warning")), "")
+            why = next(
+                (
+                    f.code
+                    for f in outcome.findings
+                    if f.line is not None
+                    and outcome.lines[f.line] is line
+                    and f.severity in ("error", "expected_denial", "info", "warning")
+                ),
+                "",
+            )
             tag = "DENIAL?" if line.status == "expected_denial" else "not billed"
             text = line_text(line) if line.status == "expected_denial" else f"{line.code} {tag}"
             return f"{text} ({tag}: {why})" if line.status == "expected_denial" else (f"{text}: {why}" if why else text)
@@ -70,7 +90,9 @@ def _cell(outcome: Outcome, origin: str, index: int) -> str:
         if trace.field == "minutes" and f"{origin}[{index}]" in trace.reason and trace.line is not None:
             return f"(with line {outcome.lines[trace.line].code})"
     if origin == "services":
-        why = next((f.code for f in outcome.findings if f.line is None and f"services[{index}]" in f.message), "no line")
+        why = next(
+            (f.code for f in outcome.findings if f.line is None and f"services[{index}]" in f.message), "no line"
+        )
         return f"— {why}"
     return "—"
 
@@ -88,15 +110,22 @@ def _entry_label(encounter: Encounter, origin: str, index: int) -> str:
 
 
 def render_compare(encounter: Encounter, outcomes: Mapping[str, Outcome]) -> str:
-    """One row per procedure or service, one column per payer; ``*`` marks a cell that differs
-    from the first payer's."""
+    """Render a grid: one row per procedure or service, one column per payer.
+
+    ``*`` marks a cell that differs from the first payer's.
+    """
     payers = list(outcomes)
-    entries = [("procedures", i) for i in range(len(encounter.procedures))] + [("services", i) for i in range(len(encounter.services))]
+    entries = [("procedures", i) for i in range(len(encounter.procedures))] + [
+        ("services", i) for i in range(len(encounter.services))
+    ]
     rows = []
     for origin, index in entries:
         cells = [_cell(outcomes[p], origin, index) for p in payers]
         first = cells[0]
-        rows.append([_entry_label(encounter, origin, index)] + [c if i == 0 or c == first else f"*{c}" for i, c in enumerate(cells)])
+        rows.append(
+            [_entry_label(encounter, origin, index)]
+            + [c if i == 0 or c == first else f"*{c}" for i, c in enumerate(cells)]
+        )
     units = [str(sum(line.units for line in outcomes[p].lines if line.status == "billable")) for p in payers]
     rows.append(["billable units"] + [u if i == 0 or u == units[0] else f"*{u}" for i, u in enumerate(units)])
     title = f"encounter {encounter.id or '(no id)'} — date of service {encounter.date_of_service} — provider {encounter.provider.type}"
@@ -124,7 +153,9 @@ def render_explain(encounter: Encounter, outcome: Outcome) -> str:
                 continue
             before = _show(t.before)
             after = _show(t.after)
-            out.append(f"    {t.field}: {before} -> {after}   {t.rule} [{t.plugin}]" + (f" — {t.reason}" if t.reason else ""))
+            out.append(
+                f"    {t.field}: {before} -> {after}   {t.rule} [{t.plugin}]" + (f" — {t.reason}" if t.reason else "")
+            )
             if t.source:
                 out.append(f"        source: {t.source}")
         for f in outcome.findings:

@@ -47,7 +47,9 @@ from .policy import load_policy
 
 __all__ = ["Case", "assert_case", "check_case", "isolated_engine", "load_cases", "set_path"]
 
-_LINE = re.compile(r"^(?P<code>\S+)\s+[x×](?P<units>\d+)\s+\[(?P<mods>[^\]]*)\](?:\s+(?P<status>billable|expected_denial|not_billable))?$")
+_LINE = re.compile(
+    r"^(?P<code>\S+)\s+[x×](?P<units>\d+)\s+\[(?P<mods>[^\]]*)\](?:\s+(?P<status>billable|expected_denial|not_billable))?$"
+)
 
 
 @attrs.frozen
@@ -92,7 +94,9 @@ def _normalise_line(entry: Any, where: str) -> tuple[str, tuple[int, ...] | None
         pointers = tuple(entry.get("pointers", ()))
         entry = entry.get("line")
     if not isinstance(entry, str) or not _LINE.match(entry.strip()):
-        raise ValueError(f"{where}: expected a line like \"97140 x1 [59]\" (status after it when not billable), found {entry!r}")
+        raise ValueError(
+            f'{where}: expected a line like "97140 x1 [59]" (status after it when not billable), found {entry!r}'
+        )
     m = _LINE.match(entry.strip())
     assert m is not None
     mods = [x.strip() for x in m["mods"].split(",") if x.strip()]
@@ -102,15 +106,32 @@ def _normalise_line(entry: Any, where: str) -> tuple[str, tuple[int, ...] | None
     return text, pointers
 
 
-def _case(file: str, case_id: str, payer: str, encounter: Mapping[str, Any], expect: Mapping[str, Any],
-          policy: Mapping[str, Any] | None, title: str) -> Case:
+def _case(
+    file: str,
+    case_id: str,
+    payer: str,
+    encounter: Mapping[str, Any],
+    expect: Mapping[str, Any],
+    policy: Mapping[str, Any] | None,
+    title: str,
+) -> Case:
     lines, pointers = [], {}
     for i, entry in enumerate(expect.get("lines", [])):
         text, ptrs = _normalise_line(entry, f"{file}: {case_id}: expect.lines[{i}]")
         lines.append(text)
         if ptrs is not None:
             pointers[i] = ptrs
-    return Case(case_id, file, payer, encounter, tuple(lines), pointers, tuple(sorted(expect.get("findings", []))), policy, title)
+    return Case(
+        case_id,
+        file,
+        payer,
+        encounter,
+        tuple(lines),
+        pointers,
+        tuple(sorted(expect.get("findings", []))),
+        policy,
+        title,
+    )
 
 
 def load_cases(path: str | Path) -> list[Case]:
@@ -132,15 +153,27 @@ def load_cases(path: str | Path) -> list[Case]:
             for key, value in variant.get("set", {}).items():
                 set_path(encounter, key, value)
             vid = f"{name}[{variant.get('name', n)}]"
-            cases.append(_case(str(file), vid, variant.get("payer", data["payer"]), encounter, variant.get("expect", {}),
-                               variant.get("policy", data.get("policy")), variant.get("title", title)))
+            cases.append(
+                _case(
+                    str(file),
+                    vid,
+                    variant.get("payer", data["payer"]),
+                    encounter,
+                    variant.get("expect", {}),
+                    variant.get("policy", data.get("policy")),
+                    variant.get("title", title),
+                )
+            )
     return cases
 
 
 @contextlib.contextmanager
 def isolated_engine(*plugins: object, entry_points: bool = True) -> Iterator[Engine]:
-    """An engine with its own plugin host: installed plugins (unless ``entry_points=False``) plus
-    ``plugins``. Nothing is shared with other engines."""
+    """Yield an engine with its own plugin host.
+
+    The host loads the installed plugins (unless ``entry_points=False``) plus ``plugins``; nothing
+    is shared with other engines.
+    """
     yield Engine(PluginHost(plugins, entry_points=entry_points))
 
 
@@ -184,10 +217,17 @@ def check_case(case: Case, engine: Engine | None = None) -> list[str]:
         problems.append("lines differ:\n" + _side_by_side(list(case.lines), lines))
     for i, ptrs in case.pointers.items():
         if i < len(outcome.lines) and outcome.lines[i].diagnosis_pointers != ptrs:
-            problems.append(f"line {i + 1} ({lines[i]}): diagnosis pointers {list(outcome.lines[i].diagnosis_pointers)}, expected {list(ptrs)}")
+            problems.append(
+                f"line {i + 1} ({lines[i]}): diagnosis pointers {list(outcome.lines[i].diagnosis_pointers)}, expected {list(ptrs)}"
+            )
     if findings != list(case.findings):
         detail = "\n".join(f"      {f.severity:<15} {f.code}: {f.message} [{f.rule}]" for f in outcome.findings)
-        problems.append("finding codes differ:\n" + _side_by_side(list(case.findings), findings) + "\n    actual findings:\n" + detail)
+        problems.append(
+            "finding codes differ:\n"
+            + _side_by_side(list(case.findings), findings)
+            + "\n    actual findings:\n"
+            + detail
+        )
     return problems
 
 

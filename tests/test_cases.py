@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from payerpolicy import Engine
 from payerpolicy.testing import assert_case, case_ids, load_cases
 

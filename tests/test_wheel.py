@@ -49,18 +49,25 @@ def test_installed_cli_runs_outside_checkout(wheel: Path, tmp_path: Path) -> Non
     encounter.write_text((ROOT / "examples" / "dc_visit.json").read_text())
     run = subprocess.run(
         [str(bindir / "payerpolicy"), "check", str(encounter), "--payer", "commercial", "--format", "json"],
-        cwd=tmp_path, capture_output=True, text=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 0, run.stderr
     outcome = json.loads(run.stdout)
     assert [(line["code"], line["units"], line["modifiers"]) for line in outcome["lines"]] == [
-        ("98940", 1, []), ("97140", 1, ["59"]), ("97124", 1, ["59"]), ("97110", 1, []),
+        ("98940", 1, []),
+        ("97140", 1, ["59"]),
+        ("97124", 1, ["59"]),
+        ("97110", 1, []),
     ]
     plugins = subprocess.run([str(bindir / "payerpolicy"), "plugins"], cwd=tmp_path, capture_output=True, text=True)
     assert plugins.returncode == 0
     assert "FAILED" not in plugins.stdout
     site = subprocess.run(
         [str(bindir / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert not (Path(site) / "core").exists() and not (Path(site) / "plugins").exists()
