@@ -392,10 +392,17 @@ class Encounter:
                 raise EncounterError(
                     f"services[{i}].{'end' if end is None else 'start'}", "start and end are given together"
                 )
-            if start is not None and end is not None and end <= start:
-                raise EncounterError(
-                    f"services[{i}].end", f"expected a time after start {start:%H:%M}, found {end:%H:%M}"
-                )
+            if start is not None and end is not None:
+                if end <= start:
+                    raise EncounterError(
+                        f"services[{i}].end", f"expected a time after start {start:%H:%M}, found {end:%H:%M}"
+                    )
+                span = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
+                if minutes is not None and minutes > span:
+                    raise EncounterError(
+                        f"services[{i}].minutes",
+                        f"expected at most the {span} minutes from {start:%H:%M} to {end:%H:%M}, found {minutes}",
+                    )
             services.append(
                 Service(
                     code=code,
