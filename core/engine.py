@@ -26,7 +26,7 @@ from typing import Any
 
 import attrs
 
-from .errors import PayerPolicyError
+from .errors import PayerPolicyError, PluginHookError
 from .kinds import Change, CodeChoice, Context
 from .manager import PluginHost
 from .model import ClaimLine, Encounter, Finding, Outcome, PayerRef, Status, TraceEntry
@@ -38,15 +38,6 @@ __all__ = ["Engine", "PluginHookError"]
 
 CORE = "payerpolicy"
 _PROCEDURE_RANK = {"em": 0, "evaluation": 1, "cmt_spinal": 2, "cmt_extraspinal": 3}
-
-
-class PluginHookError(Exception):
-    """A plugin's hook or rule raised, or returned something the engine cannot apply (a bug)."""
-
-    def __init__(self, plugin: str, where: str, message: str) -> None:
-        self.plugin = plugin
-        self.where = where
-        super().__init__(f"plugin {plugin!r} in {where}: {message}")
 
 
 class _Line:

@@ -14,6 +14,7 @@ __all__ = [
     "EncounterError",
     "PayerPolicyError",
     "PluginConflictError",
+    "PluginHookError",
     "PolicyProblem",
     "PolicyValidationError",
     "UnknownPayerError",
@@ -90,3 +91,16 @@ class PluginConflictError(PayerPolicyError):
     def __init__(self, message: str, plugins: Sequence[str] = ()) -> None:
         self.plugins = tuple(plugins)
         super().__init__(message)
+
+
+class PluginHookError(Exception):
+    """A plugin's hook or rule raised, or returned something the engine cannot apply.
+
+    Not a :class:`PayerPolicyError`: it is a bug in the plugin (CLI exit status 1), and the message
+    names the plugin and the hook or rule.
+    """
+
+    def __init__(self, plugin: str, where: str, message: str) -> None:
+        self.plugin = plugin
+        self.where = where
+        super().__init__(f"plugin {plugin!r} in {where}: {message}")

@@ -27,7 +27,7 @@ def read_encounter_data(path: str) -> Any:
         if suffix not in (".json", ".toml"):
             raise EncounterError("", f"expected a .json or .toml encounter file, found {p.name!r}", name)
         try:
-            text = p.read_text("utf-8")
+            text = p.read_text("utf-8-sig")
         except FileNotFoundError:
             raise EncounterError("", "no such file", name) from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -37,10 +37,14 @@ def read_encounter_data(path: str) -> Any:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise EncounterError("", f"invalid TOML: {exc}", name) from None
+        except (ValueError, RecursionError) as exc:
+            raise EncounterError("", f"invalid TOML: the file cannot be read ({type(exc).__name__})", name) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise EncounterError("", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", name) from None
+    except (ValueError, RecursionError) as exc:
+        raise EncounterError("", f"invalid JSON: the file cannot be read ({type(exc).__name__}: nesting or numbers too large)", name) from None
 
 
 def read_encounter(path: str, *, catalogue: CodeCatalogue | None = None) -> Encounter:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import importlib
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import metadata
 from types import ModuleType
@@ -19,7 +20,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
-from .errors import PluginConflictError, UnknownPayerError
+from .errors import PluginConflictError, PluginHookError, UnknownPayerError
 from .kinds import RuleKind
 from .model import Payer
 from .policy import Policy, PolicySource, load_policy
@@ -81,17 +82,23 @@ class PluginHost:
         if entry_points:
             self._load_entry_points(block, strict)
         for plugin in plugins:
-            name = getattr(plugin, "__name__", None) or type(plugin).__name__
-            if name in block:
-                self.infos.append(PluginInfo(name, "", name, blocked=True))
+            base = getattr(plugin, "__name__", None) or type(plugin).__name__
+            if base in block:
+                self.infos.append(PluginInfo(base, "", base, blocked=True))
                 continue
-            self.pm.register(plugin, name=name)
-            self.infos.append(PluginInfo(name, "", name))
+            name, n = base, 1
+            while self.pm.has_plugin(name):
+                n += 1
+                name = f"{base}#{n}"
+            self._register(plugin, name)
+            self.infos.append(PluginInfo(name, "", _module_name(plugin)))
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
+            name = self.pm.get_name(exc.plugin) or repr(exc.plugin)
+            hooks = re.findall(r"unknown hook '(\w+)'", str(exc)) or ["?"]
             raise PluginConflictError(
-                f"plugin {exc.plugin!r} has a hook payerpolicy does not know: {exc}", [str(exc.plugin)]
+                f"plugin {name!r} implements {', '.join(hooks)}, which is not a payerpolicy hook (misspelled?)", [name]
             ) from None
         self.payers = self._collect_payers()
         self.kinds = self._collect_kinds()
@@ -104,6 +111,12 @@ class PluginHost:
 
     # ---- loading
 
+    def _register(self, plugin: object, name: str) -> None:
+        try:
+            self.pm.register(plugin, name=name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            raise PluginConflictError(f"plugin {name!r} cannot be registered: {exc}", [name]) from None
+
     def _load_entry_points(self, block: set[str], strict: bool) -> None:
         eps = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
         for ep in eps:
@@ -115,7 +128,7 @@ class PluginHost:
                 continue
             try:
                 plugin = ep.load()
-                self.pm.register(plugin, name=ep.name)
+                self._register(plugin, ep.name)
             except Exception as exc:
                 if strict:
                     raise PluginConflictError(
@@ -125,10 +138,17 @@ class PluginHost:
                 continue
             self.infos.append(PluginInfo(ep.name, version, ep.value))
 
+    @staticmethod
+    def _registration(impl: Any, hook: str) -> Any:
+        try:
+            return impl.function() or ()
+        except Exception as exc:
+            raise PluginHookError(impl.plugin_name, hook, f"{type(exc).__name__}: {exc}") from exc
+
     def _collect_payers(self) -> dict[str, Payer]:
         payers: dict[str, Payer] = {}
         for impl in self.pm.hook.payerpolicy_payers.get_hookimpls():
-            payers_of_plugin = cast(Iterable[Any], impl.function() or ())
+            payers_of_plugin = cast(Iterable[Any], self._registration(impl, "payerpolicy_payers"))
             for payer in payers_of_plugin:
                 if not isinstance(payer, Payer):
                     raise PluginConflictError(
@@ -147,7 +167,7 @@ class PluginHost:
     def _collect_kinds(self) -> dict[str, RuleKind]:
         kinds: dict[str, RuleKind] = {}
         for impl in self.pm.hook.payerpolicy_rule_kinds.get_hookimpls():
-            kinds_of_plugin = cast(Iterable[RuleKind], impl.function() or ())
+            kinds_of_plugin = cast(Iterable[RuleKind], self._registration(impl, "payerpolicy_rule_kinds"))
             for kind in kinds_of_plugin:
                 if kind.name in kinds:
                     raise PluginConflictError(

@@ -144,7 +144,7 @@ class _Reader:
         if value is None:
             return None
         if value not in known:
-            raise EncounterError(self.sub(key), f"unknown {what} {value!r}; known: {', '.join(known)}")
+            raise EncounterError(self.sub(key), f"unknown {what} {_show(value)}; known: {', '.join(known)}")
         return value
 
     def array(self, key: str) -> list[Any]:
@@ -320,6 +320,8 @@ class Encounter:
             )
         pr = _Reader(r.data["provider"], "provider")
         pr.check_keys(_PROVIDER_KEYS)
+        if not pr.has("type"):
+            raise EncounterError("provider.type", "required field is missing; known: " + ", ".join(vocab.PROVIDER_TYPES))
         ptype = pr.choice("type", vocab.PROVIDER_TYPES, what="provider type", required=True)
         assert ptype is not None
         npi = pr.text("npi")
@@ -374,7 +376,7 @@ class Encounter:
                 if p > n_dx:
                     raise EncounterError(
                         f"{reader.sub('diagnosis_pointers')}[{i}]",
-                        f"points to diagnosis {p} but the encounter lists {n_dx} diagnoses",
+                        f"points to diagnosis {p} but the encounter lists {n_dx} diagnos{'is' if n_dx == 1 else 'es'}",
                     )
             return ptrs
 
@@ -390,7 +392,7 @@ class Encounter:
             start, end = sr.time("start"), sr.time("end")
             if (start is None) != (end is None):
                 raise EncounterError(
-                    f"services[{i}].{'end' if end is None else 'start'}", "start and end are given together"
+                    f"services[{i}].{'end' if end is None else 'start'}", "expected start and end together, found only " + ("start" if end is None else "end")
                 )
             if start is not None and end is not None:
                 if end <= start:

@@ -230,6 +230,10 @@ def _shipped(name: str) -> tuple[str, str]:
     return ("payerpolicy.policies", f"{name}.toml")
 
 
+class _Text(str):
+    """A description of what was found (shown as is, not quoted like a value)."""
+
+
 class _Problems:
     def __init__(self) -> None:
         self.items: list[PolicyProblem] = []
@@ -239,6 +243,8 @@ class _Problems:
 
 
 def _found(value: Any) -> str:
+    if isinstance(value, _Text):
+        return str(value)
     if isinstance(value, str):
         return repr(value) if value else "an empty string"
     if isinstance(value, bool):
@@ -260,12 +266,15 @@ def _parse(source: PolicySource, problems: _Problems) -> tuple[str, dict[str, An
     try:
         name, text, directory = _read_source(source)
     except (OSError, ModuleNotFoundError) as exc:
-        problems.add(str(source), "(file)", "a readable policy file", f"{type(exc).__name__}: {exc}")
+        problems.add(str(source), "(file)", "a readable policy file", _Text(f"{type(exc).__name__}: {exc}"))
         return str(source), None, None
     try:
         return name, tomllib.loads(text), directory
     except tomllib.TOMLDecodeError as exc:
-        problems.add(name, "(file)", "valid TOML", f"a syntax error: {exc}")
+        problems.add(name, "(file)", "valid TOML", _Text(f"a syntax error: {exc}"))
+        return name, None, None
+    except (ValueError, RecursionError) as exc:
+        problems.add(name, "(file)", "valid TOML", _Text(f"a file that cannot be read as TOML ({type(exc).__name__})"))
         return name, None, None
 
 
@@ -302,6 +311,10 @@ def load_policy_text(text: str, kinds: Mapping[str, RuleKind], *, name: str = "<
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyValidationError([PolicyProblem(name, "(file)", "valid TOML", f"a syntax error: {exc}")]) from None
+    except (ValueError, RecursionError) as exc:
+        raise PolicyValidationError(
+            [PolicyProblem(name, "(file)", "valid TOML", f"a file that cannot be read as TOML ({type(exc).__name__})")]
+        ) from None
     layers: list[tuple[str, dict[str, Any]]] = []
     if "extends" in data:
         layers = _load_layers(_resolve_extends(data["extends"], None, None, name, problems) or name, problems, None, ())
@@ -341,17 +354,18 @@ def _resolve_extends(
 def _load_layers(
     source: PolicySource, problems: _Problems, resolver: Resolver | None, seen: tuple[str, ...]
 ) -> list[tuple[str, dict[str, Any]]]:
+    ident = str(Path(source).resolve()) if not isinstance(source, tuple) else "/".join(source)
+    if ident in seen:
+        problems.add(str(source), "extends", "a chain of policies without a cycle", _Text(" -> ".join((*seen, ident))))
+        return []
     name, data, directory = _parse(source, problems)
     if data is None:
-        return []
-    if name in seen:
-        problems.add(name, "extends", "a chain of policies without a cycle", " -> ".join((*seen, name)))
         return []
     layers: list[tuple[str, dict[str, Any]]] = []
     if "extends" in data:
         parent = _resolve_extends(data["extends"], directory, resolver, name, problems)
         if parent is not None:
-            layers = _load_layers(parent, problems, resolver, (*seen, name))
+            layers = _load_layers(parent, problems, resolver, (*seen, ident))
     layers.append((name, data))
     return layers
 
@@ -371,7 +385,7 @@ def _build(
     for file, data in layers:
         for key in data:
             if key not in known_top:
-                problems.add(file, key, "one of the top-level keys " + ", ".join(known_top), f"unknown key {key!r}")
+                problems.add(file, key, "one of the top-level keys " + ", ".join(known_top), _Text(f"unknown key {key!r}"))
         if data.get("schema_version") != SCHEMA_VERSION:
             problems.add(file, "schema_version", f"{SCHEMA_VERSION}", data.get("schema_version"))
         abstract = data.get("abstract", False) is True
@@ -399,7 +413,7 @@ def _build(
                     file,
                     f"settings.{key}",
                     "one of the keys " + ", ".join((*_SETTING_KEYS, "basis")),
-                    f"unknown key {key!r}",
+                    _Text(f"unknown key {key!r}"),
                 )
         cats = data.get("modifier_categories", {})
         if not isinstance(cats, Mapping):
@@ -421,7 +435,7 @@ def _build(
                 problems.add(file, f"{where}.id", 'a rule id like "CORE-SAME-01"', rid)
                 continue
             if rid in rules_raw and rules_raw[rid][0] == file:
-                problems.add(file, f"{where}.id", "a rule id used once per file", f"{rid!r} again")
+                problems.add(file, f"{where}.id", "a rule id used once per file", _Text(f"{rid!r} again"))
                 continue
             if rid in rules_raw:
                 merged = {**rules_raw[rid][1], **entry}
@@ -451,7 +465,7 @@ def _build(
                         pfile,
                         f"payer.{key}",
                         "one of the keys id, name, policy_version, description",
-                        f"unknown key {key!r}",
+                        _Text(f"unknown key {key!r}"),
                     )
             pid = ptable.get("id")
             if not isinstance(pid, str) or not _PAYER_ID.match(pid):
@@ -492,9 +506,19 @@ def _build(
     time_mod = setting(
         "distinct_modifier_time", lambda v: isinstance(v, str) and bool(mod.match(v)), 'a modifier like "59" or "XU"'
     )
+    if "modifier_order" in settings_raw and isinstance(settings_raw["modifier_order"][1], list):
+        order_file, order_value = settings_raw["modifier_order"]
+        for n, category in enumerate(order_value):
+            if category not in cat_values:
+                problems.add(
+                    order_file,
+                    f"settings.modifier_order[{n}]",
+                    "a category defined in [modifier_categories] (" + ", ".join(cat_values) + ")",
+                    category,
+                )
     mod_order = setting(
         "modifier_order",
-        lambda v: isinstance(v, list) and all(isinstance(c, str) and c in cat_values for c in v),
+        lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v),
         "an array of category names defined in [modifier_categories] (" + ", ".join(cat_values) + ")",
     )
     max_mods = setting(
@@ -510,7 +534,7 @@ def _build(
                 file,
                 f"settings.basis.{key}",
                 "the name of a setting (" + ", ".join(_SETTING_KEYS) + ")",
-                f"unknown key {key!r}",
+                _Text(f"unknown key {key!r}"),
             )
         elif (
             not isinstance(value, Mapping)
@@ -569,7 +593,7 @@ def _build(
             spec = kind.params.get(key)
             if spec is None:
                 known = ", ".join((*_COMMON_RULE_KEYS, *kind.params))
-                problems.add(file, f"{where}.{key}", f"a key of kind {kind.name!r} ({known})", f"unknown key {key!r}")
+                problems.add(file, f"{where}.{key}", f"a key of kind {kind.name!r} ({known})", _Text(f"unknown key {key!r}"))
                 continue
             converted, expected = spec.convert(value)
             if expected is not None:
@@ -579,7 +603,7 @@ def _build(
             values[key] = converted
         for key, spec in kind.params.items():
             if key not in values:
-                if spec.required:
+                if spec.required and key not in entry:
                     problems.add(
                         file, f"{where}.{key}", f"a value ({spec.type}) — required by kind {kind.name!r}", None
                     )
