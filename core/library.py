@@ -15,23 +15,10 @@ from .hookspecs import hookimpl
 from .kinds import Change, CodeChoice, Context, Param, RuleKind
 from .model import ClaimLine, Finding, Service
 from .policy import Rule
-from .vocab import INTENTS, PROVIDER_TYPES, SPINAL_REGIONS
+from .vocab import CATEGORIES, INTENTS, PROVIDER_TYPES, SPINAL_REGIONS
 
 __all__ = ["CORE_KINDS", "payerpolicy_choose_code", "payerpolicy_rule_kinds"]
 
-CATEGORIES = (
-    "therapeutic_procedure",
-    "attended_modality",
-    "supervised_modality",
-    "group_therapy",
-    "unlisted_modality",
-    "evaluation",
-    "cmt_spinal",
-    "cmt_extraspinal",
-    "em",
-    "legacy",
-    "wound_care",
-)
 
 
 def _on_claim(lines: tuple[ClaimLine, ...]) -> Iterator[tuple[int, ClaimLine]]:

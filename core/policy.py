@@ -266,16 +266,20 @@ def _parse(source: PolicySource, problems: _Problems) -> tuple[str, dict[str, An
     try:
         name, text, directory = _read_source(source)
     except (OSError, ModuleNotFoundError) as exc:
-        problems.add(str(source), "(file)", "a readable policy file", _Text(f"{type(exc).__name__}: {exc}"))
-        return str(source), None, None
+        shown = f"{source[0].replace('.', '/')}/{source[1]}" if isinstance(source, tuple) else str(source)
+        problems.add(shown, "(file)", "a readable policy file", _Text(f"{type(exc).__name__}: {exc}"))
+        return shown, None, None
+    return name, _parse_text(name, text, problems), directory
+
+
+def _parse_text(name: str, text: str, problems: _Problems) -> dict[str, Any] | None:
     try:
-        return name, tomllib.loads(text), directory
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         problems.add(name, "(file)", "valid TOML", _Text(f"a syntax error: {exc}"))
-        return name, None, None
     except (ValueError, RecursionError) as exc:
         problems.add(name, "(file)", "valid TOML", _Text(f"a file that cannot be read as TOML ({type(exc).__name__})"))
-        return name, None, None
+    return None
 
 
 Resolver = Callable[[str], PolicySource | None]
@@ -295,30 +299,24 @@ def load_policy(
     Raises :class:`PolicyValidationError` listing every problem.
     """
     problems = _Problems()
-    layers = _load_layers(source, problems, resolver, seen=())
-    if problems.items:
-        raise PolicyValidationError(problems.items)
-    policy = _build(layers, kinds, problems)
-    if problems.items or policy is None:
-        raise PolicyValidationError(problems.items)
-    return policy
+    return _finish(_load_layers(source, problems, resolver, seen=()), kinds, problems)
 
 
 def load_policy_text(text: str, kinds: Mapping[str, RuleKind], *, name: str = "<policy>") -> Policy:
     """Load a policy from TOML text (no ``extends`` relative paths). Used for round-trip checks."""
     problems = _Problems()
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyValidationError([PolicyProblem(name, "(file)", "valid TOML", f"a syntax error: {exc}")]) from None
-    except (ValueError, RecursionError) as exc:
-        raise PolicyValidationError(
-            [PolicyProblem(name, "(file)", "valid TOML", f"a file that cannot be read as TOML ({type(exc).__name__})")]
-        ) from None
+    data = _parse_text(name, text, problems)
     layers: list[tuple[str, dict[str, Any]]] = []
-    if "extends" in data:
-        layers = _load_layers(_resolve_extends(data["extends"], None, None, name, problems) or name, problems, None, ())
-    layers.append((name, data))
+    if data is not None:
+        if "extends" in data:
+            parent = _resolve_extends(data["extends"], None, None, name, problems)
+            if parent is not None:
+                layers = _load_layers(parent, problems, None, ())
+        layers.append((name, data))
+    return _finish(layers, kinds, problems)
+
+
+def _finish(layers: list[tuple[str, dict[str, Any]]], kinds: Mapping[str, RuleKind], problems: _Problems) -> Policy:
     if problems.items:
         raise PolicyValidationError(problems.items)
     policy = _build(layers, kinds, problems)
