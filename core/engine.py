@@ -21,7 +21,7 @@ it records each change in the trace.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -244,6 +244,7 @@ class Engine:
         self._run_phase(ws, ctx, "modifiers", "payerpolicy_modifiers")
         self._finish_modifiers(ws, ctx, payer_id)
         self._run_phase(ws, ctx, "adjust", "payerpolicy_adjust_lines")
+        self._finish_modifiers(ws, ctx, payer_id)  # modifiers added while adjusting are ordered and limited too
         self._run_phase(ws, ctx, "review", None)
         self._run_phase(ws, ctx, "claim", None)
         return self._outcome(ws, ctx, payer_id)
@@ -546,15 +547,3 @@ class Engine:
             trace=trace,
             diagnoses=ws.diagnoses,
         )
-
-
-def outcome_summary(outcomes: Mapping[str, Outcome]) -> dict[str, Any]:
-    """Billable units and finding counts per payer (used by ``compare --format json``)."""
-    out: dict[str, Any] = {}
-    for pid, outcome in outcomes.items():
-        out[pid] = {
-            "billable_units": sum(line.units for line in outcome.lines if line.status == "billable"),
-            "expected_denials": sum(1 for line in outcome.lines if line.status == "expected_denial"),
-            "findings": len(outcome.findings),
-        }
-    return out

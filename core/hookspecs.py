@@ -80,7 +80,7 @@ def payerpolicy_rule_kinds() -> Sequence[RuleKind]:
 
     Called once when the plugin host starts, on every plugin. A rule kind declares its parameters
     (validated when a policy is loaded) and the function it runs in each phase it takes part in
-    (``code``, ``screen``, ``modifiers``, ``adjust``, ``review``). Two plugins registering one
+    (``code``, ``screen``, ``modifiers``, ``adjust``, ``review``, ``claim``). Two plugins registering one
     kind name is an error.
 
     :returns: :class:`~payerpolicy.kinds.RuleKind` records.

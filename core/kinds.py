@@ -41,8 +41,10 @@ def _findings(values: Iterable[Finding]) -> tuple[Finding, ...]:
     return tuple(values)
 
 
-#: The phases of an evaluation, in order. See docs/rules.md.
+#: The phases of an evaluation in which rule functions run, in order. See docs/rules.md.
 PHASES = ("code", "screen", "modifiers", "adjust", "review", "claim")
+#: Phases the engine carries out itself; a kind names them to mark the rules it reads there.
+ENGINE_PHASES = ("merge", "units")
 
 
 @attrs.frozen
@@ -139,9 +141,15 @@ class RuleKind:
 
     name: str
     summary: str
-    apply: Mapping[str, RuleFunction]
+    apply: Mapping[str, RuleFunction] = attrs.field()
     params: Mapping[str, Param] = attrs.field(factory=dict)
     plugin: str = ""
+
+    @apply.validator
+    def _check_phases(self, _attr: Any, value: Mapping[str, RuleFunction]) -> None:
+        unknown = [p for p in value if p not in PHASES + ENGINE_PHASES]
+        if unknown:
+            raise ValueError(f"rule kind {self.name!r}: unknown phase(s) {unknown}; phases are {', '.join(PHASES)}")
 
 
 @attrs.frozen

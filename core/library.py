@@ -66,7 +66,7 @@ def choose_code(service: Service, index: int, ctx: Context) -> CodeChoice | None
         if (
             from_technique not in (None, "cmt")
             and from_technique != service.code
-            and service.code in rule["codes_checked"]
+            and (rule.get("codes_checked") is None or service.code in rule["codes_checked"])
         ):
             extra.append(
                 Finding(
@@ -122,7 +122,7 @@ def _code_from_technique(service: Service, where: str, rule: Rule) -> tuple[str 
     if len(candidates) == 1:
         return candidates[0], []
     if not candidates:
-        why = "no intent was documented"
+        why = "no intent was documented" if not service.intent else f"the documented intents ({', '.join(service.intent)}) point to no code"
     else:
         why = f"the documented intents point to more than one code ({', '.join(candidates)})"
     return None, [

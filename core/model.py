@@ -47,6 +47,7 @@ Severity = Literal["error", "expected_denial", "warning", "info"]
 MAX_SERVICE_MINUTES = 480
 
 _NPI = re.compile(r"^\d{10}$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -116,11 +117,9 @@ class _Reader:
                 raise EncounterError(self.sub(key), "required field is missing (an ISO date, e.g. 2025-03-12)")
             return None
         value = self.data[key]
-        if isinstance(value, dt.datetime):
-            value = value.date()
-        if isinstance(value, dt.date):
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             return value
-        if isinstance(value, str):
+        if isinstance(value, str) and _ISO_DATE.match(value):
             try:
                 return dt.date.fromisoformat(value)
             except ValueError:
@@ -131,7 +130,7 @@ class _Reader:
         if not self.has(key):
             return None
         value = self.data[key]
-        if isinstance(value, dt.time):
+        if isinstance(value, dt.time) and value.second == 0 and value.microsecond == 0 and value.tzinfo is None:
             return value
         if isinstance(value, str):
             match = _HHMM.match(value)
@@ -647,7 +646,8 @@ class PayerRef:
 class Outcome:
     """What one payer's policy makes of one encounter: lines, findings and the trace of changes.
 
-    ``diagnoses`` is the claim's diagnosis list (at most 12); line pointers index into it.
+    ``diagnoses`` is the claim's diagnosis list; line pointers index into it. It holds at most 12
+    when the policy's claim-form rule (CORE-CLAIM-01) applies and the claim can be built.
     """
 
     encounter: str | None

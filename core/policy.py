@@ -622,6 +622,11 @@ def _build(
             )
         )
 
+    if not abstract and unit_method is not None and not any(
+        r.kind == "timed_units" and r.params.get("method") == unit_method and r.enabled for r in rules
+    ):
+        file, _ = settings_raw["unit_method"]
+        problems.add(file, "settings.unit_method", f"a [[rules]] entry of kind 'timed_units' with method = {unit_method!r}", _Text("none"))
     if problems.items:
         return None
     assert unit_method is not None and region_mod is not None and time_mod is not None
