@@ -5,9 +5,8 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-import pytest
-
 import payerpolicy
+import pytest
 from payerpolicy import hookspecs
 from payerpolicy.manager import BUILTIN_MODULES
 
@@ -43,5 +42,5 @@ def test_every_core_rule_kind_is_documented():
     host = payerpolicy.PluginHost()
     core = [name for name, kind in host.kinds.items() if kind.plugin in BUILTIN_MODULES]
     assert "cmt_same_region" in core
-    missing = [k for k in core if f"`{k}`" not in text]
+    missing = [k for k in core if f"### {k} " not in text]
     assert not missing, f"rule kinds missing from docs/policy-format.md: {missing}"
