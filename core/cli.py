@@ -51,6 +51,18 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("plugins", help="installed plugins, versions, payers and policy files")
 
+    p = sub.add_parser("ncci", help="NCCI edit tables")
+    nsub = p.add_subparsers(dest="ncci_command", required=True, parser_class=_Parser)
+    ni = nsub.add_parser(
+        "import",
+        help="import CMS practitioner PTP files (f1-f4) and the MUE CSV into the compact tables the plugins load",
+    )
+    ni.add_argument("--ptp", nargs="+", required=True, metavar="FILE", help="CMS practitioner PTP text files")
+    ni.add_argument("--mue", required=True, metavar="FILE", help="CMS practitioner MUE CSV")
+    ni.add_argument("--out", required=True, metavar="DIR", help="output directory (point $PAYERPOLICY_NCCI_DIR at it)")
+    ni.add_argument("--ptp-version", help="version label (default: from the file names)")
+    ni.add_argument("--mue-version", help="version label (default: from the file name)")
+
     p = sub.add_parser("policy", help="policy files")
     psub = p.add_subparsers(dest="policy_command", required=True, parser_class=_Parser)
     pc = psub.add_parser("check", help="validate a policy file and report every problem")
@@ -95,6 +107,13 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "plugins":
         return _plugins()
+    if args.command == "ncci":
+        from .ncci_import import import_cms_files
+
+        for info in import_cms_files(args.ptp, args.mue, args.out, ptp_version=args.ptp_version, mue_version=args.mue_version):
+            print(f"{info.file}: {info.rows} rows, version {info.version}, sha256 {info.sha256[:16]}...")
+        print(f"set PAYERPOLICY_NCCI_DIR={args.out} to use these tables")
+        return 0
 
     engine = Engine()
     encounter = read_encounter(args.encounter, catalogue=engine.catalogue)

@@ -28,7 +28,7 @@ import attrs
 
 from .errors import PayerPolicyError, PluginHookError
 from .kinds import Change, CodeChoice, Context
-from .manager import PluginHost
+from .manager import BUILTIN_MODULES, PluginHost
 from .model import ClaimLine, Encounter, Finding, Outcome, PayerRef, Status, TraceEntry
 from .policy import Policy, Rule
 from .units import units_ama_per_code, units_cms_total_time
@@ -315,7 +315,7 @@ class Engine:
                 continue
             lines = list(ws.lines)
             snapshot = ws.snapshot()
-            plugin = kind.plugin if kind.plugin != "payerpolicy.library" else CORE
+            plugin = CORE if kind.plugin in BUILTIN_MODULES else kind.plugin
             try:
                 changes = list(function(rule, snapshot, ctx))
             except PayerPolicyError:

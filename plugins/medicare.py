@@ -1,0 +1,350 @@
+"""Medicare Part B (CMS) with NCCI edits (rules.md §9.1, MCR-01..10; §8 NCCI).
+
+Everything payer-specific (codes, modifiers, thresholds, sources) is data in
+``policies/medicare.toml``. The NCCI PTP and MUE edits are the core ``ncci_ptp`` / ``ncci_mue``
+kinds (``payerpolicy.ncci``); units (MCR-01), GP (MCR-02) and the G0283 crosswalk are core kinds
+too. This module registers the payer and four ``medicare_*`` rule kinds:
+
+``medicare_dc_noncovered``
+    MCR-03 / MCR-10: a doctor of chiropractic's services other than the covered codes (spinal CMT)
+    are never paid. Without ``care.bill_noncovered`` the line is not billed (screen phase, before
+    units); with it, the line is billed with GY (statutory exclusion), GX first when a voluntary
+    ABN was given, the discipline modifier kept and the distinct-service / E/M modifiers dropped
+    (adjust phase). INFO ``NONCOVERED_DC_SERVICE`` either way.
+``medicare_cmt_care_type``
+    MCR-04: CMT for active/corrective care takes AT; maintenance care is not reasonable and
+    necessary: GA with a signed ABN, GZ without, the line an expected denial
+    (``MEDICARE_MAINTENANCE``). Never AT with GA/GZ.
+``medicare_primary_dx``
+    MCR-05: the first diagnosis of a CMT line must be a subluxation code (M99.00-M99.05).
+``medicare_kx_threshold``
+    MCR-07: KX on therapy lines once ``care.ytd_therapy_charges`` reaches the year's threshold
+    (thresholds by year are data), INFO ``KX_THRESHOLD_EXCEEDED``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
+
+from payerpolicy import Change, ClaimLine, Context, Finding, Param, Payer, Rule, RuleKind, hookimpl
+from payerpolicy.errors import PayerPolicyError
+from payerpolicy.vocab import ABN_KINDS, PHASES, PROVIDER_TYPES
+
+__all__ = [
+    "KINDS",
+    "PAYER_ID",
+    "adjust_cmt_care_type",
+    "adjust_dc_noncovered",
+    "adjust_primary_dx",
+    "modifiers_kx_threshold",
+    "payerpolicy_payers",
+    "payerpolicy_rule_kinds",
+    "screen_dc_noncovered",
+]
+
+PAYER_ID = "medicare"
+
+
+def _claim(lines: tuple[ClaimLine, ...]) -> list[tuple[int, ClaimLine]]:
+    return [(i, line) for i, line in enumerate(lines) if line.on_claim]
+
+
+def _provider_in(rule: Rule, ctx: Context) -> bool:
+    providers = rule.get("providers")
+    return not providers or ctx.encounter.provider.type in providers
+
+
+# --------------------------------------------------------------------------------------------
+# MCR-03 / MCR-10: a DC's services other than spinal CMT
+
+
+def _noncovered(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> list[tuple[int, ClaimLine]]:
+    if not _provider_in(rule, ctx):
+        return []
+    codes = rule.get("codes")
+    covered = rule["covered_codes"]
+    return [
+        (i, line)
+        for i, line in _claim(lines)
+        if line.code not in covered and (codes is None or line.code in codes) and rule["modifier"] not in line.modifiers
+    ]
+
+
+def screen_dc_noncovered(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """Without ``care.bill_noncovered``, a DC's non-covered services are not billed (MCR-03/10)."""
+    if ctx.encounter.care.bill_noncovered:
+        return
+    who = ctx.encounter.provider.type
+    for i, line in _noncovered(rule, lines, ctx):
+        yield Change.note(
+            rule.id,
+            rule.source,
+            rule["finding"],
+            "info",
+            f"{line.code}: Medicare pays a {who} only for {', '.join(rule['covered_codes'].items)}; {line.code} is never paid"
+            " (statutory exclusion), so it is not put on the claim. Set care.bill_noncovered to bill it with"
+            f" {rule['modifier']} (patient request or a secondary payer); an ABN is not required for a statutory exclusion",
+            line=i,
+            status="not_billable",
+        )
+
+
+def adjust_dc_noncovered(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """With ``care.bill_noncovered``, a DC's non-covered lines take GY (GX first with a voluntary ABN)."""
+    care = ctx.encounter.care
+    if not care.bill_noncovered:
+        return
+    who = ctx.encounter.provider.type
+    gx = care.abn in rule["voluntary_abn_states"]
+    add = (rule["voluntary_abn_modifier"], rule["modifier"]) if gx else (rule["modifier"],)
+    for i, line in _noncovered(rule, lines, ctx):
+        dropped = tuple(m for m in rule["drop_modifiers"] if m in line.modifiers)
+        abn = f" and {rule['voluntary_abn_modifier']} (voluntary ABN given)" if gx else ""
+        drop = f"; {', '.join(dropped)} dropped (no payment to unlock on an excluded service)" if dropped else ""
+        message = (
+            f"{line.code}: Medicare pays a {who} only for {', '.join(rule['covered_codes'].items)}; {line.code} is billed"
+            f" because care.bill_noncovered is set, with {rule['modifier']} (statutorily excluded){abn}{drop}; it will be denied"
+            " and the patient (or a secondary payer) is responsible"
+        )
+        yield Change(
+            rule.id,
+            rule.source,
+            line=i,
+            add_modifiers=add,
+            remove_modifiers=dropped,
+            finding=Finding(rule["finding"], "info", message, rule.id, rule.source, i),
+            reason=message,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# MCR-04: active vs maintenance CMT
+
+
+def adjust_cmt_care_type(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """AT on active/corrective CMT; GA (signed ABN) or GZ on maintenance CMT, an expected denial (MCR-04)."""
+    if not _provider_in(rule, ctx):
+        return
+    care = ctx.encounter.care
+    targets = [(i, line) for i, line in _claim(lines) if line.code in rule["codes"]]
+    for i, line in targets:
+        if care.phase in rule["active_phases"]:
+            if rule["active_modifier"] not in line.modifiers:
+                yield Change(
+                    rule.id,
+                    rule.source,
+                    line=i,
+                    add_modifiers=(rule["active_modifier"],),
+                    reason=f"CMT for {care.phase} (active/corrective) care",
+                )
+        elif care.phase in rule["maintenance_phases"]:
+            signed = care.abn in rule["abn_states"]
+            modifier = rule["abn_modifier"] if signed else rule["no_abn_modifier"]
+            liable = (
+                "the patient signed an ABN and is liable"
+                if signed
+                else "no signed ABN: the provider is liable and may not bill the patient"
+            )
+            yield Change(
+                rule.id,
+                rule.source,
+                line=i,
+                add_modifiers=(modifier,),
+                remove_modifiers=(rule["active_modifier"],),
+                status="expected_denial",
+                finding=Finding(
+                    "MEDICARE_MAINTENANCE",
+                    "expected_denial",
+                    f"{line.code}: maintenance (supportive) CMT is not reasonable and necessary under Medicare; billed with"
+                    f" {modifier}, never {rule['active_modifier']}; expected to be denied — {liable}",
+                    rule.id,
+                    rule.source,
+                    i,
+                ),
+                reason=f"maintenance CMT, {modifier}",
+            )
+        else:
+            yield Change.note(
+                rule.id,
+                rule.source,
+                "MEDICARE_CARE_PHASE_MISSING",
+                "warning",
+                f"{line.code}: record care.phase — {rule['active_modifier']} only for active/corrective care;"
+                " without it Medicare denies CMT as maintenance",
+                line=i,
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# MCR-05: subluxation as primary diagnosis of CMT
+
+
+def adjust_primary_dx(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """The first diagnosis of a CMT line must be one of the listed subluxation codes (MCR-05)."""
+    diagnoses = ctx.encounter.diagnoses
+    allowed = set(rule["diagnoses"])
+    for i, line in _claim(lines):
+        if line.code not in rule["codes"]:
+            continue
+        pointers = line.diagnosis_pointers or ((1,) if diagnoses else ())
+        primary = diagnoses[pointers[0] - 1] if pointers else None
+        if primary in allowed:
+            continue
+        others = [n for n in pointers[1:] if diagnoses[n - 1] in allowed]
+        fix = (
+            f"; point to {diagnoses[others[0] - 1]} first"
+            if others
+            else "; add the subluxation diagnosis of the region manipulated and point to it first"
+        )
+        found = f"the primary diagnosis is {primary}" if primary else "no diagnosis is given"
+        yield Change.note(
+            rule.id,
+            rule.source,
+            rule["finding"],
+            "expected_denial",
+            f"{line.code}: {found}, but Medicare CMT needs a subluxation code ({', '.join(rule['diagnoses'])}) as primary"
+            f" diagnosis, with the neuromusculoskeletal condition secondary{fix}",
+            line=i,
+            status="expected_denial",
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# MCR-07: KX threshold
+
+
+def _money(text: str, rule: Rule, key: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = Decimal(-1)
+    if not value.is_finite() or value < 0:
+        raise PayerPolicyError(f'rule {rule.id} ({rule.origin}): {key} must be an amount like "2410", found {text!r}')
+    return value
+
+
+def modifiers_kx_threshold(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """KX on therapy lines once year-to-date therapy charges reach the year's threshold (MCR-07)."""
+    ytd = ctx.encounter.care.ytd_therapy_charges
+    if ytd is None or not _provider_in(rule, ctx):
+        return
+    targets = [(i, line) for i, line in _claim(lines) if line.code in rule["codes"]]
+    if not targets:
+        return
+    year = ctx.date_of_service.year
+    raw = rule["thresholds"].get(str(year))
+    if raw is None:
+        known = ", ".join(sorted(rule["thresholds"]))
+        yield Change.note(
+            rule.id,
+            rule.source,
+            "KX_THRESHOLD_UNKNOWN",
+            "warning",
+            f"no KX threshold for {year} in this policy (years known: {known}); KX not decided — add the year's amount",
+        )
+        return
+    threshold = _money(raw, rule, f"thresholds.{year}")
+    if ytd < threshold:
+        return
+    modifier = rule["modifier"]
+    review = rule.get("review_threshold")
+    note = ""
+    if review is not None:
+        limit = _money(review, rule, "review_threshold")
+        above = " (already above it)" if ytd >= limit else ""
+        note = f"; above ${limit:,} claims may be chosen for targeted medical review{above}"
+    yield Change.note(
+        rule.id,
+        rule.source,
+        rule["finding"],
+        "info",
+        f"year-to-date therapy charges ${ytd:,} reach the {year} threshold of ${threshold:,}: {modifier} added to the therapy"
+        f" lines; it attests that the services are medically necessary, and the record must support that{note}",
+    )
+    for i, line in targets:
+        if modifier not in line.modifiers:
+            yield Change(rule.id, rule.source, line=i, add_modifiers=(modifier,), reason=f"{year} KX threshold reached")
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+
+_PROVIDERS = Param("names", choices=PROVIDER_TYPES, doc="provider types the rule applies to (all when omitted)")
+
+KINDS: tuple[RuleKind, ...] = (
+    RuleKind(
+        "medicare_dc_noncovered",
+        "A DC's services other than the covered codes: not billed, or billed with GY (GX first with a voluntary ABN) when"
+        " care.bill_noncovered is set (MCR-03, MCR-10).",
+        apply={"screen": screen_dc_noncovered, "adjust": adjust_dc_noncovered},
+        params={
+            "providers": Param("names", default=("DC",), choices=PROVIDER_TYPES),
+            "covered_codes": Param("codes", required=True, doc="the only codes paid to these providers"),
+            "codes": Param("codes", doc="limit the rule to these codes (all non-covered codes when omitted)"),
+            "modifier": Param("str", default="GY", doc="statutory-exclusion modifier"),
+            "voluntary_abn_modifier": Param("str", default="GX"),
+            "voluntary_abn_states": Param("names", default=("voluntary", "signed"), choices=ABN_KINDS),
+            "drop_modifiers": Param("str_list", default=(), doc="modifiers removed from a billed non-covered line"),
+            "finding": Param("str", default="NONCOVERED_DC_SERVICE"),
+        },
+    ),
+    RuleKind(
+        "medicare_cmt_care_type",
+        "CMT: AT for active/corrective care; GA (signed ABN) or GZ for maintenance, an expected denial (MCR-04).",
+        apply={"adjust": adjust_cmt_care_type},
+        params={
+            "providers": _PROVIDERS,
+            "codes": Param("codes", required=True),
+            "active_phases": Param("names", default=("initial", "active"), choices=PHASES),
+            "maintenance_phases": Param("names", default=("maintenance",), choices=PHASES),
+            "active_modifier": Param("str", default="AT"),
+            "abn_modifier": Param("str", default="GA"),
+            "no_abn_modifier": Param("str", default="GZ"),
+            "abn_states": Param("names", default=("signed",), choices=ABN_KINDS, doc="ABN states that make GA apply"),
+        },
+    ),
+    RuleKind(
+        "medicare_primary_dx",
+        "The primary diagnosis of listed lines must be one of the listed codes (MCR-05: subluxation for CMT).",
+        apply={"adjust": adjust_primary_dx},
+        params={
+            "codes": Param("codes", required=True),
+            "diagnoses": Param("str_list", required=True, doc="ICD-10-CM codes accepted as primary"),
+            "finding": Param("str", default="MEDICARE_PRIMARY_DX_NOT_SUBLUXATION"),
+        },
+    ),
+    RuleKind(
+        "medicare_kx_threshold",
+        "KX on therapy lines once care.ytd_therapy_charges reaches the year's threshold (MCR-07).",
+        apply={"modifiers": modifiers_kx_threshold},
+        params={
+            "codes": Param("codes", required=True),
+            "providers": _PROVIDERS,
+            "thresholds": Param("table", required=True, doc='year = "amount", e.g. "2025" = "2410"'),
+            "modifier": Param("str", default="KX"),
+            "review_threshold": Param("str", doc="amount above which claims may be chosen for targeted medical review"),
+            "finding": Param("str", default="KX_THRESHOLD_EXCEEDED"),
+        },
+    ),
+)
+
+
+@hookimpl
+def payerpolicy_payers() -> list[Payer]:
+    """Register the ``medicare`` payer and its policy file."""
+    return [
+        Payer(
+            id=PAYER_ID,
+            name="Medicare Part B (CMS)",
+            policy=("payerpolicy.policies", "medicare.toml"),
+            description="Medicare Part B: CMS total-time units, GP on always-therapy codes, NCCI PTP and MUE edits, "
+            "a chiropractor paid only for spinal CMT (AT / GA / GZ), KX above the therapy threshold.",
+        )
+    ]
+
+
+@hookimpl
+def payerpolicy_rule_kinds() -> tuple[RuleKind, ...]:
+    """Register the ``medicare_*`` rule kinds."""
+    return KINDS
