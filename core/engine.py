@@ -219,8 +219,12 @@ class Engine:
         return self.evaluate(encounter, payer)
 
     def compare(self, encounter: Encounter, payers: Sequence[str] | None = None) -> dict[str, Outcome]:
-        """Evaluate ``encounter`` for several payers (every installed payer by default)."""
-        ids = list(payers) if payers else list(self.payer_ids)
+        """Evaluate ``encounter`` for several payers.
+
+        By default every installed payer, the generic ``commercial`` first (the reference column
+        the others are compared with), then the rest by id.
+        """
+        ids = list(payers) if payers else sorted(self.payer_ids, key=lambda p: (p != "commercial", p))
         for pid in ids:
             self.host.payer(pid)  # unknown ids fail before any work
         return {pid: self.evaluate(encounter, pid) for pid in ids}

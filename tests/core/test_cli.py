@@ -78,3 +78,12 @@ def test_stdin(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO((ROOT / "examples" / "dc_visit.json").read_text()))
     assert main(["check", "-", "--payer", "commercial", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["encounter"] == "S42-dc-visit"
+
+
+def test_compare_defaults_to_every_payer_commercial_first(capsys):
+    assert main(["compare", DC, "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["payers"] == ["commercial", "aetna", "bcbsnc", "ca_wc", "medicare"]
+    lines = {o["payer"]["id"]: [(ln["code"], ln["modifiers"], ln["status"]) for ln in o["lines"]] for o in out["outcomes"]}
+    assert lines["medicare"][0] == ("98940", ["AT"], "billable")
+    assert lines["bcbsnc"][2] == ("97124", [], "not_billable")
