@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     psub = p.add_subparsers(dest="policy_command", required=True, parser_class=_Parser)
     pc = psub.add_parser("check", help="validate a policy file and report every problem")
     pc.add_argument("file", help="policy TOML file")
+
+    p = sub.add_parser("new-plugin", help="write a new pip-installable payer plugin (payerpolicy-NAME/)")
+    p.add_argument("name", help="the new payer id: lower case letters, digits and _ (e.g. regional_blue)")
+    p.add_argument("--extends", default="commercial", help="installed payer whose policy it starts from (default: commercial)")
+    p.add_argument("--dir", default=".", help="directory to create payerpolicy-NAME/ in (default: the current one)")
     return parser
 
 
@@ -107,6 +112,12 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "plugins":
         return _plugins()
+    if args.command == "new-plugin":
+        from .scaffold import new_plugin
+
+        target = new_plugin(args.name, extends=args.extends, directory=args.dir)
+        print(f"wrote {target}: pip install -e {target} && pytest {target}")
+        return 0
     if args.command == "ncci":
         from .ncci_import import import_cms_files
 
