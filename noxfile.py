@@ -23,7 +23,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """Check style and common mistakes with ruff."""
     session.install("ruff>=0.6")
-    session.run("ruff", "check", "core", "plugins", "tests", "noxfile.py", *session.posargs)
+    session.run("ruff", "check", "core", "plugins", "tests", "benchmarks", "noxfile.py", *session.posargs)
 
 
 @nox.session(python="3.11")
@@ -43,7 +43,25 @@ def policies(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def example_plugin(session: nox.Session) -> None:
+    """Install payerpolicy and the example third-party plugin, run its tests, and show its column."""
+    session.install(".", "./tests/example_plugin[test]")
+    session.chdir(ROOT / "tests" / "example_plugin")
+    session.run("pytest", *session.posargs)
+    session.chdir(ROOT)
+    session.run("payerpolicy", "plugins")
+    session.run("payerpolicy", "compare", "examples/dc_visit.json")
+
+
+@nox.session(python="3.11")
 def demo(session: nox.Session) -> None:
     """Install payerpolicy and print the bundled example's claim lines for every installed payer."""
     session.install(".")
     session.run("payerpolicy", "compare", "examples/dc_visit.json", *session.posargs)
+
+
+@nox.session(python="3.11", default=False)
+def bench(session: nox.Session) -> None:
+    """Time the NCCI import, cold table load and lookups at full size (synthetic CMS-format files)."""
+    session.install(".")
+    session.run("python", "benchmarks/bench_ncci.py", *session.posargs)

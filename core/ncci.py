@@ -50,8 +50,10 @@ environment variable is set, else the curated subset shipped in ``payerpolicy/po
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
+import gc
 import hashlib
 import os
 import tempfile
@@ -235,12 +237,18 @@ def _digest(data_lines: Iterable[str]) -> str:
     return h.hexdigest()
 
 
+@functools.lru_cache(maxsize=65536)
+def _iso(text: str) -> dt.date:
+    """``date.fromisoformat``, cached: a full table holds few distinct dates, so rows share them."""
+    return dt.date.fromisoformat(text)
+
+
 def _date(text: str, file: str, lineno: int, column: str) -> dt.date | None:
     text = text.strip()
     if not text or text == "*":
         return None
     try:
-        return dt.date.fromisoformat(text)
+        return _iso(text)
     except ValueError:
         raise NcciTableError(
             file, lineno, f"column {column!r}: expected an ISO date like 2019-12-31 or nothing, found {text!r}"
@@ -441,16 +449,34 @@ def _display(file: str) -> str:
     return f"payerpolicy/policies/ncci/{_FILES[file.split(':', 1)[1]]}" if file.startswith("builtin:") else file
 
 
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a table is parsed.
+
+    Parsing allocates millions of acyclic tuples; the collections they trigger would otherwise cost
+    more than the parsing itself.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @functools.cache
 def load_ptp(file: str) -> PtpTable:
     """Load a PTP table (``builtin:ptp`` or a path), once per process."""
-    return parse_ptp(_read(file), _display(file))
+    with _no_gc():
+        return parse_ptp(_read(file), _display(file))
 
 
 @functools.cache
 def load_mue(file: str) -> MueTable:
     """Load an MUE table (``builtin:mue`` or a path), once per process."""
-    return parse_mue(_read(file), _display(file))
+    with _no_gc():
+        return parse_mue(_read(file), _display(file))
 
 
 def ptp_table_for(rule: Rule) -> PtpTable:
