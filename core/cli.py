@@ -34,22 +34,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"payerpolicy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    strict = argparse.ArgumentParser(add_help=False)
+    strict.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop when a plugin fails to load or raises, instead of skipping it with a PLUGIN_FAILED finding",
+    )
 
-    p = sub.add_parser("check", help="claim lines and findings for one payer")
+    p = sub.add_parser("check", parents=[strict], help="claim lines and findings for one payer")
     p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
     p.add_argument("--payer", required=True, help="payer id (see `payerpolicy plugins`)")
     p.add_argument("--format", choices=("table", "json"), default="table")
 
-    p = sub.add_parser("compare", help="claim lines side by side for several payers")
+    p = sub.add_parser("compare", parents=[strict], help="claim lines side by side for several payers")
     p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
     p.add_argument("--payers", help="comma-separated payer ids (default: every installed payer)")
     p.add_argument("--format", choices=("table", "json"), default="table")
 
-    p = sub.add_parser("explain", help="why each line has its code, units and modifiers, rule by rule")
+    p = sub.add_parser("explain", parents=[strict], help="why each line has its code, units and modifiers, rule by rule")
     p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
     p.add_argument("--payer", required=True, help="payer id")
 
-    sub.add_parser("plugins", help="installed plugins, versions, payers and policy files")
+    sub.add_parser("plugins", parents=[strict], help="installed plugins, versions, payers and policy files")
 
     p = sub.add_parser("ncci", help="NCCI edit tables")
     nsub = p.add_subparsers(dest="ncci_command", required=True, parser_class=_Parser)
@@ -65,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("policy", help="policy files")
     psub = p.add_subparsers(dest="policy_command", required=True, parser_class=_Parser)
-    pc = psub.add_parser("check", help="validate a policy file and report every problem")
+    pc = psub.add_parser("check", parents=[strict], help="validate a policy file and report every problem")
     pc.add_argument("file", help="policy TOML file")
 
     p = sub.add_parser("new-plugin", help="write a new pip-installable payer plugin (payerpolicy-NAME/)")
@@ -103,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "policy":
-        host = PluginHost()
+        host = PluginHost(strict=args.strict)
         policy = host.load_policy(args.file)
         what = f"payer {policy.payer_id}" if policy.payer_id else "abstract base policy"
         print(
@@ -111,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         return 0
     if args.command == "plugins":
-        return _plugins()
+        return _plugins(args.strict)
     if args.command == "new-plugin":
         from .scaffold import new_plugin
 
@@ -126,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"set PAYERPOLICY_NCCI_DIR={args.out} to use these tables")
         return 0
 
-    engine = Engine()
+    engine = Engine(PluginHost(strict=args.strict))
     encounter = read_encounter(args.encounter, catalogue=engine.catalogue)
     if args.command == "check":
         outcome = engine.check(encounter, args.payer)
@@ -139,8 +145,8 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plugins() -> int:
-    host = PluginHost()
+def _plugins(strict: bool) -> int:
+    host = PluginHost(strict=strict)
     print("plugins")
     for info in host.plugin_infos():
         state = "blocked" if info.blocked else (f"FAILED: {info.error}" if info.error else "loaded")

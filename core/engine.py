@@ -253,18 +253,38 @@ class Engine:
         self._run_phase(ws, ctx, "claim", None)
         return self._outcome(ws, ctx, payer_id)
 
-    def _call(self, hook: str, payer_id: str, **kwargs: Any) -> Iterable[tuple[str, Any]]:
+    def _failed(self, ws: _Worksheet, plugin: str, where: str, exc: Exception) -> None:
+        """A third-party plugin raised: stop (strict) or skip it and say so in the outcome."""
+        if self.host.strict or plugin == CORE:
+            raise PluginHookError(plugin, where, f"{type(exc).__name__}: {exc}") from exc
+        version = next((i.version for i in self.host.plugin_infos() if i.name == plugin), "")
+        who = f"{plugin} {version}".strip()
+        ws.add_finding(
+            Finding(
+                "PLUGIN_FAILED",
+                "error",
+                f"plugin {who} raised {type(exc).__name__} in {where}: {exc}; its contribution was skipped,"
+                " so this outcome may be incomplete (run with --strict to stop instead)",
+                rule="PLUGIN",
+                source=f"plugin {who}",
+                plugin=plugin,
+            ),
+            None,
+        )
+
+    def _call(self, hook: str, payer_id: str, ws: _Worksheet, **kwargs: Any) -> Iterable[tuple[str, Any]]:
         for plugin, function, argnames in self.host.implementations(hook, payer_id):
             try:
                 result = function(*[kwargs[a] for a in argnames])
             except PayerPolicyError:
                 raise
             except Exception as exc:
-                raise PluginHookError(plugin, hook, f"{type(exc).__name__}: {exc}") from exc
+                self._failed(ws, plugin, hook, exc)
+                continue
             yield plugin, result
 
-    def _first(self, hook: str, payer_id: str, **kwargs: Any) -> tuple[str, Any]:
-        for plugin, result in self._call(hook, payer_id, **kwargs):
+    def _first(self, hook: str, payer_id: str, ws: _Worksheet, **kwargs: Any) -> tuple[str, Any]:
+        for plugin, result in self._call(hook, payer_id, ws, **kwargs):
             if result is not None:
                 return plugin, result
         return "", None
@@ -274,7 +294,7 @@ class Engine:
         for i, proc in enumerate(enc.procedures):
             ws.lines.append(_Line(proc.code, 1, None, proc.regions, proc.diagnosis_pointers, i, "procedures"))
         for i, service in enumerate(enc.services):
-            plugin, choice = self._first("payerpolicy_choose_code", payer_id, service=service, index=i, context=ctx)
+            plugin, choice = self._first("payerpolicy_choose_code", payer_id, ws, service=service, index=i, context=ctx)
             if not isinstance(choice, CodeChoice):
                 raise PluginHookError(
                     plugin or "?", "payerpolicy_choose_code", f"returned {choice!r}, expected a CodeChoice"
@@ -325,13 +345,14 @@ class Engine:
             except PayerPolicyError:
                 raise
             except Exception as exc:
-                raise PluginHookError(plugin, f"rule {rule.id} ({rule.kind})", f"{type(exc).__name__}: {exc}") from exc
+                self._failed(ws, plugin, f"rule {rule.id} ({rule.kind})", exc)
+                continue
             for change in changes:
                 ws.apply(change, plugin, lines)
         if hook is not None:
             lines = list(ws.lines)
             snapshot = ws.snapshot()
-            for plugin, result in self._call(hook, ctx.payer.id, lines=snapshot, context=ctx):
+            for plugin, result in self._call(hook, ctx.payer.id, ws, lines=snapshot, context=ctx):
                 for change in result or ():
                     if not isinstance(change, Change):
                         raise PluginHookError(plugin, hook, f"returned {change!r}, expected Change values")
@@ -374,7 +395,7 @@ class Engine:
 
     def _units(self, ws: _Worksheet, ctx: Context) -> None:
         policy = ctx.policy
-        plugin, method = self._first("payerpolicy_unit_method", ctx.payer.id, context=ctx)
+        plugin, method = self._first("payerpolicy_unit_method", ctx.payer.id, ws, context=ctx)
         method = method or policy.settings.unit_method
         rules = [r for r in policy.rules_of("timed_units", ctx.date_of_service) if r["method"] == method]
         if not rules:
@@ -475,7 +496,7 @@ class Engine:
             else:
                 before = tuple(line.modifiers)
                 plugin, custom = self._first(
-                    "payerpolicy_order_modifiers", payer_id, line=snapshot[idx], modifiers=before, context=ctx
+                    "payerpolicy_order_modifiers", payer_id, ws, line=snapshot[idx], modifiers=before, context=ctx
                 )
                 if custom is not None:
                     if sorted(custom) != sorted(before):
@@ -518,7 +539,7 @@ class Engine:
 
     def _outcome(self, ws: _Worksheet, ctx: Context, payer_id: str) -> Outcome:
         snapshot = ws.snapshot()
-        plugin, custom = self._first("payerpolicy_order_lines", payer_id, lines=snapshot, context=ctx)
+        plugin, custom = self._first("payerpolicy_order_lines", payer_id, ws, lines=snapshot, context=ctx)
         if custom is not None:
             order = list(custom)
             if sorted(order) != list(range(len(snapshot))):

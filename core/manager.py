@@ -62,7 +62,8 @@ class PluginHost:
 
     :param plugins: extra plugin objects/modules to register (tests, embedding tools).
     :param entry_points: load plugins from the ``payerpolicy`` entry-point group.
-    :param strict: raise on a plugin that fails to load instead of skipping it.
+    :param strict: stop on a plugin that fails to load, or that raises in a hook or rule, instead
+        of skipping it (a skipped hook or rule is reported as a ``PLUGIN_FAILED`` finding).
     :param blocked: plugin names not to load (added to ``$PAYERPOLICY_BLOCK_PLUGINS``).
     """
 
@@ -75,6 +76,7 @@ class PluginHost:
         blocked: Iterable[str] = (),
     ) -> None:
         self.pm = make_plugin_manager()
+        self.strict = strict
         self.infos: list[PluginInfo] = []
         block = {b.strip() for b in os.environ.get(BLOCK_ENV, "").split(",") if b.strip()} | set(blocked)
         for name in BUILTIN_MODULES:

@@ -184,8 +184,17 @@ class RaisingAdjuster:
         raise ZeroDivisionError("oops")
 
 
-def test_a_hook_that_raises_is_a_plugin_hook_error_naming_the_plugin(encounter: payerpolicy.Encounter) -> None:
+def test_a_hook_that_raises_is_skipped_with_a_finding_naming_the_plugin(encounter: payerpolicy.Encounter) -> None:
     engine = Engine(PluginHost([RaisingAdjuster()]))
+    outcome = engine.check(encounter, "commercial")
+    [failed] = [f for f in outcome.findings if f.code == "PLUGIN_FAILED"]
+    assert failed.severity == "error" and failed.plugin == "RaisingAdjuster" and failed.line is None
+    assert failed.message.startswith("plugin RaisingAdjuster raised ZeroDivisionError in payerpolicy_adjust_lines: oops")
+    assert outcome.lines == Engine().check(encounter, "commercial").lines
+
+
+def test_a_hook_that_raises_is_a_plugin_hook_error_in_strict_mode(encounter: payerpolicy.Encounter) -> None:
+    engine = Engine(PluginHost([RaisingAdjuster()], strict=True))
     with pytest.raises(payerpolicy.PluginHookError) as info:
         engine.check(encounter, "commercial")
     assert info.value.plugin == "RaisingAdjuster"
