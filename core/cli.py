@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     psub = p.add_subparsers(dest="policy_command", required=True, parser_class=_Parser)
     pc = psub.add_parser("check", parents=[strict], help="validate a policy file and report every problem")
     pc.add_argument("file", help="policy TOML file")
+    pc.add_argument("--rules", action="store_true", help="list the resolved rules and the file each came from")
 
     p = sub.add_parser("new-plugin", help="write a new pip-installable payer plugin (payerpolicy-NAME/)")
     p.add_argument("name", help="the new payer id: lower case letters, digits and _ (e.g. regional_blue)")
@@ -115,6 +116,10 @@ def _run(args: argparse.Namespace) -> int:
         print(
             f"{args.file}: ok ({what}, {len(policy.rules)} rules, extends: {' -> '.join(policy.chain[:-1]) or 'nothing'})"
         )
+        if args.rules:
+            for rule in policy.rules:
+                state = "" if rule.enabled else " (disabled)"
+                print(f"  {rule.id:<18} {rule.kind:<26} {rule.confidence}  from {rule.origin}{state}")
         return 0
     if args.command == "plugins":
         return _plugins(args.strict)

@@ -87,3 +87,12 @@ def test_compare_defaults_to_every_payer_commercial_first(capsys):
     lines = {o["payer"]["id"]: [(ln["code"], ln["modifiers"], ln["status"]) for ln in o["lines"]] for o in out["outcomes"]}
     assert lines["medicare"][0] == ("98940", ["AT"], "billable")
     assert lines["bcbsnc"][2] == ("97124", [], "not_billable")
+
+
+def test_policy_check_rules_names_the_file_each_rule_came_from(capsys):
+    assert main(["policy", "check", str(ROOT / "policies" / "commercial.toml"), "--rules"]) == 0
+    out = capsys.readouterr().out
+    assert "extends: payerpolicy/policies/core.toml" in out
+    assert any(line.split()[:2] == ["CORE-SAME-01", "cmt_same_region"] and "core.toml" in line for line in out.splitlines())
+    assert any(line.split()[0] == "COM-06" and line.endswith("commercial.toml") for line in out.splitlines()[1:])
+    assert any(line.split()[0] == "COM-04" and line.endswith("(disabled)") for line in out.splitlines()[1:])
