@@ -2,9 +2,11 @@
 
 Generates synthetic files in CMS's exact format (:mod:`payerpolicy.ncci_synth`), then measures
 
-* ``import_cms_files`` on them (wall time);
+* ``import_cms_files(..., index=True)`` on them (wall time; includes writing the binary PTP index
+  ``ptp.idx``);
 * loading the imported PTP and MUE tables with :func:`payerpolicy.ncci.load_ptp` / ``load_mue`` in a
-  fresh subprocess (wall time, extra peak RSS from ``resource.getrusage``);
+  fresh subprocess (wall time, extra peak RSS from ``resource.getrusage``); the PTP table loads
+  through its index;
 * 1,000,000 ``PtpTable.edit_on`` lookups against one bare pluggy hook call with five plugins
   registered (``timeit``, best of 5, per call);
 
@@ -27,7 +29,7 @@ import timeit
 from pathlib import Path
 
 import pluggy
-from payerpolicy.ncci import load_ptp
+from payerpolicy.ncci import load_ptp, ptp_index_path
 from payerpolicy.ncci_import import import_cms_files
 from payerpolicy.ncci_synth import write_synthetic_cms_files
 
@@ -49,7 +51,7 @@ after_ptp = rss_mb()
 t = time.perf_counter()
 mue = load_mue(sys.argv[2])
 t_mue = time.perf_counter() - t
-print(json.dumps({"ptp_s": t_ptp, "ptp_mb": after_ptp - before, "mue_s": t_mue, "mue_mb": rss_mb() - after_ptp,
+print(json.dumps({"ptp_indexed": type(ptp.pairs).__name__ == "_IndexedPairs", "ptp_s": t_ptp, "ptp_mb": after_ptp - before, "mue_s": t_mue, "mue_mb": rss_mb() - after_ptp,
                   "ptp_rows": ptp.info.rows, "mue_rows": mue.info.rows}))
 """
 
@@ -123,17 +125,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generated {args.ptp_rows:,} PTP + {args.mue_rows:,} MUE rows in {gen_s:.1f} s", flush=True)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         t = time.perf_counter()
-        ptp_info, mue_info = import_cms_files(ptp_paths, mue_path, root / "tables")
+        ptp_info, mue_info = import_cms_files(ptp_paths, mue_path, root / "tables", index=True)
         import_s = time.perf_counter() - t
         import_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
         print(f"imported in {import_s:.1f} s", flush=True)
         load = _cold_load(Path(ptp_info.file), Path(mue_info.file))
-        print("loaded (cold, fresh process)", flush=True)
+        print(f"loaded (cold, fresh process; PTP through its index: {bool(load['ptp_indexed'])})", flush=True)
+        index_mb = ptp_index_path(ptp_info.file).stat().st_size / 1e6
         lookup_s, hits = _lookup_s(Path(ptp_info.file), LOOKUPS, args.seed)
         hook_s = _pluggy_call_s(100_000)
     rows = [
         ("import (f1-f4 + MUE)", f"{import_s:.1f} s", f"<= {IMPORT_TARGET_S:.0f} s", import_s <= IMPORT_TARGET_S),
         ("import peak extra RSS", f"{import_mb:.0f} MB", "-", None),
+        ("PTP index file (ptp.idx)", f"{index_mb:.0f} MB", "-", None),
         (
             "load PTP table (cold)",
             f"{load['ptp_s']:.2f} s",

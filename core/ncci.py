@@ -42,6 +42,21 @@ in force on a day when ``effective <= day <= deletion`` (the deletion date is th
 edit applies). A table is read once per process (:func:`load_ptp` / :func:`load_mue`, cached by
 path) into dicts; rule functions only do dict lookups.
 
+**Binary PTP index.** A full PTP table (2.6 million rows) is too big to parse per process, so
+:func:`write_ptp_index` (called by the importer, usable on any ``ptp.tsv``) writes ``ptp.idx`` next
+to it: a magic line, a format version, a JSON header (the table's ``#sha256``, the row count, the
+rationale strings, the byte order) and parallel arrays in native byte order — sorted ``uint64`` code
+pair keys (each 5-character code read in base 36; key = column 1 << 32 | column 2), ``int32``
+effective and deletion days (``date.toordinal``, 0 = none), ``int8`` indicators and rationale
+numbers — plus the SHA-256 of those arrays. :func:`load_ptp` reads the arrays in one pass and looks
+rows up by bisection, building :class:`PtpRow` objects only for the key asked for, then applies the
+same selection rules. The index is used only when its recorded hash equals the table header's
+``#sha256``, its format version and byte order match; otherwise (a stale index, e.g. after the table
+was rewritten) it is ignored and the text is parsed. An index that matches but is truncated or
+corrupt (bad magic, short arrays, arrays not matching their SHA-256) raises :class:`NcciIndexError`
+naming the index file: rebuild it with :func:`write_ptp_index` or delete it. The shipped curated
+subset has no index (it is small enough to parse).
+
 Which table: the rule's ``table`` parameter, a path to a file or to a directory holding
 ``ptp.tsv`` / ``mue.tsv``; ``"builtin"`` (the default) means ``$PAYERPOLICY_NCCI_DIR`` when that
 environment variable is set, else the curated subset shipped in ``payerpolicy/policies/ncci/``
@@ -55,8 +70,14 @@ import datetime as dt
 import functools
 import gc
 import hashlib
+import json
 import os
+import re
+import struct
+import sys
 import tempfile
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -78,8 +99,10 @@ __all__ = [
     "NCCI_KINDS",
     "PTP_COLUMNS",
     "PTP_FILE",
+    "PTP_INDEX_SUFFIX",
     "MueRow",
     "MueTable",
+    "NcciIndexError",
     "NcciTableError",
     "PtpRow",
     "PtpTable",
@@ -89,8 +112,10 @@ __all__ = [
     "load_ptp",
     "mue_table_for",
     "payerpolicy_rule_kinds",
+    "ptp_index_path",
     "ptp_table_for",
     "resolve_table",
+    "write_ptp_index",
     "write_table",
 ]
 
@@ -98,6 +123,8 @@ FORMAT = "payerpolicy-ncci 1"
 #: Environment variable naming a directory with a full import (``ptp.tsv`` and ``mue.tsv``).
 ENV_DIR = "PAYERPOLICY_NCCI_DIR"
 PTP_FILE = "ptp.tsv"
+#: The binary index of a PTP table sits next to it with this suffix (``ptp.tsv`` -> ``ptp.idx``).
+PTP_INDEX_SUFFIX = ".idx"
 MUE_FILE = "mue.tsv"
 PTP_COLUMNS = ("column_1", "column_2", "effective", "deletion", "indicator", "rationale")
 MUE_COLUMNS = ("code", "mue", "mai", "rationale", "effective", "deletion")
@@ -122,6 +149,10 @@ class NcciTableError(PayerPolicyError):
         self.line = line
         where = f"{file}:{line}" if line is not None else file
         super().__init__(f"{where}: {message}")
+
+
+class NcciIndexError(NcciTableError):
+    """A binary PTP index that matches its table but cannot be read (truncated, corrupt) or built."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,7 +220,10 @@ class PtpTable:
 
     def rows(self, column_1: str, column_2: str) -> tuple[PtpRow, ...]:
         """Every row with this key, in file order (no date filter)."""
-        return self.pairs.get((column_1, column_2), ())
+        pairs = self.pairs
+        if type(pairs) is _IndexedPairs:
+            return pairs.find(column_1, column_2)
+        return pairs.get((column_1, column_2), ())
 
     def edit_on(self, code_a: str, code_b: str, day: dt.date) -> PtpRow | None:
         """The edit between two codes in force on ``day``, in either direction, or None.
@@ -199,7 +233,12 @@ class PtpTable:
         latest effective date wins, then the strictest indicator (0 before 1).
         """
         best: PtpRow | None = None
-        for row in (*self.pairs.get((code_a, code_b), ()), *self.pairs.get((code_b, code_a), ())):
+        pairs = self.pairs
+        if type(pairs) is _IndexedPairs:
+            found = pairs.find(code_a, code_b) + pairs.find(code_b, code_a)
+        else:
+            found = (*pairs.get((code_a, code_b), ()), *pairs.get((code_b, code_a), ()))
+        for row in found:
             if row.indicator == 9 or not row.in_force(day):
                 continue
             if best is None or _rank(row) > _rank(best):
@@ -407,6 +446,288 @@ def write_table(
 
 
 # --------------------------------------------------------------------------------------------
+# Binary PTP index
+
+_INDEX_MAGIC = b"PPNCCIDX"
+_INDEX_VERSION = 1
+_INDEX_PREAMBLE = struct.Struct("<8sII")  # magic, format version, JSON header length
+#: The parallel arrays, in file order: (name, typecode, item size).
+_INDEX_ARRAYS = (("keys", "Q", 8), ("effective", "i", 4), ("deletion", "i", 4), ("indicator", "b", 1))
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_INDEXABLE = re.compile(r"[0-9A-Z]{5}").fullmatch
+
+
+def ptp_index_path(table_file: str | Path) -> Path:
+    """Where the binary index of a PTP table file lives (``ptp.tsv`` -> ``ptp.idx``)."""
+    return Path(table_file).with_suffix(PTP_INDEX_SUFFIX)
+
+
+def _code_number(code: str) -> int:
+    """A 5-character code (digits, capital letters) as a number below 36**5; -1 for any other text."""
+    return int(code, 36) if _INDEXABLE(code) else -1
+
+
+def _code_text(number: int) -> str:
+    """The inverse of :func:`_code_number`."""
+    out = []
+    for _ in range(5):
+        number, digit = divmod(number, 36)
+        out.append(_ALPHABET[digit])
+    return "".join(reversed(out))
+
+
+#: ``PtpRow`` from a tuple of its values, without the keyword-argument handling of ``PtpRow(...)``.
+_new_row = tuple.__new__
+#: :func:`_code_number` for lookups: claims repeat a few thousand codes at most.
+_cached_number = functools.lru_cache(maxsize=65536)(_code_number)
+
+
+@functools.lru_cache(maxsize=65536)
+def _from_day(day: int) -> dt.date | None:
+    return dt.date.fromordinal(day) if day else None
+
+
+class _IndexedPairs(Mapping[tuple[str, str], tuple[PtpRow, ...]]):
+    """The ``pairs`` mapping of a :class:`PtpTable` backed by the index arrays (rows built on demand)."""
+
+    __slots__ = ("_count", "_keys", "_n", "deletion", "effective", "indicator", "rationale", "rationales")
+
+    def __init__(self, arrays: Mapping[str, array[int]], rationales: Sequence[str]) -> None:
+        self._keys = arrays["keys"]
+        self.effective = arrays["effective"]
+        self.deletion = arrays["deletion"]
+        self.indicator = arrays["indicator"]
+        self.rationale = arrays["rationale"]
+        self.rationales = tuple(rationales)
+        self._n = len(self._keys)
+        self._count: int | None = None
+
+    def find(self, column_1: str, column_2: str) -> tuple[PtpRow, ...]:
+        """Every row with this key, in file order."""
+        n1, n2 = _cached_number(column_1), _cached_number(column_2)
+        if n1 < 0 or n2 < 0:
+            return ()
+        key = n1 << 32 | n2
+        keys = self._keys
+        i = bisect_left(keys, key)
+        n = self._n
+        if i == n or keys[i] != key:
+            return ()
+        j = i + 1
+        if j == n or keys[j] != key:
+            return (self._row(column_1, column_2, i),)
+        while j < n and keys[j] == key:
+            j += 1
+        return tuple(self._row(column_1, column_2, k) for k in range(i, j))
+
+    def _row(self, column_1: str, column_2: str, k: int) -> PtpRow:
+        return _new_row(
+            PtpRow,
+            (
+                column_1,
+                column_2,
+                _from_day(self.effective[k]),
+                _from_day(self.deletion[k]),
+                self.indicator[k],
+                self.rationales[self.rationale[k]],
+            ),
+        )
+
+    def __getitem__(self, key: tuple[str, str]) -> tuple[PtpRow, ...]:
+        rows = self.find(*key)
+        if not rows:
+            raise KeyError(key)
+        return rows
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        previous = -1
+        for key in self._keys:
+            if key != previous:
+                previous = key
+                yield _code_text(key >> 32), _code_text(key & 0xFFFFFFFF)
+
+    def __len__(self) -> int:
+        if self._count is None:
+            self._count = sum(1 for _ in self)
+        return self._count
+
+
+def _index_payload(arrays: Sequence[array[int]]) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(memoryview(a))
+    return h.hexdigest()
+
+
+def _write_index(path: Path, sha256: str, rows: Iterable[Sequence[object]]) -> int:
+    """Write the index of ``rows`` (PTP column values, file order) for the table whose hash is ``sha256``."""
+    keys: array[int] = array("Q")
+    effective: array[int] = array("i")
+    deletion: array[int] = array("i")
+    indicator: array[int] = array("b")
+    numbers: list[int] = []
+    texts: dict[str, int] = {}
+    for row in rows:
+        c1, c2, eff, dele, ind, why = row
+        n1, n2 = _code_number(str(c1).strip()), _code_number(str(c2).strip())
+        if n1 < 0 or n2 < 0:
+            bad = c1 if n1 < 0 else c2
+            raise NcciIndexError(
+                str(path), None, f"cannot index the code {bad!r}: 5 digits or capital letters expected"
+            )
+        keys.append(n1 << 32 | n2)
+        effective.append(eff.toordinal() if isinstance(eff, dt.date) else 0)
+        deletion.append(dele.toordinal() if isinstance(dele, dt.date) else 0)
+        indicator.append(int(str(ind)))
+        numbers.append(texts.setdefault(str(why).strip(), len(texts)))
+    rat_type = "B" if len(texts) <= 0x100 else "H"
+    if len(texts) > 0x10000:
+        raise NcciIndexError(str(path), None, f"too many distinct rationales to index ({len(texts):,})")
+    order = sorted(range(len(keys)), key=keys.__getitem__)  # stable: rows of a key stay in file order
+    arrays = [array(a.typecode, [a[i] for i in order]) for a in (keys, effective, deletion, indicator)]
+    arrays.append(array(rat_type, [numbers[i] for i in order]))
+    header = {
+        "sha256": sha256,
+        "rows": len(keys),
+        "byteorder": sys.byteorder,
+        "arrays": [[name, code, size] for name, code, size in _INDEX_ARRAYS]
+        + [["rationale", rat_type, 2 if rat_type == "H" else 1]],
+        "rationales": list(texts),
+        "payload_sha256": _index_payload(arrays),
+    }
+    blob = json.dumps(header, ensure_ascii=False).encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(_INDEX_PREAMBLE.pack(_INDEX_MAGIC, _INDEX_VERSION, len(blob)))
+            out.write(blob)
+            for a in arrays:
+                a.tofile(out)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(keys)
+
+
+def write_ptp_index(table_file: str | Path, rows: Iterable[Sequence[object]] | None = None) -> Path:
+    """Write the binary index of a PTP table file next to it (``ptp.idx``), atomically; return its path.
+
+    ``rows`` (the table's rows in file order, as given to :func:`write_table`) saves re-reading the
+    table; without it the table is parsed (and checked) first. Raises :class:`NcciIndexError` when a
+    code is not 5 digits or capital letters.
+    """
+    table_file = Path(table_file)
+    if rows is None:
+        with _no_gc():
+            table = parse_ptp(_read(str(table_file)), str(table_file))
+        return _write_indexed(table_file, table.info.sha256, (r for group in table.pairs.values() for r in group))
+    header = _ptp_header(str(table_file))
+    if header is None:
+        raise NcciTableError(str(table_file), None, "not a PTP table in the compact format")
+    return _write_indexed(table_file, header[0]["sha256"], rows)
+
+
+def _write_indexed(table_file: Path, sha256: str, rows: Iterable[Sequence[object]]) -> Path:
+    path = ptp_index_path(table_file)
+    with _no_gc():
+        _write_index(path, sha256, rows)
+    return path
+
+
+def _ptp_header(file: str) -> tuple[dict[str, str], list[str]] | None:
+    """The ``#`` header of a PTP table file (keys, notes), or None when it does not look like one."""
+    header: dict[str, str] = {}
+    notes: list[str] = []
+    try:
+        with open(file, encoding="utf-8") as f:
+            if f.readline().rstrip("\r\n").strip() != f"#{FORMAT}":
+                return None
+            for line in f:
+                if not line.startswith("#"):
+                    break
+                key, _, value = line[1:].rstrip("\r\n").partition("\t")
+                if key == "note":
+                    notes.append(value)
+                else:
+                    header[key] = value
+    except (OSError, UnicodeDecodeError):
+        return None
+    if header.get("table") != "ptp" or not all(header.get(k) for k in _REQUIRED_HEADER):
+        return None
+    return header, notes
+
+
+def _read_index(path: Path, sha256: str) -> _IndexedPairs | None:
+    """The index at ``path`` when it was built from the rows hashed ``sha256``; None when absent or stale."""
+    file = str(path)
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise NcciIndexError(file, None, f"cannot read the PTP index: {exc.strerror or exc}") from None
+    with f:
+        preamble = f.read(_INDEX_PREAMBLE.size)
+        if len(preamble) < _INDEX_PREAMBLE.size or not preamble.startswith(_INDEX_MAGIC):
+            raise NcciIndexError(
+                file, None, "not a payerpolicy PTP index (bad magic or truncated); rebuild or delete it"
+            )
+        _, version, size = _INDEX_PREAMBLE.unpack(preamble)
+        if version != _INDEX_VERSION:
+            return None  # another format version: ignored, like a stale index
+        blob = f.read(size)
+        try:
+            if len(blob) < size:
+                raise ValueError("truncated header")
+            header = json.loads(blob.decode("utf-8"))
+            rows = int(header["rows"])
+            specs = [(str(name), str(code), int(itemsize)) for name, code, itemsize in header["arrays"]]
+            rationales = [str(r) for r in header["rationales"]]
+            recorded, payload, order = str(header["sha256"]), str(header["payload_sha256"]), header["byteorder"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise NcciIndexError(file, None, f"corrupt PTP index header ({exc}); rebuild or delete it") from None
+        if recorded != sha256 or order != sys.byteorder:
+            return None  # built from other rows (stale) or on another machine
+        arrays: dict[str, array[int]] = {}
+        for name, code, itemsize in specs:
+            a: array[int] = array(code)
+            if a.itemsize != itemsize:
+                return None
+            try:
+                a.fromfile(f, rows)
+            except EOFError:
+                raise NcciIndexError(
+                    file, None, f"truncated PTP index (array {name!r} is short); rebuild or delete it"
+                ) from None
+            arrays[name] = a
+        if f.read(1):
+            raise NcciIndexError(file, None, "corrupt PTP index (bytes after the arrays); rebuild or delete it")
+    if set(arrays) != {"keys", "effective", "deletion", "indicator", "rationale"}:
+        raise NcciIndexError(file, None, "corrupt PTP index (unexpected arrays); rebuild or delete it")
+    if _index_payload(list(arrays.values())) != payload:
+        raise NcciIndexError(file, None, "corrupt PTP index (arrays do not match their SHA-256); rebuild or delete it")
+    return _IndexedPairs(arrays, rationales)
+
+
+def _load_indexed(file: str) -> PtpTable | None:
+    """The PTP table through its binary index, or None when there is no usable (current) index."""
+    index = ptp_index_path(file)
+    if not index.is_file():
+        return None
+    head = _ptp_header(file)
+    if head is None:
+        return None
+    header, notes = head
+    pairs = _read_index(index, header["sha256"])
+    if pairs is None:
+        return None
+    info = TableInfo(file, "ptp", header["source"], header["version"], header["sha256"], pairs._n, tuple(notes))
+    return PtpTable(info, pairs)
+
+
+# --------------------------------------------------------------------------------------------
 # Finding and loading tables (once per process)
 
 
@@ -467,7 +788,15 @@ def _no_gc() -> Iterator[None]:
 
 @functools.cache
 def load_ptp(file: str) -> PtpTable:
-    """Load a PTP table (``builtin:ptp`` or a path), once per process."""
+    """Load a PTP table (``builtin:ptp`` or a path), once per process.
+
+    A path with a current binary index next to it (``ptp.idx``, see :func:`write_ptp_index`) is
+    loaded through the index; otherwise the text is parsed.
+    """
+    if not file.startswith("builtin:"):
+        table = _load_indexed(file)
+        if table is not None:
+            return table
     with _no_gc():
         return parse_ptp(_read(file), _display(file))
 

@@ -10,6 +10,7 @@
   Values, MUE Adjudication Indicator ("2 Date of Service Edit: Policy"), MUE Rationale``;
 
 and writes ``ptp.tsv`` and ``mue.tsv`` (format ``payerpolicy-ncci 1``, see :mod:`payerpolicy.ncci`)
+and, with ``index=True``, the PTP table's binary index ``ptp.idx`` (:func:`payerpolicy.ncci.write_ptp_index`)
 into ``out_dir``, recording the source file names, their SHA-256 and a version. Everything is read
 and checked first; the two tables are then written to a temporary directory and moved into place,
 so a bad input leaves nothing half-written. Errors name the file and line.
@@ -30,7 +31,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .ncci import MUE_FILE, PTP_FILE, NcciTableError, TableInfo, write_table
+from .ncci import MUE_FILE, PTP_FILE, NcciTableError, TableInfo, ptp_index_path, write_ptp_index, write_table
 from .vocab import CODE_PATTERN
 
 __all__ = ["import_cms_files", "read_cms_mue", "read_cms_ptp"]
@@ -173,10 +174,13 @@ def import_cms_files(
     ptp_version: str | None = None,
     mue_version: str | None = None,
     mue_effective: dt.date | None = None,
+    index: bool = True,
 ) -> tuple[TableInfo, TableInfo]:
     """Import CMS practitioner PTP files (f1-f4) and the MUE CSV into ``out_dir``.
 
-    Writes ``ptp.tsv`` and ``mue.tsv`` atomically (both checked first, then moved into place) and
+    Writes ``ptp.tsv`` and ``mue.tsv`` (and with ``index=True`` the PTP table's binary index
+    ``ptp.idx``, which makes :func:`~payerpolicy.ncci.load_ptp` fast on a full table) atomically (all
+    checked and written to a staging directory first, then moved into place) and
     returns their :class:`~payerpolicy.ncci.TableInfo`. Versions default to the file names.
     Raises :class:`~payerpolicy.ncci.NcciTableError` naming the file and line of bad input.
     """
@@ -211,6 +215,8 @@ def import_cms_files(
             version=mue_version or f"CMS practitioner MUE ({mue_file.name})",
             notes=mue_notes,
         )
+        if index:
+            os.replace(write_ptp_index(staging / PTP_FILE, ptp_rows), ptp_index_path(out / PTP_FILE))
         os.replace(staging / PTP_FILE, out / PTP_FILE)
         os.replace(staging / MUE_FILE, out / MUE_FILE)
     finally:

@@ -52,7 +52,7 @@ def test_import_writes_loadable_tables(tmp_path: Path) -> None:
     ptp_paths, mue_path = _files(tmp_path)
     out = tmp_path / "out"
     ptp_info, mue_info = import_cms_files(ptp_paths, mue_path, out, ptp_version="CMS practitioner PTP v301r0")
-    assert sorted(p.name for p in out.iterdir()) == ["mue.tsv", "ptp.tsv"]
+    assert sorted(p.name for p in out.iterdir()) == ["mue.tsv", "ptp.idx", "ptp.tsv"]
     assert ptp_info.rows == 7 and mue_info.rows == 3
     ptp = load_ptp(str(out / "ptp.tsv"))
     assert ptp.info.version == "CMS practitioner PTP v301r0"
