@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"payerpolicy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    strict = argparse.ArgumentParser(add_help=False)
+    strict = _Parser(add_help=False)
     strict.add_argument(
         "--strict",
         action="store_true",
