@@ -17,7 +17,7 @@ from .model import ClaimLine, Finding, Service
 from .policy import Rule
 from .vocab import CATEGORIES, INTENTS, PROVIDER_TYPES, SPINAL_REGIONS
 
-__all__ = ["CORE_KINDS", "payerpolicy_choose_code", "payerpolicy_rule_kinds"]
+__all__ = ["CORE_KINDS", "lines_over_visit_limit", "payerpolicy_choose_code", "payerpolicy_rule_kinds"]
 
 
 
@@ -455,26 +455,35 @@ def apply_therapy_modifier(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Contex
 # adjust phase
 
 
+def lines_over_visit_limit(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> list[tuple[int, ClaimLine]]:
+    """The lines on the claim beyond a ``per_visit_limit`` rule's limit (empty when within it).
+
+    Lines in ``exclude_categories`` are not counted; each counted line costs one (``count_basis =
+    "codes"``) or its units (``"units"``), in ``value_order`` (highest value first) then claim order.
+    Payer plugins that need to know whether a visit is over the limit use this, so they count exactly
+    as the rule does.
+    """
+    excluded = set(rule["exclude_categories"])
+    by_units = rule["count_basis"] == "units"
+    counted = [(i, line) for i, line in _on_claim(lines) if ctx.code_info(line.code).category not in excluded]
+    rank = {code: n for n, code in enumerate(rule.get("value_order") or ())}
+    counted.sort(key=lambda item: (rank.get(item[1].code, len(rank)), item[0]))
+    used, over = 0, []
+    for i, line in counted:
+        used += line.units if by_units else 1
+        if used > rule["max"]:
+            over.append((i, line))
+    return over
+
+
 def apply_per_visit_limit(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """At most N physical-medicine codes (or units) paid per visit (COM-04, AET-01).
 
     Lines beyond the limit stay on the claim as expected denials. Counting follows claim order,
     or ``value_order`` (highest value first) when the policy gives one.
     """
-    excluded = set(rule["exclude_categories"])
-    basis = rule["count_basis"]
-    counted = [(i, line) for i, line in _on_claim(lines) if ctx.code_info(line.code).category not in excluded]
-    order = rule.get("value_order") or ()
-    rank = {code: n for n, code in enumerate(order)}
-    counted.sort(key=lambda item: (rank.get(item[1].code, len(rank)), item[0]))
-    limit = rule["max"]
-    used = 0
-    for i, line in counted:
-        size = line.units if basis == "units" else 1
-        if used + size <= limit:
-            used += size
-            continue
-        used += size
+    limit, basis = rule["max"], rule["count_basis"]
+    for i, line in lines_over_visit_limit(rule, lines, ctx):
         yield Change.note(
             rule.id,
             rule.source,

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 
 from payerpolicy import Change, ClaimLine, Context, Param, Payer, Rule, RuleKind, hookimpl
+from payerpolicy.library import lines_over_visit_limit
 from payerpolicy.vocab import PHASES, PROVIDER_TYPES
 
 __all__ = [
@@ -180,14 +181,9 @@ def apply_extraspinal_dx(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context)
 def over_limit(limit: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> bool:
     """Whether the lines on the claim exceed the core ``per_visit_limit`` rule ``limit``.
 
-    Counts exactly as the core kind does: lines on the claim whose category is not excluded, one per
-    line (``count_basis = "codes"``) or their units (``"units"``).
+    Counts exactly as the core kind does (:func:`payerpolicy.library.lines_over_visit_limit`).
     """
-    excluded = set(limit["exclude_categories"])
-    units = limit["count_basis"] == "units"
-    total = sum(line.units if units else 1 for _, line in _claim(lines)
-                if ctx.code_info(line.code).category not in excluded)
-    return bool(total > limit["max"])
+    return bool(lines_over_visit_limit(limit, lines, ctx))
 
 
 def _limit_rule(name: str, ctx: Context) -> Rule | None:
