@@ -57,6 +57,22 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("plugins", parents=[strict], help="installed plugins, versions, payers and policy files")
 
+    p = sub.add_parser(
+        "batch",
+        parents=[strict],
+        help="evaluate many encounters for several payers: JSON Lines, a directory or Parquet in; JSON Lines or Parquet out",
+    )
+    p.add_argument("input", help="encounters: a .jsonl file (one per line), a directory of .json/.toml files, or a .parquet file")
+    p.add_argument("--out", required=True, help="output file: .jsonl or .parquet, one row per (encounter, payer)")
+    p.add_argument("--payers", help="comma-separated payer ids (default: every installed payer)")
+    p.add_argument("--workers", type=int, help="processes to use (default: every core)")
+    p.add_argument("--chunk-size", type=int, default=2000, help="records per unit of work and per part file (default 2000)")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run that left OUT.partial/")
+    p.add_argument("--trace", action="store_true", help="keep each outcome's trace (large; off by default)")
+    p.add_argument("--summary", action="store_true", help="print per payer billable units, expected denials and findings by code")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (tcp://host:8786; needs payerpolicy[dask])")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress line on standard error (default: on a terminal)")
+
     p = sub.add_parser("ncci", help="NCCI edit tables")
     nsub = p.add_subparsers(dest="ncci_command", required=True, parser_class=_Parser)
     ni = nsub.add_parser(
@@ -128,6 +144,26 @@ def _run(args: argparse.Namespace) -> int:
 
         target = new_plugin(args.name, extends=args.extends, directory=args.dir)
         print(f"wrote {target}: pip install -e {target} && pytest {target}")
+        return 0
+    if args.command == "batch":
+        from .batch import render_summary, run_batch
+
+        result = run_batch(
+            args.input,
+            args.out,
+            _payer_list(args.payers),
+            workers=args.workers,
+            chunk_size=args.chunk_size,
+            resume=args.resume,
+            trace=args.trace,
+            strict=args.strict,
+            scheduler=args.scheduler,
+            progress=args.progress,
+        )
+        if args.summary:
+            print(render_summary(result))
+        resumed = f" (resumed after record {result.resumed_from})" if result.resumed_from else ""
+        print(f"{result.out}: {result.counts.text()}{resumed}; {result.seconds:.1f} s", file=sys.stderr)
         return 0
     if args.command == "ncci":
         from .ncci_import import import_cms_files
