@@ -232,7 +232,7 @@ def _drop_nulls(value: Any) -> Any:
 
 def _pyarrow() -> Any:
     try:
-        import pyarrow  # noqa: F401
+        import pyarrow
         import pyarrow.parquet
     except ImportError:
         raise PayerPolicyError("Parquet needs pyarrow: pip install 'payerpolicy[parquet]'") from None
@@ -390,8 +390,8 @@ def evaluate_chunk(
                 continue
             stats[payer].count(outcome)
             rows.append(outcome_row(record, source, outcome, trace=trace))
-    data: Any = _encode_parquet(rows) if output == "parquet" else _encode_jsonl(rows)
-    return ChunkResult(chunk.first, len(chunk.items), invalid, len(rows), data, stats)
+    encoded: Any = _encode_parquet(rows) if output == "parquet" else _encode_jsonl(rows)
+    return ChunkResult(chunk.first, len(chunk.items), invalid, len(rows), encoded, stats)
 
 
 def _row(
@@ -631,6 +631,7 @@ def run_batch(
     scheduler: Any = None,
     progress: bool | None = None,
     on_chunk: Callable[[ChunkResult], None] | None = None,
+    engine: Any = None,
 ) -> BatchResult:
     """Evaluate every encounter of ``input`` for ``payers`` and write the rows to ``out``.
 
@@ -645,6 +646,8 @@ def run_batch(
     :param scheduler: a ``dask.distributed`` scheduler address or ``Client``: run the chunks there.
     :param progress: show a progress line on standard error (default: when it is a terminal).
     :param on_chunk: called in this process after each part is safely written (used by tests).
+    :param engine: an :class:`~payerpolicy.Engine` of your own (say, with extra plugins registered).
+        Worker processes cannot share it, so it needs ``workers=1`` and no ``scheduler``.
     """
     src = Path(input)
     dst = Path(out)
@@ -654,7 +657,9 @@ def run_batch(
         _pyarrow()
     if chunk_size < 1:
         raise PayerPolicyError(f"chunk size must be at least 1, found {chunk_size}")
-    engine = process_engine(strict)
+    if engine is not None and (scheduler is not None or (workers or 1) > 1):
+        raise PayerPolicyError("an engine of your own runs in this process only: use workers=1 and no scheduler")
+    engine = engine if engine is not None else process_engine(strict)
     ids = list(payers) if payers else sorted(engine.payer_ids, key=lambda p: (p != "commercial", p))
     for pid in ids:
         engine.host.payer(pid)  # unknown ids fail before any work
@@ -689,7 +694,7 @@ def run_batch(
         for result in run_chunks_on_dask(scheduler, chunks, job):
             keep(result)
     else:
-        n = workers or _default_workers()
+        n = 1 if engine is not process_engine(strict) else (workers or _default_workers())
         if n <= 1:
             for chunk in chunks:
                 keep(job(chunk, engine=engine))

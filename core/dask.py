@@ -98,14 +98,14 @@ def evaluate_bag(bag: Any, payers: Sequence[str] | None = None, *, trace: bool =
 
     Every element gives one row per payer, or one error row when it is not a valid encounter.
     """
-    import dask
-    import dask.bag as db
+    import dask.bag
+    from dask.delayed import delayed
 
     parts = [
-        dask.delayed(_rows_of_partition)(part, number, payers, trace, strict)
-        for number, part in enumerate(bag.to_delayed())
+        delayed(_rows_of_partition)(part, number, payers, trace, strict) for number, part in enumerate(bag.to_delayed())
     ]
-    return db.from_delayed(parts)
+    bags: Any = dask.bag
+    return bags.from_delayed(parts)
 
 
 def _frame_of_partition(
