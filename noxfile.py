@@ -62,6 +62,7 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python="3.11", default=False)
 def bench(session: nox.Session) -> None:
-    """Time the NCCI import, cold table load and lookups at full size (synthetic CMS-format files)."""
-    session.install(".")
-    session.run("python", "benchmarks/bench_ncci.py", *session.posargs)
+    """Time the NCCI tables at full size, evaluations, cold start and batch runs (prints the tables)."""
+    session.install(".[parquet,dask]")
+    session.run("python", "benchmarks/bench_ncci.py")
+    session.run("python", "benchmarks/bench_batch.py", *session.posargs)

@@ -364,7 +364,7 @@ class Engine:
         for rule, function, plugin in self._plan(ctx.payer.id, ctx.policy, phase):
             if not rule.active_on(day):
                 continue
-            lines = list(ws.lines)
+            lines = ws.lines  # changes only mutate lines, never add, drop or reorder them
             snapshot = ws.snapshot()
             try:
                 changes = list(function(rule, snapshot, ctx))
