@@ -1,5 +1,6 @@
-"""Benchmark evaluation and batch runs (issue 7, item 5). Run: ``nox -s bench`` or
-``python benchmarks/bench_batch.py [--big 1000000] [--scaling 20000] [--skip-dask]``.
+"""Benchmark evaluation and batch runs (issue 7, item 5).
+
+Run: ``nox -s bench`` or ``python benchmarks/bench_batch.py [--big 1000000] [--scaling 20000] [--skip-dask]``.
 
 Prints one table, each figure against its target:
 
@@ -26,9 +27,8 @@ import timeit
 from pathlib import Path
 from typing import Any
 
-import pluggy
-
 import payerpolicy
+import pluggy
 from payerpolicy import Encounter
 from payerpolicy.batch import run_batch
 from payerpolicy.synth import encounters, write_jsonl
