@@ -402,7 +402,7 @@ def encounter_from_claim(data: Any, *, catalogue: vocab.CodeCatalogue | None = N
 
     provider: dict[str, Any] = {}
     prov = claim.get("provider", {})
-    for name, path, ext in _payerpolicy_extensions(prov, "Claim.provider", ("provider-type",)):
+    for _name, path, ext in _payerpolicy_extensions(prov, "Claim.provider", ("provider-type",)):
         provider["type"] = _one_value(ext, path, "valueCode", "the provider type")
         origins.note("provider.type", f"{path}.valueCode")
         origins.note("provider", "Claim.provider")
@@ -462,7 +462,7 @@ def encounter_from_claim(data: Any, *, catalogue: vocab.CodeCatalogue | None = N
     # Diagnoses in sequence order; items point at sequence numbers, the encounter at 1-based positions.
     ordered = sorted(enumerate(claim.get("diagnosis", [])), key=lambda pair: pair[1]["sequence"])
     position: dict[int, int] = {}
-    diagnoses = []
+    diagnoses: list[str] = []
     for n, dx in ordered:
         path = f"Claim.diagnosis[{n}]"
         if dx["sequence"] in position:

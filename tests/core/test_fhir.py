@@ -393,3 +393,67 @@ def test_reading_a_file_names_it(tmp_path):
     with pytest.raises(EncounterError) as info:
         read_fhir_encounter(str(bad))
     assert str(info.value) == f'{bad}: resourceType: expected a FHIR "Claim" resource, found "ExplanationOfBenefit"'
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+
+
+def test_cli_check_and_compare_read_a_fhir_claim(capsys):
+    from payerpolicy.cli import main
+
+    assert main(["check", "--from", "fhir", str(FIXTURE), "--payer", "commercial", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["encounter"] == "S42-dc-visit"
+    assert [(ln["code"], ln["units"], ln["modifiers"]) for ln in out["lines"]] == [
+        ("98940", 1, []), ("97140", 1, ["59"]), ("97124", 1, ["59"]), ("97110", 1, [])
+    ]
+    assert main(["compare", "--from", "fhir", str(FIXTURE), "--payers", "commercial,medicare"]) == 0
+    assert "97140 x1 [GP, GY]" in capsys.readouterr().out
+
+
+def test_cli_format_fhir_prints_a_bundle(capsys):
+    from payerpolicy.cli import main
+
+    assert main(["check", str(ROOT / "examples" / "dc_visit.json"), "--payer", "bcbsnc", "--format", "fhir"]) == 0
+    bundle = json.loads(capsys.readouterr().out)
+    Bundle.model_validate(bundle)
+    claim, response = (e["resource"] for e in bundle["entry"])
+    assert [i["productOrService"]["coding"][0]["code"] for i in claim["item"]] == ["98940", "97140", "97110"]
+    assert [n["extension"][0]["extension"][0]["valueCode"] for n in response["processNote"]] == [
+        "NCCI_PTP_DENIAL", "OPEN_QUESTION_GP_ON_97140"
+    ]
+
+
+def test_cli_bad_fhir_is_one_line_exit_2(tmp_path, capsys):
+    from payerpolicy.cli import main
+
+    data = _fixture()
+    del data["item"][0]["servicedDate"]
+    bad = tmp_path / "claim.json"
+    bad.write_text(json.dumps(data))
+    assert main(["check", "--from", "fhir", str(bad), "--payer", "commercial"]) == 2
+    assert capsys.readouterr().err == (
+        f"payerpolicy: error: {bad}: Claim.item[0].servicedDate: required: the date of service (an ISO date, e.g. 2025-03-12)\n"
+    )
+
+
+def test_without_the_extra_the_error_says_what_to_install(monkeypatch, capsys):
+    import sys
+
+    from payerpolicy.cli import main
+
+    monkeypatch.setitem(sys.modules, "fhir.resources.R4B", None)  # makes the import fail
+    assert main(["check", "--from", "fhir", str(FIXTURE), "--payer", "commercial"]) == 2
+    assert capsys.readouterr().err == (
+        "payerpolicy: error: FHIR support needs the fhir.resources library: install payerpolicy[fhir]\n"
+    )
+
+
+def test_cli_import_stays_cheap():
+    import subprocess
+    import sys
+
+    code = "import sys, payerpolicy.cli; print(sorted(m for m in ('pydantic', 'fhir', 'payerpolicy.fhir', 'payerpolicy.x12') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
