@@ -204,8 +204,10 @@ def _provider_reference(encounter: Encounter) -> dict[str, Any]:
     return ref
 
 
-def _claim_frame(encounter: Encounter, created: dt.date | None) -> dict[str, Any]:
+def _claim_frame(encounter: Encounter, created: dt.date | None, extensions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     claim: dict[str, Any] = {"resourceType": "Claim"}
+    if extensions:
+        claim["extension"] = extensions
     if encounter.id is not None:
         claim["identifier"] = [{"system": ENCOUNTER_ID_SYSTEM, "value": encounter.id}]
     claim.update(
@@ -253,10 +255,8 @@ def claim_from_encounter(encounter: Encounter, *, created: dt.date | None = None
     which an encounter does not carry, are placeholders with a ``display`` saying so.
     """
     _models()
-    claim = _claim_frame(encounter, created)
     extensions = [ext for ext in (_care_extension(encounter), _documentation_extension(encounter)) if ext]
-    if extensions:
-        claim = {"resourceType": "Claim", "extension": extensions, **{k: v for k, v in claim.items() if k != "resourceType"}}
+    claim = _claim_frame(encounter, created, extensions)
     if encounter.diagnoses:
         claim["diagnosis"] = _diagnoses(encounter.diagnoses)
     claim["insurance"] = [{"sequence": 1, "focal": True, "coverage": dict(_COVERAGE_PLACEHOLDER)}]
@@ -320,6 +320,9 @@ def _item(
 # Claim -> Encounter
 
 
+_PARENT = re.compile(r"(\.[^.\[\]]*|\[\d+\])$")
+
+
 class _Origins:
     """Where each encounter field came from in the Claim, to name FHIR paths in errors."""
 
@@ -330,12 +333,11 @@ class _Origins:
         self.paths.setdefault(field, path)
 
     def translate(self, exc: EncounterError) -> EncounterError:
+        # The longest recorded prefix of the field: services[1].regions[0], services[1].regions, services[1], ...
         field = exc.field
-        while field:
-            if field in self.paths:
-                return EncounterError(self.paths[field], exc.message)
-            field = re.sub(r"(\.[^.\[\]]*|\[\d+\])$", "", field) if re.search(r"(\.[^.\[\]]*|\[\d+\])$", field) else ""
-        return EncounterError("Claim", exc.message)
+        while field and field not in self.paths:
+            field = _PARENT.sub("", field) if _PARENT.search(field) else ""
+        return EncounterError(self.paths.get(field, "Claim"), exc.message)
 
 
 def _one_value(ext: Mapping[str, Any], path: str, expected: str, what: str) -> Any:
@@ -472,7 +474,7 @@ def encounter_from_claim(data: Any, *, catalogue: vocab.CodeCatalogue | None = N
             raise EncounterError(f"{path}.diagnosisCodeableConcept", "required: an ICD-10-CM code (diagnosisReference is not read)")
         code = _single_code(concept, f"{path}.diagnosisCodeableConcept", (ICD10CM_SYSTEM,))[1]
         position[dx["sequence"]] = len(diagnoses) + 1
-        origins.note(f"diagnoses[{len(diagnoses)}]", f"{path}.diagnosisCodeableConcept")
+        origins.note(f"diagnoses[{len(diagnoses)}]", f"{path}.diagnosisCodeableConcept.coding[0].code")
         diagnoses.append(code)
     if diagnoses:
         out["diagnoses"] = diagnoses

@@ -457,3 +457,12 @@ def test_cli_import_stays_cheap():
     code = "import sys, payerpolicy.cli; print(sorted(m for m in ('pydantic', 'fhir', 'payerpolicy.fhir', 'payerpolicy.x12') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_bad_diagnosis_and_npi_name_the_fhir_element():
+    data = _fixture()
+    data["diagnosis"][2]["diagnosisCodeableConcept"]["coding"][0]["code"] = "XYZ"
+    assert _error(data) == 'Claim.diagnosis[2].diagnosisCodeableConcept.coding[0].code: expected an ICD-10-CM code like "M54.50", found "XYZ"'
+    data = _fixture()
+    data["provider"]["identifier"]["value"] = "12"
+    assert _error(data) == "Claim.provider.identifier.value: expected 10 digits, found '12'"
