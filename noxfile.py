@@ -15,7 +15,7 @@ ROOT = Path(__file__).parent
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
     """Run the test suite against an installed payerpolicy (cases, units, CLI, wheel)."""
-    session.install("-e", ".[test,parquet,dask]")
+    session.install("-e", ".[test,parquet,dask,fhir,x12]")
     session.run("pytest", *session.posargs)
 
 

@@ -16,6 +16,7 @@ from .engine import Engine
 from .errors import PayerPolicyError, PolicyValidationError
 from .io import read_encounter
 from .manager import PluginHost
+from .model import Encounter, Outcome
 from .render import compare_json, render_check, render_compare, render_explain
 
 __all__ = ["main"]
@@ -40,13 +41,37 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stop when a plugin fails to load or raises, instead of skipping it with a PLUGIN_FAILED finding",
     )
+    source = _Parser(add_help=False)
+    source.add_argument(
+        "--from",
+        dest="source",
+        choices=("encounter", "fhir"),
+        default="encounter",
+        help="input format: an encounter (default) or a FHIR R4 Claim in JSON (needs payerpolicy[fhir])",
+    )
 
-    p = sub.add_parser("check", parents=[strict], help="claim lines and findings for one payer")
+    p = sub.add_parser("check", parents=[strict, source], help="claim lines and findings for one payer")
     p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
     p.add_argument("--payer", required=True, help="payer id (see `payerpolicy plugins`)")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument(
+        "--format",
+        choices=("table", "json", "fhir", "x12"),
+        default="table",
+        help="fhir: a Bundle with a Claim and a ClaimResponse (docs/fhir.md); x12: 837P segments (docs/x12.md)",
+    )
+    p.add_argument(
+        "--x12",
+        choices=("lines", "interchange"),
+        default="lines",
+        help="with --format x12: only HI and the LX/SV1/DTP service lines (default), or a full 005010X222A1 interchange",
+    )
+    p.add_argument(
+        "--x12-envelope",
+        metavar="FILE",
+        help="envelope settings (TOML or JSON: submitter, receiver, billing provider, subscriber, payer ids, charges) for --x12 interchange",
+    )
 
-    p = sub.add_parser("compare", parents=[strict], help="claim lines side by side for several payers")
+    p = sub.add_parser("compare", parents=[strict, source], help="claim lines side by side for several payers")
     p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
     p.add_argument("--payers", help="comma-separated payer ids (default: every installed payer)")
     p.add_argument("--format", choices=("table", "json"), default="table")
@@ -174,16 +199,42 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
     engine = Engine(PluginHost(strict=args.strict))
-    encounter = read_encounter(args.encounter, catalogue=engine.catalogue)
+    if getattr(args, "source", "encounter") == "fhir":
+        from .fhir import read_fhir_encounter
+
+        encounter = read_fhir_encounter(args.encounter, catalogue=engine.catalogue)
+    else:
+        encounter = read_encounter(args.encounter, catalogue=engine.catalogue)
     if args.command == "check":
+        if args.format != "x12" and (args.x12 != "lines" or args.x12_envelope):
+            raise PayerPolicyError("--x12 and --x12-envelope go with --format x12")
         outcome = engine.check(encounter, args.payer)
-        print(outcome.to_json() if args.format == "json" else render_check(outcome))
+        if args.format in ("fhir", "x12"):
+            print(_interchange(args, encounter, outcome), end="" if args.format == "x12" else "\n")
+        else:
+            print(outcome.to_json() if args.format == "json" else render_check(outcome))
     elif args.command == "explain":
         print(render_explain(encounter, engine.check(encounter, args.payer)))
     elif args.command == "compare":
         outcomes = engine.compare(encounter, _payer_list(args.payers))
         print(compare_json(encounter, outcomes) if args.format == "json" else render_compare(encounter, outcomes))
     return 0
+
+
+def _interchange(args: argparse.Namespace, encounter: Encounter, outcome: Outcome) -> str:
+    """The outcome as FHIR (a Bundle) or X12 837P text; the libraries are imported only here."""
+    if args.format == "fhir":
+        import json
+
+        from .fhir import outcome_bundle
+
+        return json.dumps(outcome_bundle(encounter, [outcome]), indent=2, ensure_ascii=False)
+    from . import x12
+
+    if args.x12 == "lines" and args.x12_envelope is None:
+        return "".join(f"{s}{x12.TERMINATOR}\n" for s in x12.service_line_segments(outcome, encounter.date_of_service))
+    envelope = x12.load_envelope(args.x12_envelope) if args.x12_envelope else x12.Envelope()
+    return x12.interchange(outcome, encounter, envelope)
 
 
 def _plugins(strict: bool) -> int:
