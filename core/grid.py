@@ -9,7 +9,8 @@ whether it differs from the first payer's or was changed by a what-if, is decide
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -29,6 +30,10 @@ __all__ = [
 ]
 
 
+def _tuple(value: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class Cell:
     """What one payer makes of one encounter entry.
@@ -44,7 +49,7 @@ class Cell:
     status: str
     code: str | None = None
     units: int = 0
-    modifiers: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    modifiers: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     reason: str = ""
     differs: bool = False
     before: str | None = None
@@ -61,7 +66,7 @@ class Row:
 
     key: str
     label: str
-    cells: tuple[Cell, ...] = attrs.field(converter=tuple)
+    cells: tuple[Cell, ...] = attrs.field(converter=_tuple)
     label_before: str | None = None
 
 
@@ -83,7 +88,7 @@ class GridFinding:
 class WhatIf:
     """The encounter and outcomes before ``--set`` changes, and the changes as typed (``care.phase=maintenance``)."""
 
-    assignments: tuple[str, ...] = attrs.field(converter=tuple)
+    assignments: tuple[str, ...] = attrs.field(converter=_tuple)
     encounter: Encounter
     outcomes: Mapping[str, Outcome]
 
@@ -95,13 +100,13 @@ class Grid:
     encounter: str | None
     date_of_service: str
     provider: str
-    payers: tuple[str, ...] = attrs.field(converter=tuple)
-    payer_names: tuple[str, ...] = attrs.field(converter=tuple)
-    rows: tuple[Row, ...] = attrs.field(converter=tuple)
-    units: tuple[int, ...] = attrs.field(converter=tuple)
-    findings: tuple[GridFinding, ...] = attrs.field(converter=tuple)
-    units_before: tuple[int, ...] | None = None
-    assignments: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    payers: tuple[str, ...] = attrs.field(converter=_tuple)
+    payer_names: tuple[str, ...] = attrs.field(converter=_tuple)
+    rows: tuple[Row, ...] = attrs.field(converter=_tuple)
+    units: tuple[int, ...] = attrs.field(converter=_tuple)
+    findings: tuple[GridFinding, ...] = attrs.field(converter=_tuple)
+    units_before: tuple[int, ...] | None = attrs.field(default=None, converter=attrs.converters.optional(_tuple))
+    assignments: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
 
     @property
     def what_if(self) -> bool:
@@ -154,15 +159,15 @@ def cell_for(outcome: Outcome, origin: str, index: int) -> Cell:
     for i, line in enumerate(outcome.lines):
         if line.origin != origin or line.service != index:
             continue
-        fields = {"code": line.code, "units": line.units, "modifiers": line.modifiers}
+        billed = line_text(line.code, line.units, line.modifiers)
+        why = "" if line.status == "billable" else line_reason(outcome, i)
         if line.status == "billable":
-            return Cell(line_text(line.code, line.units, line.modifiers), "billable", **fields)
-        why = line_reason(outcome, i)
-        if line.status == "expected_denial":
-            text = f"{line_text(line.code, line.units, line.modifiers)} (DENIAL?{': ' + why if why else ''})"
-            return Cell(text, "expected_denial", reason=why, **fields)
-        text = f"{line.code} not billed"
-        return Cell(f"{text}: {why}" if why else text, "not_billable", reason=why, **fields)
+            text = billed
+        elif line.status == "expected_denial":
+            text = f"{billed} (DENIAL?{': ' + why if why else ''})"
+        else:
+            text = f"{line.code} not billed{': ' + why if why else ''}"
+        return Cell(text, line.status, line.code, line.units, line.modifiers, why)
     for trace in outcome.trace:
         if trace.field == "minutes" and f"{origin}[{index}]" in trace.reason and trace.line is not None:
             into = outcome.lines[trace.line]

@@ -53,7 +53,7 @@ ul.findings li.removed { color: var(--muted); text-decoration: line-through; }
 .code { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-weight: 600; }
 .source { display: block; font-size: 12px; color: var(--muted); }
 .charts { display: flex; flex-wrap: wrap; gap: 16px; }
-.chart { border: 1px solid var(--line); padding: 8px; break-inside: avoid; }
+.chart { border: 1px solid var(--line); padding: 8px; margin: 0; break-inside: avoid; }
 .chart svg { display: block; max-width: 100%; height: auto; }
 footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 @page { size: landscape; margin: 12mm; }
