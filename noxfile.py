@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -15,8 +16,20 @@ ROOT = Path(__file__).parent
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
     """Run the test suite against an installed payerpolicy (cases, units, CLI, wheel)."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,report,parquet]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def browser(session: nox.Session) -> None:
+    """Open the compare and report pages in headless Chromium (Debian's package) and check what they show."""
+    if not Path("/usr/bin/chromium").exists():
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        session.run(*sudo, "apt-get", "update", external=True)
+        session.run(*sudo, "apt-get", "install", "-y", "chromium", external=True)
+    session.install("-e", ".[test,report,parquet]")
+    # PAYERPOLICY_REQUIRE_BROWSER: fail, never skip, if chromium is still missing
+    session.run("pytest", "-m", "browser", *session.posargs, env={"PAYERPOLICY_REQUIRE_BROWSER": "1"})
 
 
 @nox.session(python="3.11")

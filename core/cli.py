@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from . import __version__
 from .engine import Engine
 from .errors import PayerPolicyError, PolicyValidationError
-from .grid import WhatIf, build_grid
 from .io import encounter_from_data, read_encounter, read_encounter_data
 from .manager import PluginHost
 from .render import compare_csv, compare_json, compare_markdown, compare_table, render_check, render_explain
@@ -174,6 +173,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _compare(engine: Engine, args: argparse.Namespace) -> int:
+    from .grid import WhatIf, build_grid
+
     what_if = None
     if args.assignments:
         from .whatif import apply_assignments

@@ -5,16 +5,15 @@ The HTML page of ``compare --format html`` is in :mod:`payerpolicy.pages`.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .grid import Grid, WhatIf, build_grid
-from .grid import line_text as _line_text
 from .model import ClaimLine, Encounter, Finding, Outcome
+
+if TYPE_CHECKING:  # the grid is imported only by the commands that draw one (cold start of `check`)
+    from .grid import Grid, WhatIf
 
 __all__ = [
     "compare_csv",
@@ -30,7 +29,9 @@ __all__ = [
 
 def line_text(line: ClaimLine) -> str:
     """``97140 x1 [59, GP]`` — the notation of the scenarios and case files."""
-    return _line_text(line.code, line.units, line.modifiers)
+    from .grid import line_text as notation
+
+    return notation(line.code, line.units, line.modifiers)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> list[str]:
@@ -126,6 +127,8 @@ def render_compare(encounter: Encounter, outcomes: Mapping[str, Outcome], what_i
 
     ``*`` marks a cell that differs from the first payer's; in a what-if, ``!`` marks a changed cell.
     """
+    from .grid import build_grid
+
     return compare_table(build_grid(encounter, outcomes, what_if))
 
 
@@ -194,6 +197,9 @@ def compare_csv(grid: Grid) -> str:
     Grid columns: ``entry``, ``label``, one column per payer, and ``marked`` (the payers whose cell
     differs from the first payer's, or in a what-if was changed).
     """
+    import csv
+    import io
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["entry", "label", *grid.payers, "marked"])
@@ -265,6 +271,8 @@ def compare_json(encounter: Encounter, outcomes: Mapping[str, Outcome], what_if:
         "outcomes": [o.to_mapping() for o in outcomes.values()],
     }
     if what_if is not None:
+        from .grid import build_grid
+
         grid = build_grid(encounter, outcomes, what_if)
         cells = [
             {"payer": p, "entry": row.key, "before": c.before, "after": c.text}

@@ -15,7 +15,8 @@ close together, as ``payerpolicy batch`` writes them; up to :data:`OPEN_RECORDS`
 interleaved.
 
 **Units lost** to a finding: a line that is not billed, or is expected to be denied, is charged to
-the finding that explains it (:func:`payerpolicy.grid.line_reason`). An expected denial loses its
+the finding that explains it (:func:`payerpolicy.grid.line_reason`), or to ``(rule ID)`` when the
+rule that changed its status left no finding (e.g. CMS total time giving a line 0 units). An expected denial loses its
 own units; a line that is not billed loses the units the most generous payer in the batch put on
 the claim for the same procedure or service of the same encounter (0 when no payer bills it).
 """
@@ -136,7 +137,7 @@ class BatchSummary:
         """Finding codes by how often they were reported, over every payer (the ``n`` most frequent)."""
         counts: Counter[str] = Counter()
         for f in self.findings:
-            if f.code != NO_FINDING:
+            if f.occurrences:
                 counts[f.code] += f.occurrences
         return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
@@ -355,7 +356,7 @@ class ReportBuilder:
                     t.billable_units += line.units
                     t.billable_lines += 1
                     continue
-                cost = self._cost(payer, line_reason(o, i) or NO_FINDING)
+                cost = self._cost(payer, line_reason(o, i) or _status_rule(o, i))
                 cost.lines += 1
                 if line.status == "expected_denial":
                     t.expected_denials += 1
@@ -402,6 +403,12 @@ class ReportBuilder:
             errors=tuple(self.errors),
             error_fields=dict(self.error_fields),
         )
+
+
+def _status_rule(outcome: Outcome, index: int) -> str:
+    """``(rule CORE-TIME-20)`` for a line whose status a rule changed without a finding, else ``(no finding)``."""
+    rules = [t.rule for t in outcome.trace if t.line == index and t.field == "status"]
+    return f"(rule {rules[-1]})" if rules else NO_FINDING
 
 
 def summarise(rows: Iterable[BatchRow], source: str = "") -> BatchSummary:
@@ -467,7 +474,7 @@ def render_report(summary: BatchSummary, title: str | None = None) -> str:
     parts.append(
         f'<p class="meta" id="summary" data-records="{summary.records}" data-rows="{summary.rows}" '
         f'data-error-rows="{summary.error_rows}">{summary.records} encounters, {summary.outcome_rows} outcomes '
-        f"for {len(payers)} payers, {summary.error_rows} error rows — from {esc(summary.source)}</p>"
+        f"for {len(payers)} payers, {summary.error_rows} error rows — from {esc(Path(summary.source).name)}</p>"
     )
     parts.append("<h2>By payer</h2>")
     headers = ["payer", "encounters", "billable units", "billable lines", "expected denials (lines)",

@@ -216,3 +216,14 @@ def test_report_of_the_bundled_month_matches_the_outcomes(tmp_path, capsys):
     assert shown == {p: (units[p], denials[p]) for p in units}
     assert len(table_rows(dom.by_id("disagreements"))) == 20
     assert report.OPEN_RECORDS >= 1
+
+
+def test_a_line_zeroed_without_a_finding_is_charged_to_its_rule(tmp_path):
+    trace = [TraceEntry("CORE-TIME-20", "payerpolicy", 0, "status", "billable", "not_billable", reason="0 units")]
+    a = _outcome("a", "E-1", [ClaimLine("97110", 0, (), "not_billable", 8, service=0)], [], trace)
+    b = _outcome("b", "E-1", [ClaimLine("97110", 1, (), "billable", 8, service=0)], [])
+    s = summarise(read_batch(_write([_ok(0, "a", a), _ok(0, "b", b)], tmp_path / "out.jsonl")))
+    assert [(f.payer, f.code, f.occurrences, f.lines, f.units) for f in s.top_findings()] == [
+        ("a", "(rule CORE-TIME-20)", 0, 1, 1)
+    ]
+    assert s.occurrences_by_code() == []
