@@ -62,8 +62,9 @@ footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
   h2 { break-after: avoid; }
   table { break-inside: auto; }
   tr, li, .chart { break-inside: avoid; }
+  .chart { flex: 0 1 48%; }
+  .chart svg { width: 100%; height: auto; }
   thead { display: table-header-group; }
-  .line { white-space: normal; }
   footer { display: none; }
 }
 """
