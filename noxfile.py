@@ -42,7 +42,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """Type-check the package (installed, so the payerpolicy import name resolves) with mypy --strict."""
-    session.install(".", "mypy>=1.10")
+    session.install(".[report]", "mypy>=1.10")
     session.run("mypy", "--strict", "-p", "payerpolicy", *session.posargs)
 
 
