@@ -104,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output file: .jsonl or .parquet, one row per (encounter, payer)")
     p.add_argument("--payers", help="comma-separated payer ids (default: every installed payer)")
     p.add_argument("--workers", type=int, help="processes to use (default: every core)")
-    p.add_argument("--chunk-size", type=int, default=2000, help="records per unit of work and per part file (default 2000)")
+    p.add_argument("--chunk-size", type=int, default=500, help="records per unit of work and per part file (default 500)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run that left OUT.partial/")
     p.add_argument("--trace", action="store_true", help="keep each outcome's trace (large; off by default)")
     p.add_argument("--summary", action="store_true", help="print per payer billable units, expected denials and findings by code")
