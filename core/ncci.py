@@ -523,6 +523,8 @@ def _write_table_blocks(
 # Binary PTP index
 
 _INDEX_MAGIC = b"PPNCCIDX"
+#: How to fix an unreadable index (the tail of every :class:`NcciIndexError` about one).
+_REBUILD = "rebuild it with `payerpolicy ncci index <table>` or delete it"
 #: Version 2: per-column-1 offset table (version 1 bisected one sorted array of 2.6 million keys).
 _INDEX_VERSION = 2
 _INDEX_PREAMBLE = struct.Struct("<8sII")  # magic, format version, JSON header length
@@ -931,9 +933,7 @@ def _read_index(path: Path, sha256: str) -> tuple[_IndexedPairs, list[int]] | No
     with f:
         preamble = f.read(_INDEX_PREAMBLE.size)
         if len(preamble) < _INDEX_PREAMBLE.size or not preamble.startswith(_INDEX_MAGIC):
-            raise NcciIndexError(
-                file, None, "not a payerpolicy PTP index (bad magic or truncated); rebuild or delete it"
-            )
+            raise NcciIndexError(file, None, f"not a payerpolicy PTP index (bad magic or truncated); {_REBUILD}")
         _, version, size = _INDEX_PREAMBLE.unpack(preamble)
         if version != _INDEX_VERSION:
             return None  # another format version: stale, rebuilt by the caller
@@ -949,36 +949,32 @@ def _read_index(path: Path, sha256: str) -> tuple[_IndexedPairs, list[int]] | No
             table_stat = [int(v) for v in header["table"]]
             recorded, payload, order = str(header["sha256"]), str(header["payload_sha256"]), header["byteorder"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise NcciIndexError(file, None, f"corrupt PTP index header ({exc}); rebuild or delete it") from None
+            raise NcciIndexError(file, None, f"corrupt PTP index header ({exc}); {_REBUILD}") from None
         if recorded != sha256 or order != sys.byteorder:
             return None  # built from other rows (stale) or on another machine
         expected = {"start": len(codes) + 1, "pair": rows, "record": rows, "rationale": rows}
         if [s[0] for s in specs] != list(_INDEX_ARRAYS) or any(n != expected[name] for name, _, _, n in specs):
-            raise NcciIndexError(file, None, "corrupt PTP index (unexpected arrays); rebuild or delete it")
+            raise NcciIndexError(file, None, f"corrupt PTP index (unexpected arrays); {_REBUILD}")
         arrays: dict[str, array[int]] = {}
         for name, code, itemsize, n in specs:
             try:
                 a: array[int] = array(code)
             except ValueError:
-                raise NcciIndexError(
-                    file, None, f"corrupt PTP index (array type {code!r}); rebuild or delete it"
-                ) from None
+                raise NcciIndexError(file, None, f"corrupt PTP index (array type {code!r}); {_REBUILD}") from None
             if a.itemsize != itemsize:
                 return None  # built where the C types have other sizes: rebuilt by the caller
             try:
                 a.fromfile(f, n)
             except EOFError:
-                raise NcciIndexError(
-                    file, None, f"truncated PTP index (array {name!r} is short); rebuild or delete it"
-                ) from None
+                raise NcciIndexError(file, None, f"truncated PTP index (array {name!r} is short); {_REBUILD}") from None
             arrays[name] = a
         if f.read(1):
-            raise NcciIndexError(file, None, "corrupt PTP index (bytes after the arrays); rebuild or delete it")
+            raise NcciIndexError(file, None, f"corrupt PTP index (bytes after the arrays); {_REBUILD}")
     if _index_payload(arrays.values()) != payload:
-        raise NcciIndexError(file, None, "corrupt PTP index (arrays do not match their SHA-256); rebuild or delete it")
+        raise NcciIndexError(file, None, f"corrupt PTP index (arrays do not match their SHA-256); {_REBUILD}")
     start = arrays["start"]
     if start[0] != 0 or start[-1] != rows:
-        raise NcciIndexError(file, None, "corrupt PTP index (offset table); rebuild or delete it")
+        raise NcciIndexError(file, None, f"corrupt PTP index (offset table); {_REBUILD}")
     return _IndexedPairs(_Layout(codes, rationales, arrays)), table_stat
 
 
