@@ -38,24 +38,37 @@ Rule kinds (registered through ``payerpolicy_rule_kinds`` like every other kind)
     code<TAB>mue<TAB>mai<TAB>rationale<TAB>effective<TAB>deletion      (the MUE table's columns)
 
 Dates are ISO (``2019-12-31``) or empty (no data: in force from the start / not deleted). A row is
-in force on a day when ``effective <= day <= deletion`` (the deletion date is the last day the
-edit applies). A table is read once per process (:func:`load_ptp` / :func:`load_mue`, cached by
-path) into dicts; rule functions only do dict lookups.
+in force on a day when ``effective <= day <= deletion`` (the deletion date is taken as the last day
+the edit applies; no CMS file documentation found so far says whether it is the last day in effect
+or the first day not in effect, so this reading is unconfirmed). A table is read once per process
+(:func:`load_ptp` / :func:`load_mue`, cached by path): the shipped subset into dicts, a table file
+into the index arrays below.
 
-**Binary PTP index.** A full PTP table (2.6 million rows) is too big to parse per process, so
-:func:`write_ptp_index` (called by the importer, usable on any ``ptp.tsv``) writes ``ptp.idx`` next
-to it: a magic line, a format version, a JSON header (the table's ``#sha256``, the row count, the
-rationale strings, the byte order) and parallel arrays in native byte order — sorted ``uint64`` code
-pair keys (each 5-character code read in base 36; key = column 1 << 32 | column 2), ``int32``
-effective and deletion days (``date.toordinal``, 0 = none), ``int8`` indicators and rationale
-numbers — plus the SHA-256 of those arrays. :func:`load_ptp` reads the arrays in one pass and looks
-rows up by bisection, building :class:`PtpRow` objects only for the key asked for, then applies the
-same selection rules. The index is used only when its recorded hash equals the table header's
-``#sha256``, its format version and byte order match; otherwise (a stale index, e.g. after the table
-was rewritten) it is ignored and the text is parsed. An index that matches but is truncated or
-corrupt (bad magic, short arrays, arrays not matching their SHA-256) raises :class:`NcciIndexError`
-naming the index file: rebuild it with :func:`write_ptp_index` or delete it. The shipped curated
-subset has no index (it is small enough to parse).
+**Binary PTP index.** A full PTP table (2.6 million rows) is too big to parse per process, so the
+importer (and :func:`write_ptp_index`, or ``payerpolicy ncci index <table>``, on any ``ptp.tsv``)
+writes ``ptp.idx`` next to it; the text table stays the readable, curated source and the index is
+derived from it. Format version 2: a magic line, the version, a JSON header (the table's
+``#sha256``, its file size and modification time, the row count, the byte order, the code and
+rationale lists, the SHA-256 of the arrays) and four arrays in native byte order. Codes are numbered;
+rows are grouped by the lower code number of their pair (a counting sort, no sort over all rows):
+``start`` is the offset table (code -> its slice of rows), ``pair`` holds the other code's number
+times 2 plus the direction (sorted within a slice, rows of one key in file order), ``record`` one
+64-bit word per row (effective day << 24 | deletion day << 2 | indicator code) and ``rationale``
+the rationale numbers. A lookup is two dict lookups, one bisection of one slice (a few hundred
+entries) and a look at the matching records; only the winning row becomes a :class:`PtpRow`. The
+same selection rules apply as on the text form (in force on the day, indicator 9 ignored, latest
+effective date, then indicator 0 before 1, then the row whose column 1 is the first code asked
+for, then file order).
+
+Trust: the index is used when it records this table's ``#sha256``, format version and byte order;
+when the table file's size or modification time differ from the ones recorded (a copy), the rows
+are hashed once more before the index is trusted, so rows edited behind the index fail with the
+table's own "rows do not match the header's sha256" error. A stale index (other rows, an older
+format version) is rebuilt from the text and rewritten (left alone if the directory is read-only);
+a table without an index is parsed into the same arrays in memory (nothing written). An index that
+is current but truncated or corrupt (bad magic, short arrays, arrays not matching their SHA-256)
+raises :class:`NcciIndexError` naming the file. The shipped curated subset has no index (it is
+parsed into dicts).
 
 Which table: the rule's ``table`` parameter, a path to a file or to a directory holding
 ``ptp.tsv`` / ``mue.tsv``; ``"builtin"`` (the default) means ``$PAYERPOLICY_NCCI_DIR`` when that
