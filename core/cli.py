@@ -122,6 +122,8 @@ def _parser() -> argparse.ArgumentParser:
     ni.add_argument("--out", required=True, metavar="DIR", help="output directory (point $PAYERPOLICY_NCCI_DIR at it)")
     ni.add_argument("--ptp-version", help="version label (default: from the file names)")
     ni.add_argument("--mue-version", help="version label (default: from the file name)")
+    nx = nsub.add_parser("index", help="(re)build the binary index ptp.idx of an imported PTP table")
+    nx.add_argument("table", metavar="TABLE", help="the PTP table (ptp.tsv) or the directory holding it")
 
     p = sub.add_parser("policy", help="policy files")
     psub = p.add_subparsers(dest="policy_command", required=True, parser_class=_Parser)
@@ -202,6 +204,15 @@ def _run(args: argparse.Namespace) -> int:
             print(render_summary(result))
         resumed = f" (resumed after record {result.resumed_from})" if result.resumed_from else ""
         print(f"{result.out}: {result.counts.text()}{resumed}; {result.seconds:.1f} s", file=sys.stderr)
+        return 0
+    if args.command == "ncci" and args.ncci_command == "index":
+        from pathlib import Path
+
+        from .ncci import PTP_FILE, load_ptp, write_ptp_index
+
+        table = Path(args.table) / PTP_FILE if Path(args.table).is_dir() else Path(args.table)
+        index = write_ptp_index(table)
+        print(f"{index}: {load_ptp(str(table.resolve())).info.rows} rows indexed")
         return 0
     if args.command == "ncci":
         from .ncci_import import import_cms_files

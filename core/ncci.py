@@ -38,24 +38,37 @@ Rule kinds (registered through ``payerpolicy_rule_kinds`` like every other kind)
     code<TAB>mue<TAB>mai<TAB>rationale<TAB>effective<TAB>deletion      (the MUE table's columns)
 
 Dates are ISO (``2019-12-31``) or empty (no data: in force from the start / not deleted). A row is
-in force on a day when ``effective <= day <= deletion`` (the deletion date is the last day the
-edit applies). A table is read once per process (:func:`load_ptp` / :func:`load_mue`, cached by
-path) into dicts; rule functions only do dict lookups.
+in force on a day when ``effective <= day <= deletion`` (the deletion date is taken as the last day
+the edit applies; no CMS file documentation found so far says whether it is the last day in effect
+or the first day not in effect, so this reading is unconfirmed). A table is read once per process
+(:func:`load_ptp` / :func:`load_mue`, cached by path): the shipped subset into dicts, a table file
+into the index arrays below.
 
-**Binary PTP index.** A full PTP table (2.6 million rows) is too big to parse per process, so
-:func:`write_ptp_index` (called by the importer, usable on any ``ptp.tsv``) writes ``ptp.idx`` next
-to it: a magic line, a format version, a JSON header (the table's ``#sha256``, the row count, the
-rationale strings, the byte order) and parallel arrays in native byte order — sorted ``uint64`` code
-pair keys (each 5-character code read in base 36; key = column 1 << 32 | column 2), ``int32``
-effective and deletion days (``date.toordinal``, 0 = none), ``int8`` indicators and rationale
-numbers — plus the SHA-256 of those arrays. :func:`load_ptp` reads the arrays in one pass and looks
-rows up by bisection, building :class:`PtpRow` objects only for the key asked for, then applies the
-same selection rules. The index is used only when its recorded hash equals the table header's
-``#sha256``, its format version and byte order match; otherwise (a stale index, e.g. after the table
-was rewritten) it is ignored and the text is parsed. An index that matches but is truncated or
-corrupt (bad magic, short arrays, arrays not matching their SHA-256) raises :class:`NcciIndexError`
-naming the index file: rebuild it with :func:`write_ptp_index` or delete it. The shipped curated
-subset has no index (it is small enough to parse).
+**Binary PTP index.** A full PTP table (2.6 million rows) is too big to parse per process, so the
+importer (and :func:`write_ptp_index`, or ``payerpolicy ncci index <table>``, on any ``ptp.tsv``)
+writes ``ptp.idx`` next to it; the text table stays the readable, curated source and the index is
+derived from it. Format version 2: a magic line, the version, a JSON header (the table's
+``#sha256``, its file size and modification time, the row count, the byte order, the code and
+rationale lists, the SHA-256 of the arrays) and four arrays in native byte order. Codes are numbered;
+rows are grouped by the lower code number of their pair (a counting sort, no sort over all rows):
+``start`` is the offset table (code -> its slice of rows), ``pair`` holds the other code's number
+times 2 plus the direction (sorted within a slice, rows of one key in file order), ``record`` one
+64-bit word per row (effective day << 24 | deletion day << 2 | indicator code) and ``rationale``
+the rationale numbers. A lookup is two dict lookups, one bisection of one slice (a few hundred
+entries) and a look at the matching records; only the winning row becomes a :class:`PtpRow`. The
+same selection rules apply as on the text form (in force on the day, indicator 9 ignored, latest
+effective date, then indicator 0 before 1, then the row whose column 1 is the first code asked
+for, then file order).
+
+Trust: the index is used when it records this table's ``#sha256``, format version and byte order;
+when the table file's size or modification time differ from the ones recorded (a copy), the rows
+are hashed once more before the index is trusted, so rows edited behind the index fail with the
+table's own "rows do not match the header's sha256" error. A stale index (other rows, an older
+format version) is rebuilt from the text and rewritten (left alone if the directory is read-only);
+a table without an index is parsed into the same arrays in memory (nothing written). An index that
+is current but truncated or corrupt (bad magic, short arrays, arrays not matching their SHA-256)
+raises :class:`NcciIndexError` naming the file. The shipped curated subset has no index (it is
+parsed into dicts).
 
 Which table: the rule's ``table`` parameter, a path to a file or to a directory holding
 ``ptp.tsv`` / ``mue.tsv``; ``"builtin"`` (the default) means ``$PAYERPOLICY_NCCI_DIR`` when that
@@ -70,9 +83,9 @@ import datetime as dt
 import functools
 import gc
 import hashlib
+import itertools
 import json
 import os
-import re
 import struct
 import sys
 import tempfile
@@ -232,12 +245,11 @@ class PtpTable:
         several rows remain (a duplicate key, or an edit and its reversed pair), the one with the
         latest effective date wins, then the strictest indicator (0 before 1).
         """
-        best: PtpRow | None = None
         pairs = self.pairs
         if type(pairs) is _IndexedPairs:
-            found = pairs.find(code_a, code_b) + pairs.find(code_b, code_a)
-        else:
-            found = (*pairs.get((code_a, code_b), ()), *pairs.get((code_b, code_a), ()))
+            return pairs.edit_on(code_a, code_b, day)
+        best: PtpRow | None = None
+        found = (*pairs.get((code_a, code_b), ()), *pairs.get((code_b, code_a), ()))
         for row in found:
             if row.indicator == 9 or not row.in_force(day):
                 continue
@@ -266,14 +278,6 @@ class MueTable:
 
 # --------------------------------------------------------------------------------------------
 # Reading and writing the compact format
-
-
-def _digest(data_lines: Iterable[str]) -> str:
-    h = hashlib.sha256()
-    for line in data_lines:
-        h.update(line.encode("utf-8"))
-        h.update(b"\n")
-    return h.hexdigest()
 
 
 @functools.lru_cache(maxsize=65536)
@@ -305,9 +309,8 @@ def _int(text: str, file: str, lineno: int, column: str, allowed: Sequence[int] 
     return value
 
 
-def _split(text: str, file: str, kind: str) -> tuple[dict[str, str], list[str], list[tuple[int, list[str]]]]:
-    """Return (header, notes, [(line number, fields)]) and check format, columns and hash."""
-    lines = text.splitlines()
+def _head(lines: Sequence[str], file: str, kind: str) -> tuple[dict[str, str], list[str], int]:
+    """Check the format line, the ``#`` header and the column line; return (header, notes, column line index)."""
     if not lines or lines[0].strip() != f"#{FORMAT}":
         raise NcciTableError(file, 1, f"expected the first line to be '#{FORMAT}'")
     header: dict[str, str] = {}
@@ -335,20 +338,80 @@ def _split(text: str, file: str, kind: str) -> tuple[dict[str, str], list[str], 
         raise NcciTableError(
             file, n + 1, "expected the columns " + ", ".join(expected_columns) + "; found " + ", ".join(columns)
         )
-    data = lines[n:]
-    if _digest(data) != header["sha256"]:
+    return header, notes, n
+
+
+def _check_digest(lines: list[str], n: int, header: Mapping[str, str], file: str) -> None:
+    """The column line and rows (``lines[n:]``) must hash to the header's ``#sha256``."""
+    data = "\n".join(lines[n:]) + "\n"  # one string: hashing 2.6 million lines one by one is slow
+    if hashlib.sha256(data.encode("utf-8")).hexdigest() != header["sha256"]:
         raise NcciTableError(file, None, "the rows do not match the header's sha256 (file edited or truncated?)")
+
+
+def _split(text: str, file: str, kind: str) -> tuple[dict[str, str], list[str], list[tuple[int, list[str]]]]:
+    """Return (header, notes, [(line number, fields)]) and check format, columns and hash."""
+    lines = text.splitlines()
+    header, notes, n = _head(lines, file, kind)
+    _check_digest(lines, n, header, file)
+    width = len(_COLUMNS[kind])
     rows: list[tuple[int, list[str]]] = []
     for offset, line in enumerate(lines[n + 1 :], start=n + 2):
         if not line.strip():
             continue
         fields = line.split("\t")
-        if len(fields) != len(expected_columns):
-            raise NcciTableError(
-                file, offset, f"expected {len(expected_columns)} tab-separated fields, found {len(fields)}"
-            )
+        if len(fields) != width:
+            raise NcciTableError(file, offset, f"expected {width} tab-separated fields, found {len(fields)}")
         rows.append((offset, fields))
     return header, notes, rows
+
+
+def _parse_ptp_columns(text: str, file: str) -> tuple[dict[str, str], list[str], _Columns]:
+    """Parse a PTP table in the compact format straight into columns (for the index): no row objects.
+
+    Same checks and messages as :func:`parse_ptp`. Rows whose fields were all seen before take a
+    fast path (six dict lookups); any other row is checked field by field.
+    """
+    lines = text.splitlines()
+    header, notes, n = _head(lines, file, "ptp")
+    _check_digest(lines, n, header, file)
+    cols = _Columns()
+    ids: dict[str, int] = {}
+    effective: dict[str, int] = {}
+    deletion: dict[str, int] = {}
+    indicators = {"0": 0, "1": 1, "9": 9}
+    rationales: dict[str, int] = {}
+    a1, a2 = cols.column_1.append, cols.column_2.append
+    ae, ad, ak, ar = cols.effective.append, cols.deletion.append, cols.indicator.append, cols.rationale.append
+    for lineno, line in enumerate(itertools.islice(lines, n + 1, None), start=n + 2):
+        try:
+            f1, f2, f3, f4, f5, f6 = line.split("\t")
+            c1, c2, e, d, k, r = ids[f1], ids[f2], effective[f3], deletion[f4], indicators[f5], rationales[f6]
+        except (ValueError, KeyError):
+            if not line.strip():
+                continue
+            f = line.split("\t")
+            if len(f) != len(PTP_COLUMNS):
+                raise NcciTableError(
+                    file, lineno, f"expected {len(PTP_COLUMNS)} tab-separated fields, found {len(f)}"
+                ) from None
+            code_1, code_2 = f[0].strip(), f[1].strip()
+            if not code_1 or not code_2:
+                raise NcciTableError(file, lineno, "column 1 and column 2 must both hold a code") from None
+            eff = _date(f[2], file, lineno, "effective")
+            dele = _date(f[3], file, lineno, "deletion")
+            k = _int(f[4], file, lineno, "indicator", (0, 1, 9))
+            c1 = ids[f[0]] = cols.code(code_1)
+            c2 = ids[f[1]] = cols.code(code_2)
+            e = effective[f[2]] = eff.toordinal() if eff else 0
+            d = deletion[f[3]] = dele.toordinal() if dele else _NO_DELETION
+            r = rationales[f[5]] = cols.why(f[5].strip())
+        a1(c1)
+        a2(c2)
+        ae(e)
+        ad(d)
+        ak(k)
+        ar(r)
+    return header, notes, cols
 
 
 def parse_ptp(text: str, file: str) -> PtpTable:
@@ -420,41 +483,70 @@ def write_table(
     """
     if kind not in _COLUMNS:
         raise ValueError(f"kind must be 'ptp' or 'mue', not {kind!r}")
-    path = Path(path)
     columns = _COLUMNS[kind]
-    data = ["\t".join(columns)]
+    data: list[str] = []
     for row in rows:
         if len(row) != len(columns):
             raise ValueError(f"a {kind} row has {len(columns)} values, found {len(row)}: {row!r}")
         data.append("\t".join(_cell(v) for v in row))
-    digest = _digest(data)
+    block = ("".join(f"{line}\n" for line in data)).encode("utf-8")
+    return _write_table_blocks(path, kind, [block], len(data), source=source, version=version, notes=notes)
+
+
+def _write_table_blocks(
+    path: str | Path,
+    kind: str,
+    blocks: Sequence[bytes],
+    rows: int,
+    *,
+    source: str,
+    version: str,
+    notes: Sequence[str] = (),
+) -> TableInfo:
+    """Write a table whose ``rows`` rows come as blocks of UTF-8 lines, each line ending in a newline.
+
+    The caller guarantees the cells hold no tabs or line breaks (the importer builds them that way).
+    Atomic: a temporary file, then a rename.
+    """
+    path = Path(path)
+    column_line = ("\t".join(_COLUMNS[kind]) + "\n").encode("utf-8")
+    h = hashlib.sha256(column_line)
+    for block in blocks:
+        h.update(block)
+    digest = h.hexdigest()
     head = [f"#{FORMAT}", f"#table\t{kind}", f"#source\t{_cell(source)}", f"#version\t{_cell(version)}"]
     head += [f"#note\t{_cell(n)}" for n in notes]
     head.append(f"#sha256\t{digest}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            for line in (*head, *data):
-                out.write(line)
-                out.write("\n")
+        with os.fdopen(fd, "wb") as out:
+            out.write("".join(f"{line}\n" for line in head).encode("utf-8"))
+            out.write(column_line)
+            for block in blocks:
+                out.write(block)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return TableInfo(str(path), kind, source, version, digest, len(data) - 1, tuple(notes))
+    return TableInfo(str(path), kind, source, version, digest, rows, tuple(notes))
 
 
 # --------------------------------------------------------------------------------------------
 # Binary PTP index
 
 _INDEX_MAGIC = b"PPNCCIDX"
-_INDEX_VERSION = 1
+#: How to fix an unreadable index (the tail of every :class:`NcciIndexError` about one).
+_REBUILD = "rebuild it with `payerpolicy ncci index <table>` or delete it"
+#: Version 2: per-column-1 offset table (version 1 bisected one sorted array of 2.6 million keys).
+_INDEX_VERSION = 2
 _INDEX_PREAMBLE = struct.Struct("<8sII")  # magic, format version, JSON header length
-#: The parallel arrays, in file order: (name, typecode, item size).
-_INDEX_ARRAYS = (("keys", "Q", 8), ("effective", "i", 4), ("deletion", "i", 4), ("indicator", "b", 1))
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_INDEXABLE = re.compile(r"[0-9A-Z]{5}").fullmatch
+#: The arrays of an index, in file order.
+_INDEX_ARRAYS = ("start", "pair", "record", "rationale")
+#: The deletion day stored for a row without a deletion date, so that a row is in force on ``day``
+#: exactly when ``effective <= day <= deletion`` (effective 0 = no effective date); above the
+#: ordinal of 9999-12-31 and within 22 bits.
+_NO_DELETION = (1 << 22) - 1
 
 
 def ptp_index_path(table_file: str | Path) -> Path:
@@ -462,73 +554,255 @@ def ptp_index_path(table_file: str | Path) -> Path:
     return Path(table_file).with_suffix(PTP_INDEX_SUFFIX)
 
 
-def _code_number(code: str) -> int:
-    """A 5-character code (digits, capital letters) as a number below 36**5; -1 for any other text."""
-    return int(code, 36) if _INDEXABLE(code) else -1
+def _typecode(count: int) -> str:
+    """The smallest unsigned array typecode that holds the numbers ``0 .. count - 1``."""
+    return "B" if count <= 0x100 else "H" if count <= 0x10000 else "I"
 
 
-def _code_text(number: int) -> str:
-    """The inverse of :func:`_code_number`."""
-    out = []
-    for _ in range(5):
-        number, digit = divmod(number, 36)
-        out.append(_ALPHABET[digit])
-    return "".join(reversed(out))
+class _Columns:
+    """A PTP table as parallel columns in file order (what an import or a text parse builds).
 
+    Codes and rationales are numbered in order of first appearance (``codes``, ``rationales``);
+    days are ``date.toordinal()`` with effective 0 = none and deletion :data:`_NO_DELETION` = none.
+    """
+
+    __slots__ = (
+        "code_ids",
+        "codes",
+        "column_1",
+        "column_2",
+        "deletion",
+        "effective",
+        "indicator",
+        "rationale",
+        "rationale_ids",
+        "rationales",
+    )
+
+    def __init__(self) -> None:
+        self.codes: list[str] = []
+        self.code_ids: dict[str, int] = {}
+        self.rationales: list[str] = []
+        self.rationale_ids: dict[str, int] = {}
+        self.column_1: array[int] = array("I")
+        self.column_2: array[int] = array("I")
+        self.effective: array[int] = array("i")
+        self.deletion: array[int] = array("i")
+        self.indicator: array[int] = array("b")
+        self.rationale: array[int] = array("I")
+
+    def __len__(self) -> int:
+        return len(self.column_1)
+
+    def code(self, code: str) -> int:
+        """The number of a code (numbered on first use)."""
+        number = self.code_ids.get(code)
+        if number is None:
+            number = self.code_ids[code] = len(self.codes)
+            self.codes.append(code)
+        return number
+
+    def why(self, rationale: str) -> int:
+        """The number of a rationale text (numbered on first use)."""
+        number = self.rationale_ids.get(rationale)
+        if number is None:
+            number = self.rationale_ids[rationale] = len(self.rationales)
+            self.rationales.append(rationale)
+        return number
+
+    def add(self, row: Sequence[object]) -> None:
+        """Append one row given as the values of :data:`PTP_COLUMNS` (dates as ``date`` or None)."""
+        c1, c2, effective, deletion, indicator, rationale = row
+        self.column_1.append(self.code(str(c1).strip()))
+        self.column_2.append(self.code(str(c2).strip()))
+        self.effective.append(effective.toordinal() if isinstance(effective, dt.date) else 0)
+        self.deletion.append(deletion.toordinal() if isinstance(deletion, dt.date) else _NO_DELETION)
+        self.indicator.append(int(str(indicator)))
+        self.rationale.append(self.why(str(rationale).strip()))
+
+
+class _Layout(NamedTuple):
+    """The index form of a table: code and rationale lists and the arrays of :data:`_INDEX_ARRAYS`."""
+
+    codes: list[str]
+    rationales: list[str]
+    arrays: dict[str, array[int]]
+
+
+def _layout(cols: _Columns) -> _Layout:
+    """Arrange the rows for lookups of a code pair in either direction, without sorting all rows.
+
+    Rows are grouped by the lower code number of their pair (a counting sort: one bucket per code);
+    ``start[c] .. start[c + 1]`` are the rows whose lower code number is ``c``, ordered by
+    ``pair = other code number * 2 + direction`` (direction 1: the lower code is column 2), rows of
+    one key in file order. Each bucket holds ``pair`` and the row number packed in one int and is
+    sorted on its own (a few hundred rows). One bisection of the ``pair`` array within one slice
+    finds both directions; the dates and indicator of a row are one 64-bit record (see
+    :data:`_REC_EFFECTIVE`), so a lookup touches one place in memory per row.
+    """
+    n = len(cols)
+    ncodes = len(cols.codes)
+    shift = max(n, 1).bit_length()
+    mask = (1 << shift) - 1
+    buckets: list[list[int]] = [[] for _ in range(ncodes)]
+    appends = [bucket.append for bucket in buckets]
+    for r, c1, c2 in zip(range(n), cols.column_1, cols.column_2, strict=True):
+        if c1 <= c2:
+            appends[c1]((c2 << 1) << shift | r)
+        else:
+            appends[c2]((c1 << 1 | 1) << shift | r)
+    start: array[int] = array("I", [0])
+    order: list[int] = []
+    for bucket in buckets:
+        bucket.sort()
+        order += bucket
+        start.append(len(order))
+    del buckets, appends
+    pairs = array(_typecode(2 * ncodes), [v >> shift for v in order])
+    rows = [v & mask for v in order]
+    del order
+    code = _REC_INDICATOR
+    payload = [
+        e << _REC_EFFECTIVE | d << _REC_DELETION | code[k]
+        for e, d, k in zip(cols.effective, cols.deletion, cols.indicator, strict=True)
+    ]
+    records = array("Q", map(payload.__getitem__, rows))
+    del payload
+    rationale = array(_typecode(len(cols.rationales)), map(cols.rationale.__getitem__, rows))
+    arrays = {"start": start, "pair": pairs, "record": records, "rationale": rationale}
+    return _Layout(list(cols.codes), list(cols.rationales), arrays)
+
+
+#: The fields of a row a lookup needs are one unsigned 64-bit record: ``effective << 24 | deletion << 2
+#: | indicator code``; days are ``date.toordinal()`` in 22 bits (any date up to 9999-12-31; effective
+#: 0 = none, deletion :data:`_NO_DELETION` = none), indicator codes 0, 1 and 2 (= indicator 9).
+_REC_EFFECTIVE = 24
+_REC_DELETION = 2
+_REC_DAY = (1 << 22) - 1
+_REC_INDICATOR = {0: 0, 1: 1, 9: 2}
+_INDICATOR = (0, 1, 9)
 
 #: ``PtpRow`` from a tuple of its values, without the keyword-argument handling of ``PtpRow(...)``.
 _new_row = tuple.__new__
-#: :func:`_code_number` for lookups: claims repeat a few thousand codes at most.
-_cached_number = functools.lru_cache(maxsize=65536)(_code_number)
-
-
-@functools.lru_cache(maxsize=65536)
-def _from_day(day: int) -> dt.date | None:
-    return dt.date.fromordinal(day) if day else None
+#: At most this many :class:`PtpRow` objects returned by lookups are kept for reuse (about 3 MB);
+#: claims repeat the same code pairs, so the same rows win again and again.
+_BUILT_ROWS = 16384
 
 
 class _IndexedPairs(Mapping[tuple[str, str], tuple[PtpRow, ...]]):
-    """The ``pairs`` mapping of a :class:`PtpTable` backed by the index arrays (rows built on demand)."""
+    """The ``pairs`` mapping of a :class:`PtpTable` backed by the index arrays (rows built on demand).
 
-    __slots__ = ("_count", "_keys", "_n", "deletion", "effective", "indicator", "rationale", "rationales")
+    A lookup is two dict lookups (code -> number), the lower code's slice of rows from the offset
+    table, and one bisection of that slice only (a few hundred records, not the whole table), which
+    finds the rows of both directions of the pair.
+    """
 
-    def __init__(self, arrays: Mapping[str, array[int]], rationales: Sequence[str]) -> None:
-        self._keys = arrays["keys"]
-        self.effective = arrays["effective"]
-        self.deletion = arrays["deletion"]
-        self.indicator = arrays["indicator"]
+    __slots__ = (
+        "_built",
+        "_codes",
+        "_count",
+        "_days",
+        "_ids",
+        "_n",
+        "pair",
+        "rationale",
+        "rationales",
+        "record",
+        "start",
+    )
+
+    def __init__(self, layout: _Layout) -> None:
+        arrays = layout.arrays
+        self._codes = tuple(layout.codes)
+        self._ids = {code: n for n, code in enumerate(self._codes)}
+        self.start = arrays["start"]
+        self.pair = arrays["pair"]
+        self.record = arrays["record"]
         self.rationale = arrays["rationale"]
-        self.rationales = tuple(rationales)
-        self._n = len(self._keys)
+        self.rationales = tuple(layout.rationales)
+        self._n = len(self.record)
         self._count: int | None = None
+        self._days: dict[int, dt.date | None] = {0: None, _NO_DELETION: None}
+        self._built: dict[int, PtpRow] = {}  # rows returned by edit_on, by record number (bounded)
 
     def find(self, column_1: str, column_2: str) -> tuple[PtpRow, ...]:
         """Every row with this key, in file order."""
-        n1, n2 = _cached_number(column_1), _cached_number(column_2)
-        if n1 < 0 or n2 < 0:
+        c1, c2 = self._ids.get(column_1), self._ids.get(column_2)
+        if c1 is None or c2 is None:
             return ()
-        key = n1 << 32 | n2
-        keys = self._keys
-        i = bisect_left(keys, key)
-        n = self._n
-        if i == n or keys[i] != key:
-            return ()
-        j = i + 1
-        if j == n or keys[j] != key:
-            return (self._row(column_1, column_2, i),)
-        while j < n and keys[j] == key:
-            j += 1
-        return tuple(self._row(column_1, column_2, k) for k in range(i, j))
+        low, want = (c1, c2 << 1) if c1 <= c2 else (c2, c1 << 1 | 1)
+        pair, hi = self.pair, self.start[low + 1]
+        i = bisect_left(pair, want, self.start[low], hi)
+        rows = []
+        while i < hi and pair[i] == want:
+            rows.append(self._row(c1, c2, i))
+            i += 1
+        return tuple(rows)
 
-    def _row(self, column_1: str, column_2: str, k: int) -> PtpRow:
+    def edit_on(self, code_a: str, code_b: str, day: dt.date) -> PtpRow | None:
+        """:meth:`PtpTable.edit_on` on the records: only the winning row becomes a :class:`PtpRow`.
+
+        Rank of a row in force (indicator 9 ignored): latest effective date, then the strictest
+        indicator (0 before 1), then column 1 = ``code_a`` (the text form sees those rows first),
+        then file order.
+        """
+        ids = self._ids
+        a = ids.get(code_a)
+        b = ids.get(code_b)
+        if a is None or b is None:
+            return None
+        if a <= b:
+            low, other, first = a, b << 1, 0  # rows with column 1 = code_a have direction ``first``
+        else:
+            low, other, first = b, a << 1, 1
+        start = self.start
+        lo, hi = start[low], start[low + 1]
+        if lo == hi:
+            return None
+        pair = self.pair
+        i = bisect_left(pair, other, lo, hi)
+        last = other + 1  # the pair's rows in both directions: ``other`` and ``other + 1``
+        if i == hi or pair[i] > last:
+            return None
+        record = self.record
+        d = day.toordinal()
+        best = -1
+        rank = -1
+        while i < hi and (p := pair[i]) <= last:
+            v = record[i]
+            k = v & 3
+            e = v >> _REC_EFFECTIVE
+            if k != 2 and e <= d <= (v >> _REC_DELETION & _REC_DAY):
+                r = (e << 2) | (k == 0) << 1 | ((p & 1) == first)
+                if r > rank:
+                    best, rank = i, r
+            i += 1
+        if best < 0:
+            return None
+        row = self._built.get(best)
+        if row is None:
+            if len(self._built) >= _BUILT_ROWS:
+                self._built.clear()
+            if pair[best] & 1:
+                row = self._built[best] = self._row(other >> 1, low, best)
+            else:
+                row = self._built[best] = self._row(low, other >> 1, best)
+        return row
+
+    def _row(self, c1: int, c2: int, k: int) -> PtpRow:
+        v = self.record[k]
+        days = self._days
+        e, d = v >> _REC_EFFECTIVE, v >> _REC_DELETION & _REC_DAY
+        effective = days[e] if e in days else days.setdefault(e, dt.date.fromordinal(e))
+        deletion = days[d] if d in days else days.setdefault(d, dt.date.fromordinal(d))
         return _new_row(
             PtpRow,
             (
-                column_1,
-                column_2,
-                _from_day(self.effective[k]),
-                _from_day(self.deletion[k]),
-                self.indicator[k],
+                self._codes[c1],
+                self._codes[c2],
+                effective,
+                deletion,
+                _INDICATOR[v & 3],
                 self.rationales[self.rationale[k]],
             ),
         )
@@ -540,11 +814,14 @@ class _IndexedPairs(Mapping[tuple[str, str], tuple[PtpRow, ...]]):
         return rows
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        previous = -1
-        for key in self._keys:
-            if key != previous:
-                previous = key
-                yield _code_text(key >> 32), _code_text(key & 0xFFFFFFFF)
+        codes, start, pair = self._codes, self.start, self.pair
+        for low in range(len(codes)):
+            previous = -1
+            for k in range(start[low], start[low + 1]):
+                p = pair[k]
+                if p != previous:
+                    previous = p
+                    yield (codes[p >> 1], codes[low]) if p & 1 else (codes[low], codes[p >> 1])
 
     def __len__(self) -> int:
         if self._count is None:
@@ -552,50 +829,34 @@ class _IndexedPairs(Mapping[tuple[str, str], tuple[PtpRow, ...]]):
         return self._count
 
 
-def _index_payload(arrays: Sequence[array[int]]) -> str:
+def _index_payload(arrays: Iterable[array[int]]) -> str:
     h = hashlib.sha256()
     for a in arrays:
         h.update(memoryview(a))
     return h.hexdigest()
 
 
-def _write_index(path: Path, sha256: str, rows: Iterable[Sequence[object]]) -> int:
-    """Write the index of ``rows`` (PTP column values, file order) for the table whose hash is ``sha256``."""
-    keys: array[int] = array("Q")
-    effective: array[int] = array("i")
-    deletion: array[int] = array("i")
-    indicator: array[int] = array("b")
-    numbers: list[int] = []
-    texts: dict[str, int] = {}
-    for row in rows:
-        c1, c2, eff, dele, ind, why = row
-        n1, n2 = _code_number(str(c1).strip()), _code_number(str(c2).strip())
-        if n1 < 0 or n2 < 0:
-            bad = c1 if n1 < 0 else c2
-            raise NcciIndexError(
-                str(path), None, f"cannot index the code {bad!r}: 5 digits or capital letters expected"
-            )
-        keys.append(n1 << 32 | n2)
-        effective.append(eff.toordinal() if isinstance(eff, dt.date) else 0)
-        deletion.append(dele.toordinal() if isinstance(dele, dt.date) else 0)
-        indicator.append(int(str(ind)))
-        numbers.append(texts.setdefault(str(why).strip(), len(texts)))
-    rat_type = "B" if len(texts) <= 0x100 else "H"
-    if len(texts) > 0x10000:
-        raise NcciIndexError(str(path), None, f"too many distinct rationales to index ({len(texts):,})")
-    order = sorted(range(len(keys)), key=keys.__getitem__)  # stable: rows of a key stay in file order
-    arrays = [array(a.typecode, [a[i] for i in order]) for a in (keys, effective, deletion, indicator)]
-    arrays.append(array(rat_type, [numbers[i] for i in order]))
+def _stat(file: str | Path) -> list[int]:
+    """Size and modification time (ns) of a table file, as recorded in its index."""
+    st = os.stat(file)
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _write_index_file(path: Path, sha256: str, layout: _Layout, table_stat: list[int]) -> None:
+    """Write an index (atomically: a temporary file, then a rename)."""
+    arrays = [layout.arrays[name] for name in _INDEX_ARRAYS]
     header = {
+        "format": "payerpolicy-ncci ptp index",
         "sha256": sha256,
-        "rows": len(keys),
+        "table": table_stat,
+        "rows": len(layout.arrays["record"]),
         "byteorder": sys.byteorder,
-        "arrays": [[name, code, size] for name, code, size in _INDEX_ARRAYS]
-        + [["rationale", rat_type, 2 if rat_type == "H" else 1]],
-        "rationales": list(texts),
+        "codes": layout.codes,
+        "rationales": layout.rationales,
+        "arrays": [[name, a.typecode, a.itemsize, len(a)] for name, a in zip(_INDEX_ARRAYS, arrays, strict=True)],
         "payload_sha256": _index_payload(arrays),
     }
-    blob = json.dumps(header, ensure_ascii=False).encode("utf-8")
+    blob = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -608,31 +869,28 @@ def _write_index(path: Path, sha256: str, rows: Iterable[Sequence[object]]) -> i
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return len(keys)
 
 
 def write_ptp_index(table_file: str | Path, rows: Iterable[Sequence[object]] | None = None) -> Path:
     """Write the binary index of a PTP table file next to it (``ptp.idx``), atomically; return its path.
 
     ``rows`` (the table's rows in file order, as given to :func:`write_table`) saves re-reading the
-    table; without it the table is parsed (and checked) first. Raises :class:`NcciIndexError` when a
-    code is not 5 digits or capital letters.
+    table; without it the table is parsed (and checked against its ``#sha256``) first.
     """
     table_file = Path(table_file)
-    if rows is None:
-        with _no_gc():
-            table = parse_ptp(_read(str(table_file)), str(table_file))
-        return _write_indexed(table_file, table.info.sha256, (r for group in table.pairs.values() for r in group))
-    header = _ptp_header(str(table_file))
-    if header is None:
-        raise NcciTableError(str(table_file), None, "not a PTP table in the compact format")
-    return _write_indexed(table_file, header[0]["sha256"], rows)
-
-
-def _write_indexed(table_file: Path, sha256: str, rows: Iterable[Sequence[object]]) -> Path:
     path = ptp_index_path(table_file)
     with _no_gc():
-        _write_index(path, sha256, rows)
+        if rows is None:
+            header, _, cols = _parse_ptp_columns(_read(str(table_file)), str(table_file))
+        else:
+            head = _ptp_header(str(table_file))
+            if head is None:
+                raise NcciTableError(str(table_file), None, "not a PTP table in the compact format")
+            header = head[0]
+            cols = _Columns()
+            for row in rows:
+                cols.add(row)
+        _write_index_file(path, header["sha256"], _layout(cols), _stat(table_file))
     return path
 
 
@@ -659,70 +917,108 @@ def _ptp_header(file: str) -> tuple[dict[str, str], list[str]] | None:
     return header, notes
 
 
-def _read_index(path: Path, sha256: str) -> _IndexedPairs | None:
-    """The index at ``path`` when it was built from the rows hashed ``sha256``; None when absent or stale."""
+def _rows_match(file: str, sha256: str) -> bool:
+    """Whether the bytes after a table file's ``#`` header hash to ``sha256`` (file as written by us)."""
+    try:
+        data = Path(file).read_bytes()
+    except OSError:
+        return False
+    pos = 0
+    while data.startswith(b"#", pos):
+        end = data.find(b"\n", pos)
+        if end < 0:
+            return False
+        pos = end + 1
+    return hashlib.sha256(memoryview(data)[pos:]).hexdigest() == sha256
+
+
+def _read_index(path: Path, sha256: str) -> tuple[_IndexedPairs, list[int]] | None:
+    """The index at ``path`` and the table size/mtime it recorded; None when it is stale.
+
+    Stale: built from rows not hashed ``sha256``, by another format version or on another byte order.
+    Raises :class:`NcciIndexError` when the file is not an index or is truncated or corrupt.
+    """
     file = str(path)
     try:
         f = path.open("rb")
-    except FileNotFoundError:
-        return None
     except OSError as exc:
         raise NcciIndexError(file, None, f"cannot read the PTP index: {exc.strerror or exc}") from None
     with f:
         preamble = f.read(_INDEX_PREAMBLE.size)
         if len(preamble) < _INDEX_PREAMBLE.size or not preamble.startswith(_INDEX_MAGIC):
-            raise NcciIndexError(
-                file, None, "not a payerpolicy PTP index (bad magic or truncated); rebuild or delete it"
-            )
+            raise NcciIndexError(file, None, f"not a payerpolicy PTP index (bad magic or truncated); {_REBUILD}")
         _, version, size = _INDEX_PREAMBLE.unpack(preamble)
         if version != _INDEX_VERSION:
-            return None  # another format version: ignored, like a stale index
+            return None  # another format version: stale, rebuilt by the caller
         blob = f.read(size)
         try:
             if len(blob) < size:
                 raise ValueError("truncated header")
             header = json.loads(blob.decode("utf-8"))
             rows = int(header["rows"])
-            specs = [(str(name), str(code), int(itemsize)) for name, code, itemsize in header["arrays"]]
+            specs = [(str(name), str(code), int(itemsize), int(n)) for name, code, itemsize, n in header["arrays"]]
+            codes = [str(c) for c in header["codes"]]
             rationales = [str(r) for r in header["rationales"]]
+            table_stat = [int(v) for v in header["table"]]
             recorded, payload, order = str(header["sha256"]), str(header["payload_sha256"]), header["byteorder"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise NcciIndexError(file, None, f"corrupt PTP index header ({exc}); rebuild or delete it") from None
+            raise NcciIndexError(file, None, f"corrupt PTP index header ({exc}); {_REBUILD}") from None
         if recorded != sha256 or order != sys.byteorder:
             return None  # built from other rows (stale) or on another machine
+        expected = {"start": len(codes) + 1, "pair": rows, "record": rows, "rationale": rows}
+        if [s[0] for s in specs] != list(_INDEX_ARRAYS) or any(n != expected[name] for name, _, _, n in specs):
+            raise NcciIndexError(file, None, f"corrupt PTP index (unexpected arrays); {_REBUILD}")
         arrays: dict[str, array[int]] = {}
-        for name, code, itemsize in specs:
-            a: array[int] = array(code)
-            if a.itemsize != itemsize:
-                return None
+        for name, code, itemsize, n in specs:
             try:
-                a.fromfile(f, rows)
+                a: array[int] = array(code)
+            except ValueError:
+                raise NcciIndexError(file, None, f"corrupt PTP index (array type {code!r}); {_REBUILD}") from None
+            if a.itemsize != itemsize:
+                return None  # built where the C types have other sizes: rebuilt by the caller
+            try:
+                a.fromfile(f, n)
             except EOFError:
-                raise NcciIndexError(
-                    file, None, f"truncated PTP index (array {name!r} is short); rebuild or delete it"
-                ) from None
+                raise NcciIndexError(file, None, f"truncated PTP index (array {name!r} is short); {_REBUILD}") from None
             arrays[name] = a
         if f.read(1):
-            raise NcciIndexError(file, None, "corrupt PTP index (bytes after the arrays); rebuild or delete it")
-    if set(arrays) != {"keys", "effective", "deletion", "indicator", "rationale"}:
-        raise NcciIndexError(file, None, "corrupt PTP index (unexpected arrays); rebuild or delete it")
-    if _index_payload(list(arrays.values())) != payload:
-        raise NcciIndexError(file, None, "corrupt PTP index (arrays do not match their SHA-256); rebuild or delete it")
-    return _IndexedPairs(arrays, rationales)
+            raise NcciIndexError(file, None, f"corrupt PTP index (bytes after the arrays); {_REBUILD}")
+    if _index_payload(arrays.values()) != payload:
+        raise NcciIndexError(file, None, f"corrupt PTP index (arrays do not match their SHA-256); {_REBUILD}")
+    start = arrays["start"]
+    if start[0] != 0 or start[-1] != rows:
+        raise NcciIndexError(file, None, f"corrupt PTP index (offset table); {_REBUILD}")
+    return _IndexedPairs(_Layout(codes, rationales, arrays)), table_stat
 
 
-def _load_indexed(file: str) -> PtpTable | None:
-    """The PTP table through its binary index, or None when there is no usable (current) index."""
-    index = ptp_index_path(file)
-    if not index.is_file():
-        return None
+def _load_path(file: str) -> PtpTable:
+    """A PTP table file through its index; the index is rebuilt when stale, built in memory when absent.
+
+    The index is trusted when it records this table's ``#sha256`` and the file's current size and
+    modification time; when only the size or time differ (a copy), the rows are hashed again first.
+    """
     head = _ptp_header(file)
-    if head is None:
-        return None
-    header, notes = head
-    pairs = _read_index(index, header["sha256"])
-    if pairs is None:
-        return None
+    index = ptp_index_path(file)
+    rebuild = False
+    if head is not None and index.is_file():
+        header, notes = head
+        found = _read_index(index, header["sha256"])
+        if found is not None:
+            pairs, table_stat = found
+            if table_stat == _stat(file) or _rows_match(file, header["sha256"]):
+                info = TableInfo(
+                    file, "ptp", header["source"], header["version"], header["sha256"], pairs._n, tuple(notes)
+                )
+                return PtpTable(info, pairs)
+        rebuild = True  # stale: built from other rows, by another version, or the rows were edited
+    with _no_gc():
+        header, notes, cols = _parse_ptp_columns(_read(file), _display(file))
+        layout = _layout(cols)
+        del cols
+    if rebuild:
+        with contextlib.suppress(OSError):  # a read-only directory: the table still loads from its text
+            _write_index_file(index, header["sha256"], layout, _stat(file))
+    pairs = _IndexedPairs(layout)
     info = TableInfo(file, "ptp", header["source"], header["version"], header["sha256"], pairs._n, tuple(notes))
     return PtpTable(info, pairs)
 
@@ -790,13 +1086,12 @@ def _no_gc() -> Iterator[None]:
 def load_ptp(file: str) -> PtpTable:
     """Load a PTP table (``builtin:ptp`` or a path), once per process.
 
-    A path with a current binary index next to it (``ptp.idx``, see :func:`write_ptp_index`) is
-    loaded through the index; otherwise the text is parsed.
+    A path loads through its binary index (``ptp.idx``, see :func:`write_ptp_index`) when that is
+    current; a stale index (other rows, other format version) is rebuilt from the text and
+    rewritten; without an index the text is parsed into the same arrays in memory.
     """
     if not file.startswith("builtin:"):
-        table = _load_indexed(file)
-        if table is not None:
-            return table
+        return _load_path(file)
     with _no_gc():
         return parse_ptp(_read(file), _display(file))
 

@@ -15,7 +15,12 @@ into ``out_dir``, recording the source file names, their SHA-256 and a version. 
 and checked first; the two tables are then written to a temporary directory and moved into place,
 so a bad input leaves nothing half-written. Errors name the file and line.
 
-CMS's deletion date is taken as the last day the edit applies, like the compact format's.
+CMS's deletion date is taken as the last day the edit applies, like the compact format's (unconfirmed:
+no CMS file documentation found says whether it is the last day in effect or the first day not in effect).
+
+Speed: each distinct code, date and rationale text is checked once and remembered, so most rows cost
+one ``split`` and a few dict lookups, and go straight into the index columns (no object per row);
+the index groups rows by code with a counting sort (see :func:`payerpolicy.ncci._layout`).
 The full CMS files are licensed downloads: import your own copy, never commit it.
 """
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import itertools
 import os
 import re
 import shutil
@@ -31,7 +37,21 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .ncci import MUE_FILE, PTP_FILE, NcciTableError, TableInfo, ptp_index_path, write_ptp_index, write_table
+from .ncci import (
+    _NO_DELETION,
+    MUE_FILE,
+    PTP_FILE,
+    NcciTableError,
+    TableInfo,
+    _Columns,
+    _layout,
+    _no_gc,
+    _stat,
+    _write_index_file,
+    _write_table_blocks,
+    ptp_index_path,
+    write_table,
+)
 from .vocab import CODE_PATTERN
 
 __all__ = ["import_cms_files", "read_cms_mue", "read_cms_ptp"]
@@ -67,52 +87,137 @@ def _is_code(text: str) -> bool:
     return bool(CODE_PATTERN.match(text.strip().upper()))
 
 
-def read_cms_ptp(path: str | Path) -> list[PtpValues]:
-    """Read one CMS practitioner PTP text file; rows as (col1, col2, effective, deletion, indicator, rationale)."""
-    path = Path(path)
-    file = str(path)
-    rows: list[PtpValues] = []
-    seen_header = False
-    try:
-        text = path.read_text("utf-8-sig", errors="strict")
-    except UnicodeDecodeError:
-        text = path.read_text("latin-1")
-    except OSError as exc:
-        raise NcciTableError(file, None, f"cannot read: {exc.strerror or exc}") from None
-    for lineno, line in enumerate(text.splitlines(), start=1):
+class _PtpReader:
+    """Reads CMS PTP files into index columns and the compact table's text, in one pass per file.
+
+    Codes, dates, rationales are validated once per distinct raw field and remembered, so a row
+    whose fields were all seen before costs a ``split`` and seven dict lookups (no objects per row).
+    Any other line (header lines, a new code or date, a bad row) goes through :meth:`_check`, which
+    validates it field by field and names the file and line of bad input.
+    """
+
+    def __init__(self) -> None:
+        self.cols = _Columns()
+        self.ids: dict[str, int] = {}
+        self.effective: dict[str, tuple[int, str]] = {}
+        self.deletion: dict[str, tuple[int, str]] = {}
+        self.rationales: dict[str, tuple[int, str]] = {}
+
+    def read(self, path: Path) -> bytes:
+        """Add one CMS PTP file's rows; return them as compact-table lines (UTF-8, each ending in a newline)."""
+        file = str(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise NcciTableError(file, None, f"cannot read: {exc.strerror or exc}") from None
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+        del raw
+        lines = text.splitlines()
+        del text
+        first = next((n for n, line in enumerate(lines) if _is_header(line)), None)
+        if first is None:
+            raise NcciTableError(file, None, "no header line starting with 'Column 1' (is this a CMS PTP file?)")
+        cols = self.cols
+        codes = cols.codes
+        before = len(cols)
+        ids, effective, deletion, rationales = self.ids, self.effective, self.deletion, self.rationales
+        a1, a2 = cols.column_1.append, cols.column_2.append
+        ae, ad, ak, ar = cols.effective.append, cols.deletion.append, cols.indicator.append, cols.rationale.append
+        out: list[str] = []
+        o = out.append
+        for lineno, line in enumerate(itertools.islice(lines, first + 1, None), start=first + 2):
+            try:
+                f1, f2, f3, f4, f5, f6, f7 = line.split("\t")
+                c1, c2 = ids[f1], ids[f2]
+                _PRIOR[f3]
+                (e, e_iso), (d, d_iso), k, (r, why) = effective[f4], deletion[f5], _MODIFIER[f6], rationales[f7]
+            except (ValueError, KeyError):
+                row = self._check(line, file, lineno, len(cols) > before)
+                if row is None:
+                    continue
+                c1, c2, e, e_iso, d, d_iso, k, r, why = row
+            a1(c1)
+            a2(c2)
+            ae(e)
+            ad(d)
+            ak(k)
+            ar(r)
+            o(f"{codes[c1]}\t{codes[c2]}\t{e_iso}\t{d_iso}\t{k}\t{why}\n")
+        if len(cols) == before:
+            raise NcciTableError(file, None, "no edit rows after the header")
+        return "".join(out).encode("utf-8")
+
+    def _check(
+        self, line: str, file: str, lineno: int, rows_seen: bool
+    ) -> tuple[int, int, int, str, int, str, int, int, str] | None:
+        """Validate one line field by field; None for a line to skip (blank, header continuation)."""
         if not line.strip():
-            continue
-        fields = [f.strip() for f in line.split("\t")]
-        if not seen_header:
-            if re.sub(r"\s+", " ", fields[0]).lower().startswith(("column 1", "column1")):
-                seen_header = True
-            continue
+            return None
+        raw = line.split("\t")
+        fields = [f.strip() for f in raw]
         if not _is_code(fields[0]):
-            if rows:
+            if rows_seen:
                 raise NcciTableError(file, lineno, f"expected a row starting with a code, found {fields[0]!r}")
-            continue  # the header's continuation lines
+            return None  # the header's continuation lines
         if len(fields) < 7:
             raise NcciTableError(
                 file, lineno, f"expected 7 tab-separated columns (a truncated file?), found {len(fields)}"
             )
-        col1, col2 = fields[0].upper(), fields[1].upper()
-        if not _is_code(col2):
+        if not _is_code(fields[1]):
             raise NcciTableError(file, lineno, f"Column 2: expected a code, found {fields[1]!r}")
         if fields[2] not in ("", "*"):
             raise NcciTableError(
                 file, lineno, f"'*=in existence prior to 1996': expected * or nothing, found {fields[2]!r}"
             )
-        effective = _ymd(fields[3], file, lineno, "Effective Date", star=False)
-        deletion = _ymd(fields[4], file, lineno, "Deletion Date", star=True)
+        eff = _ymd(fields[3], file, lineno, "Effective Date", star=False)
+        dele = _ymd(fields[4], file, lineno, "Deletion Date", star=True)
         if fields[5] not in ("0", "1", "9"):
             raise NcciTableError(file, lineno, f"Modifier: expected 0, 1 or 9, found {fields[5]!r}")
-        rationale = " ".join(" ".join(fields[6:]).split())
-        rows.append((col1, col2, effective, deletion, int(fields[5]), rationale))
-    if not seen_header:
-        raise NcciTableError(file, None, "no header line starting with 'Column 1' (is this a CMS PTP file?)")
-    if not rows:
-        raise NcciTableError(file, None, "no edit rows after the header")
-    return rows
+        why = " ".join(" ".join(fields[6:]).split())
+        cols = self.cols
+        c1 = self.ids[raw[0]] = cols.code(fields[0].upper())
+        c2 = self.ids[raw[1]] = cols.code(fields[1].upper())
+        assert eff is not None  # star=False
+        e, e_iso = self.effective[raw[3]] = (eff.toordinal(), eff.isoformat())
+        d, d_iso = self.deletion[raw[4]] = (dele.toordinal(), dele.isoformat()) if dele else (_NO_DELETION, "")
+        r = cols.why(why)
+        if len(raw) == 7:
+            self.rationales[raw[6]] = (r, why)
+        return c1, c2, e, e_iso, d, d_iso, int(fields[5]), r, why
+
+    def rows(self) -> list[PtpValues]:
+        """Every row read so far as (col1, col2, effective, deletion, indicator, rationale)."""
+        cols = self.cols
+        codes, rationales = cols.codes, cols.rationales
+
+        def day(n: int) -> dt.date | None:
+            return None if n in (0, _NO_DELETION) else dt.date.fromordinal(n)
+
+        return [
+            (codes[c1], codes[c2], day(e), day(d), k, rationales[r])
+            for c1, c2, e, d, k, r in zip(
+                cols.column_1, cols.column_2, cols.effective, cols.deletion, cols.indicator, cols.rationale, strict=True
+            )
+        ]
+
+
+_PRIOR = {"": None, "*": None}
+_MODIFIER = {"0": 0, "1": 1, "9": 9}
+
+
+def _is_header(line: str) -> bool:
+    first = line.split("\t", 1)[0]
+    return re.sub(r"\s+", " ", first.strip()).lower().startswith(("column 1", "column1"))
+
+
+def read_cms_ptp(path: str | Path) -> list[PtpValues]:
+    """Read one CMS practitioner PTP text file; rows as (col1, col2, effective, deletion, indicator, rationale)."""
+    reader = _PtpReader()
+    reader.read(Path(path))
+    return reader.rows()
 
 
 def read_cms_mue(path: str | Path, effective: dt.date | None = None) -> list[MueValues]:
@@ -188,9 +293,9 @@ def import_cms_files(
         raise ValueError("give at least one CMS PTP file")
     ptp_files = [Path(p) for p in ptp_paths]
     mue_file = Path(mue_path)
-    ptp_rows: list[PtpValues] = []
-    for p in ptp_files:
-        ptp_rows.extend(read_cms_ptp(p))
+    reader = _PtpReader()
+    with _no_gc():  # millions of short-lived strings: the cyclic collector would only slow this down
+        blocks = [reader.read(p) for p in ptp_files]
     mue_rows = read_cms_mue(mue_file, mue_effective)
     ptp_notes = [f"input {p.name} sha256 {_sha256(p)}" for p in ptp_files]
     mue_notes = [f"input {mue_file.name} sha256 {_sha256(mue_file)}"]
@@ -199,14 +304,16 @@ def import_cms_files(
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".ncci-import-", dir=out))
     try:
-        ptp_info = write_table(
+        ptp_info = _write_table_blocks(
             staging / PTP_FILE,
             "ptp",
-            ptp_rows,
+            blocks,
+            len(reader.cols),
             source=f"CMS Medicare NCCI PTP edits, practitioner services: {ptp_names}",
             version=ptp_version or f"CMS practitioner PTP ({ptp_names})",
             notes=ptp_notes,
         )
+        del blocks
         mue_info = write_table(
             staging / MUE_FILE,
             "mue",
@@ -216,7 +323,13 @@ def import_cms_files(
             notes=mue_notes,
         )
         if index:
-            os.replace(write_ptp_index(staging / PTP_FILE, ptp_rows), ptp_index_path(out / PTP_FILE))
+            staged_index = ptp_index_path(staging / PTP_FILE)
+            with _no_gc():
+                layout = _layout(reader.cols)
+            # the index records the table file's size and mtime; a rename keeps both
+            _write_index_file(staged_index, ptp_info.sha256, layout, _stat(staging / PTP_FILE))
+            del layout
+            os.replace(staged_index, ptp_index_path(out / PTP_FILE))
         os.replace(staging / PTP_FILE, out / PTP_FILE)
         os.replace(staging / MUE_FILE, out / MUE_FILE)
     finally:

@@ -20,6 +20,8 @@ from payerpolicy.ncci import (
 from payerpolicy.ncci_import import import_cms_files
 from payerpolicy.ncci_synth import write_synthetic_cms_files
 
+D = dt.date
+
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -92,21 +94,139 @@ def test_write_ptp_index_on_any_table(tmp_path: Path) -> None:
     assert table.edit_on("97014", "G0283", dt.date(2024, 1, 1)) == rows[3]
 
 
-def test_codes_that_cannot_be_indexed_are_refused(tmp_path: Path) -> None:
+def test_any_code_text_is_indexed(tmp_path: Path) -> None:
     path = tmp_path / "ptp.tsv"
-    write_table(path, "ptp", [("9714", "97530", None, None, 1, "x")], source="s", version="v")
-    with pytest.raises(NcciIndexError, match="9714"):
-        write_ptp_index(path)
-    assert not ptp_index_path(path).exists()
-
-
-def test_stale_index_is_ignored(imported: Path, tmp_path: Path) -> None:
-    path = _copy(imported, tmp_path / "t")
-    rows = [("97140", "97530", None, None, 0, "rewritten")]
-    write_table(path, "ptp", rows, source="s", version="rewritten")  # the old ptp.idx is now stale
+    rows = [("9714", "97530", None, None, 1, "x"), ("97530", "0001F", None, None, 0, "y")]
+    write_table(path, "ptp", rows, source="s", version="v")
+    write_ptp_index(path)
     table = load_ptp(str(path))
-    assert type(table.pairs).__name__ != "_IndexedPairs"
-    assert table.info.version == "rewritten" and table.rows("97140", "97530")[0].rationale == "rewritten"
+    assert type(table.pairs).__name__ == "_IndexedPairs"
+    assert table.edit_on("97530", "9714", dt.date(2024, 1, 1)) == rows[0]
+    assert table.rows("97530", "0001F") == (rows[1],) and table.rows("0001F", "97530") == ()
+
+
+def _index_header(index: Path) -> dict[str, object]:
+    import json
+    import struct
+
+    magic, version, size = struct.unpack("<8sII", index.read_bytes()[:16])
+    assert magic == b"PPNCCIDX"
+    header: dict[str, object] = json.loads(index.read_bytes()[16 : 16 + size])
+    header["version"] = version
+    return header
+
+
+def test_stale_index_is_rebuilt(imported: Path, tmp_path: Path) -> None:
+    path = _copy(imported, tmp_path / "t")
+    index = ptp_index_path(path)
+    rows = [("97140", "97530", None, None, 0, "rewritten")]
+    info = write_table(path, "ptp", rows, source="s", version="rewritten")  # the old ptp.idx is now stale
+    assert _index_header(index)["sha256"] != info.sha256
+    table = load_ptp(str(path))
+    assert table.info.version == "rewritten" and table.rows("97140", "97530") == (rows[0],)
+    assert table.edit_on("97530", "97140", dt.date(2024, 1, 1)) == rows[0]
+    assert len(table.pairs) == 1 and table.info.rows == 1
+    assert _index_header(index)["sha256"] == info.sha256  # rewritten for the new rows
+    load_ptp.cache_clear()
+    assert load_ptp(str(path)).rows("97140", "97530") == (rows[0],)
+
+
+def test_index_of_an_older_format_version_is_rebuilt(imported: Path, tmp_path: Path) -> None:
+    path = _copy(imported, tmp_path / "t")
+    index = ptp_index_path(path)
+    data = bytearray(index.read_bytes())
+    data[8:12] = (1).to_bytes(4, "little")  # format version 1 (one sorted key array)
+    index.write_bytes(bytes(data))
+    text = parse_ptp(path.read_text("utf-8"), str(path))
+    table = load_ptp(str(path))
+    assert _index_header(index)["version"] == 2
+    a, b = next(iter(text.pairs))
+    assert table.rows(a, b) == text.pairs[(a, b)]
+
+
+def test_table_edited_behind_its_index_is_refused(imported: Path, tmp_path: Path) -> None:
+    path = _copy(imported, tmp_path / "t")
+    lines = path.read_text("utf-8").splitlines(keepends=True)
+    row = next(n for n, line in enumerate(lines) if "\t0\t" in line and not line.startswith("#"))
+    lines[row] = lines[row].replace("\t0\t", "\t1\t")  # the index (and #sha256) still say 0
+    path.write_text("".join(lines), "utf-8")
+    with pytest.raises(NcciTableError, match="the rows do not match the header's sha256"):
+        load_ptp(str(path))
+
+
+def test_copied_table_and_index_load_through_the_index(imported: Path, tmp_path: Path) -> None:
+    path = _copy(imported, tmp_path / "t")  # new mtimes: the rows are hashed once more, then trusted
+    index = ptp_index_path(path)
+    before = index.read_bytes()
+    table = load_ptp(str(path))
+    assert type(table.pairs).__name__ == "_IndexedPairs" and table.info.rows == 2_000
+    assert index.read_bytes() == before
+
+
+def test_table_without_index_loads_in_memory_and_writes_nothing(imported: Path, tmp_path: Path) -> None:
+    (tmp_path / "t").mkdir()
+    path = tmp_path / "t" / "ptp.tsv"
+    path.write_bytes(imported.read_bytes())
+    table = load_ptp(str(path))
+    text = parse_ptp(path.read_text("utf-8"), str(path))
+    assert dict(table.pairs) == dict(text.pairs)
+    assert [p.name for p in path.parent.iterdir()] == ["ptp.tsv"]
+
+
+def test_ties_between_a_pair_and_its_reverse_follow_the_text_form(tmp_path: Path) -> None:
+    rows = [
+        ("97110", "97112", D(2020, 1, 1), None, 1, "forward"),
+        ("97112", "97110", D(2020, 1, 1), None, 1, "reverse"),
+        ("97112", "97110", D(2020, 1, 1), D(2022, 12, 31), 1, "reverse, second row of the key"),
+        ("97530", "97140", D(2020, 1, 1), None, 1, "lower code is column 2"),
+        ("97140", "97530", D(2020, 1, 1), None, 0, "strict"),
+    ]
+    path = tmp_path / "ptp.tsv"
+    write_table(path, "ptp", rows, source="s", version="v")
+    text = parse_ptp(path.read_text("utf-8"), str(path))
+    table = load_ptp(str(path))
+    assert type(table.pairs).__name__ == "_IndexedPairs"
+    day = D(2021, 1, 1)
+    assert table.edit_on("97110", "97112", day) == text.edit_on("97110", "97112", day) == rows[0]
+    assert table.edit_on("97112", "97110", day) == text.edit_on("97112", "97110", day) == rows[1]
+    assert table.edit_on("97530", "97140", day) == text.edit_on("97530", "97140", day) == rows[4]
+    assert table.rows("97112", "97110") == tuple(rows[1:3])
+
+
+def test_random_pairs_match_the_text_table(tmp_path: Path) -> None:
+    ptp_paths, mue_path = write_synthetic_cms_files(tmp_path / "cms", ptp_rows=30_000, mue_rows=400, seed=7)
+    ptp_info, _ = import_cms_files(ptp_paths, mue_path, tmp_path / "tables")
+    indexed = load_ptp(ptp_info.file)
+    assert type(indexed.pairs).__name__ == "_IndexedPairs"
+    text = parse_ptp(Path(ptp_info.file).read_text("utf-8"), ptp_info.file)
+    rng = random.Random(3)
+    keys = list(text.pairs)
+    codes = sorted({c for k in keys for c in k})
+    matched = 0
+    for _ in range(5_000):
+        a, b = rng.choice(keys) if rng.random() < 0.5 else (rng.choice(codes), rng.choice(codes))
+        if rng.random() < 0.5:
+            a, b = b, a
+        day = dt.date.fromordinal(rng.randrange(dt.date(1995, 1, 1).toordinal(), dt.date(2026, 1, 1).toordinal()))
+        expected = text.edit_on(a, b, day)
+        assert indexed.edit_on(a, b, day) == expected, (a, b, day)
+        assert indexed.rows(a, b) == text.rows(a, b)
+        matched += expected is not None
+    assert matched > 1_000  # the sample exercises hits, not only misses
+
+
+def test_cli_rebuilds_the_index(imported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from payerpolicy.cli import main
+
+    path = _copy(imported, tmp_path / "t")
+    index = ptp_index_path(path)
+    index.write_bytes(b"NOTANIDX")
+    with pytest.raises(NcciIndexError, match="payerpolicy ncci index"):
+        load_ptp(str(path))
+    assert main(["ncci", "index", str(path.parent)]) == 0
+    assert f"{index}: 2000 rows indexed" in capsys.readouterr().out
+    load_ptp.cache_clear()
+    assert type(load_ptp(str(path)).pairs).__name__ == "_IndexedPairs"
 
 
 @pytest.mark.parametrize(
