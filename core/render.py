@@ -8,7 +8,7 @@ from typing import Any
 
 from .model import ClaimLine, Encounter, Finding, Outcome
 
-__all__ = ["compare_json", "line_text", "render_check", "render_compare", "render_explain"]
+__all__ = ["compare_json", "compare_mapping", "line_text", "render_check", "render_compare", "render_explain"]
 
 
 def line_text(line: ClaimLine) -> str:
@@ -177,11 +177,15 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def compare_json(encounter: Encounter, outcomes: Mapping[str, Outcome]) -> str:
-    """``compare --format json``: the outcomes in format v1, one per payer, in column order."""
-    data = {
+def compare_mapping(encounter: Encounter, outcomes: Mapping[str, Outcome]) -> dict[str, Any]:
+    """The data of ``compare --format json`` (and of the HTTP service's ``POST /v1/compare``)."""
+    return {
         "encounter": encounter.id,
         "payers": list(outcomes),
         "outcomes": [o.to_mapping() for o in outcomes.values()],
     }
-    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def compare_json(encounter: Encounter, outcomes: Mapping[str, Outcome]) -> str:
+    """``compare --format json``: the outcomes in format v1, one per payer, in column order."""
+    return json.dumps(compare_mapping(encounter, outcomes), indent=2, ensure_ascii=False)
