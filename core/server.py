@@ -303,7 +303,7 @@ class _AccessLog:
 
 
 def _log_config(level: str) -> dict[str, Any]:
-    """uvicorn's logging set-up without its access log, plus this module's loggers."""
+    """Uvicorn's logging set-up without its access log, plus this module's loggers."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = json.loads(json.dumps(LOGGING_CONFIG))
