@@ -173,9 +173,10 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         from .server import serve
     except ImportError as exc:
-        if (exc.name or "").split(".")[0] in ("starlette", "uvicorn", "anyio"):
+        missing = (exc.name or "").split(".")[0]
+        if missing in ("starlette", "uvicorn", "anyio"):
             raise PayerPolicyError(
-                f"the HTTP service needs {exc.name}, which is not installed: install payerpolicy[server]"
+                f"the HTTP service needs {missing}, which is not installed: install payerpolicy[server]"
             ) from None
         raise
     try:

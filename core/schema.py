@@ -52,7 +52,12 @@ _ICD10 = "^[A-Z][0-9][0-9A-Z](\\.?[0-9A-Z]{1,4})?$"
 
 def _nullable(schema: Schema) -> Schema:
     """``null`` is the same as leaving the field out (encounter-format.md, General rules)."""
-    return {"anyOf": [schema, {"type": "null"}]}
+    if "type" not in schema:
+        return {"anyOf": [schema, {"type": "null"}]}
+    out = {**schema, "type": [schema["type"], "null"]}
+    if "enum" in out:
+        out["enum"] = [*out["enum"], None]
+    return out
 
 
 def _names(known: Sequence[str], what: str) -> Schema:

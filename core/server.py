@@ -304,9 +304,11 @@ class _AccessLog:
 
 def _log_config(level: str) -> dict[str, Any]:
     """Uvicorn's logging set-up without its access log, plus this module's loggers."""
+    import copy
+
     from uvicorn.config import LOGGING_CONFIG
 
-    config = json.loads(json.dumps(LOGGING_CONFIG))
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"].pop("uvicorn.access", None)
     config["handlers"].pop("access", None)
     config["formatters"].pop("access", None)
