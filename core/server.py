@@ -23,6 +23,7 @@ Promises an operator relies on:
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import traceback
@@ -304,8 +305,6 @@ class _AccessLog:
 
 def _log_config(level: str) -> dict[str, Any]:
     """Uvicorn's logging set-up without its access log, plus this module's loggers."""
-    import copy
-
     from uvicorn.config import LOGGING_CONFIG
 
     config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
