@@ -24,6 +24,7 @@ Promises an operator relies on:
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import logging
 import traceback
@@ -157,12 +158,14 @@ def create_app(
 ) -> ASGIApp:
     """Build the ASGI app around one engine (by default :func:`payerpolicy.default_engine`).
 
-    Every payer's policy is loaded here, so a broken policy stops the service at start-up instead
-    of failing its first request, and worker threads only read the engine.
+    Every payer's policy is loaded here, and a small visit evaluated for every payer, so a broken
+    policy stops the service at start-up instead of failing its first request, tables loaded on
+    first use are loaded before the first time limit starts, and worker threads only read the engine.
     """
     engine = engine if engine is not None else default_engine()
     payer_ids = tuple(sorted(engine.payer_ids))
     policies = {pid: engine.host.policy(pid) for pid in payer_ids}
+    _warm_up(engine, payer_ids)
     payers_body = {
         "payers": [
             {
@@ -249,6 +252,28 @@ def create_app(
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     return _AccessLog(app)
+
+
+def _warm_up(engine: Engine, payer_ids: Sequence[str]) -> None:
+    """Evaluate a small visit for every payer before the first request.
+
+    Tables loaded on first use (the NCCI edits) are then loaded outside any request's time limit.
+    """
+    visit = Encounter.from_mapping(
+        {
+            "date_of_service": dt.date.today().isoformat(),
+            "provider": {"type": "DC"},
+            "diagnoses": ["M99.01"],
+            "procedures": [{"code": "98940", "regions": ["cervical"], "diagnosis_pointers": [1]}],
+            "services": [
+                {"code": "97140", "minutes": 10, "regions": ["cervical"], "diagnosis_pointers": [1]},
+                {"code": "97110", "minutes": 15, "regions": ["lumbar"], "diagnosis_pointers": [1]},
+            ],
+        },
+        catalogue=engine.catalogue,
+    )
+    for pid in payer_ids:
+        engine.evaluate(visit, pid)
 
 
 def _guarded(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
