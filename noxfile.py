@@ -15,7 +15,7 @@ ROOT = Path(__file__).parent
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
     """Run the test suite against an installed payerpolicy (cases, units, CLI, HTTP service, wheel)."""
-    session.install("-e", ".[test,server,server-test]")
+    session.install("-e", ".[test,parquet,dask,fhir,x12,server,server-test]")
     session.run("pytest", *session.posargs)
 
 
@@ -62,6 +62,7 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python="3.11", default=False)
 def bench(session: nox.Session) -> None:
-    """Time the NCCI import, cold table load and lookups at full size (synthetic CMS-format files)."""
-    session.install(".")
-    session.run("python", "benchmarks/bench_ncci.py", *session.posargs)
+    """Time the NCCI tables at full size, evaluations, cold start and batch runs (prints the tables)."""
+    session.install(".[parquet,dask]")
+    session.run("python", "benchmarks/bench_ncci.py")
+    session.run("python", "benchmarks/bench_batch.py", *session.posargs)

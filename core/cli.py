@@ -16,6 +16,7 @@ from .engine import Engine
 from .errors import PayerPolicyError, PolicyValidationError
 from .io import read_encounter
 from .manager import PluginHost
+from .model import Encounter, Outcome
 from .render import compare_json, render_check, render_compare, render_explain
 
 __all__ = ["main"]
@@ -40,13 +41,37 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stop when a plugin fails to load or raises, instead of skipping it with a PLUGIN_FAILED finding",
     )
+    source = _Parser(add_help=False)
+    source.add_argument(
+        "--from",
+        dest="source",
+        choices=("encounter", "fhir"),
+        default="encounter",
+        help="input format: an encounter (default) or a FHIR R4 Claim in JSON (needs payerpolicy[fhir])",
+    )
 
-    p = sub.add_parser("check", parents=[strict], help="claim lines and findings for one payer")
+    p = sub.add_parser("check", parents=[strict, source], help="claim lines and findings for one payer")
     p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
     p.add_argument("--payer", required=True, help="payer id (see `payerpolicy plugins`)")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument(
+        "--format",
+        choices=("table", "json", "fhir", "x12"),
+        default="table",
+        help="fhir: a Bundle with a Claim and a ClaimResponse (docs/fhir.md); x12: 837P segments (docs/x12.md)",
+    )
+    p.add_argument(
+        "--x12",
+        choices=("lines", "interchange"),
+        default="lines",
+        help="with --format x12: only HI and the LX/SV1/DTP service lines (default), or a full 005010X222A1 interchange",
+    )
+    p.add_argument(
+        "--x12-envelope",
+        metavar="FILE",
+        help="envelope settings (TOML or JSON: submitter, receiver, billing provider, subscriber, payer ids, charges) for --x12 interchange",
+    )
 
-    p = sub.add_parser("compare", parents=[strict], help="claim lines side by side for several payers")
+    p = sub.add_parser("compare", parents=[strict, source], help="claim lines side by side for several payers")
     p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
     p.add_argument("--payers", help="comma-separated payer ids (default: every installed payer)")
     p.add_argument("--format", choices=("table", "json"), default="table")
@@ -56,6 +81,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--payer", required=True, help="payer id")
 
     sub.add_parser("plugins", parents=[strict], help="installed plugins, versions, payers and policy files")
+
+    p = sub.add_parser(
+        "batch",
+        parents=[strict],
+        help="evaluate many encounters for several payers: JSON Lines, a directory or Parquet in; JSON Lines or Parquet out",
+    )
+    p.add_argument("input", help="encounters: a .jsonl file (one per line), a directory of .json/.toml files, or a .parquet file")
+    p.add_argument("--out", required=True, help="output file: .jsonl or .parquet, one row per (encounter, payer)")
+    p.add_argument("--payers", help="comma-separated payer ids (default: every installed payer)")
+    p.add_argument("--workers", type=int, help="processes to use (default: every core)")
+    p.add_argument("--chunk-size", type=int, default=2000, help="records per unit of work and per part file (default 2000)")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run that left OUT.partial/")
+    p.add_argument("--trace", action="store_true", help="keep each outcome's trace (large; off by default)")
+    p.add_argument("--summary", action="store_true", help="print per payer billable units, expected denials and findings by code")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (tcp://host:8786; needs payerpolicy[dask])")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress line on standard error (default: on a terminal)")
 
     p = sub.add_parser("ncci", help="NCCI edit tables")
     nsub = p.add_subparsers(dest="ncci_command", required=True, parser_class=_Parser)
@@ -144,6 +185,26 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "serve":
         return _serve(args)
+    if args.command == "batch":
+        from .batch import render_summary, run_batch
+
+        result = run_batch(
+            args.input,
+            args.out,
+            _payer_list(args.payers),
+            workers=args.workers,
+            chunk_size=args.chunk_size,
+            resume=args.resume,
+            trace=args.trace,
+            strict=args.strict,
+            scheduler=args.scheduler,
+            progress=args.progress,
+        )
+        if args.summary:
+            print(render_summary(result))
+        resumed = f" (resumed after record {result.resumed_from})" if result.resumed_from else ""
+        print(f"{result.out}: {result.counts.text()}{resumed}; {result.seconds:.1f} s", file=sys.stderr)
+        return 0
     if args.command == "ncci":
         from .ncci_import import import_cms_files
 
@@ -153,10 +214,20 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
     engine = Engine(PluginHost(strict=args.strict))
-    encounter = read_encounter(args.encounter, catalogue=engine.catalogue)
+    if getattr(args, "source", "encounter") == "fhir":
+        from .fhir import read_fhir_encounter
+
+        encounter = read_fhir_encounter(args.encounter, catalogue=engine.catalogue)
+    else:
+        encounter = read_encounter(args.encounter, catalogue=engine.catalogue)
     if args.command == "check":
+        if args.format != "x12" and (args.x12 != "lines" or args.x12_envelope):
+            raise PayerPolicyError("--x12 and --x12-envelope go with --format x12")
         outcome = engine.check(encounter, args.payer)
-        print(outcome.to_json() if args.format == "json" else render_check(outcome))
+        if args.format in ("fhir", "x12"):
+            print(_interchange(args, encounter, outcome), end="" if args.format == "x12" else "\n")
+        else:
+            print(outcome.to_json() if args.format == "json" else render_check(outcome))
     elif args.command == "explain":
         print(render_explain(encounter, engine.check(encounter, args.payer)))
     elif args.command == "compare":
@@ -186,6 +257,22 @@ def _serve(args: argparse.Namespace) -> int:
     engine = Engine(PluginHost(strict=True)) if args.strict else None
     serve(args.host, args.port, engine=engine, max_body=args.max_body, timeout=args.timeout, log_level=args.log_level)
     return 0
+
+
+def _interchange(args: argparse.Namespace, encounter: Encounter, outcome: Outcome) -> str:
+    """The outcome as FHIR (a Bundle) or X12 837P text; the libraries are imported only here."""
+    if args.format == "fhir":
+        import json
+
+        from .fhir import outcome_bundle
+
+        return json.dumps(outcome_bundle(encounter, [outcome]), indent=2, ensure_ascii=False)
+    from . import x12
+
+    if args.x12 == "lines" and args.x12_envelope is None:
+        return "".join(f"{s}{x12.TERMINATOR}\n" for s in x12.service_line_segments(outcome, encounter.date_of_service))
+    envelope = x12.load_envelope(args.x12_envelope) if args.x12_envelope else x12.Envelope()
+    return x12.interchange(outcome, encounter, envelope)
 
 
 def _plugins(strict: bool) -> int:

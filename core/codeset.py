@@ -32,6 +32,7 @@ class CodeSet:
     items: tuple[str, ...]
     _singles: frozenset[str] = attrs.field(init=False, eq=False, repr=False)
     _ranges: tuple[tuple[str, str], ...] = attrs.field(init=False, eq=False, repr=False)
+    _memo: dict[str, bool] = attrs.field(init=False, eq=False, repr=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         singles, ranges = set(), []
@@ -55,9 +56,12 @@ class CodeSet:
     def __contains__(self, code: object) -> bool:
         if not isinstance(code, str):
             return False
-        if code in self._singles:
-            return True
-        return any(len(code) == len(lo) and lo <= code <= hi for lo, hi in self._ranges)
+        known = self._memo.get(code)
+        if known is None:
+            known = code in self._singles or any(len(code) == len(lo) and lo <= code <= hi for lo, hi in self._ranges)
+            if len(self._memo) < 4096:  # codes come from a catalogue of a few hundred: the memo stays small
+                self._memo[code] = known
+        return known
 
     def __bool__(self) -> bool:
         return bool(self.items)

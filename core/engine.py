@@ -44,6 +44,8 @@ class _Line:
     """A line while the engine works on it (mutable, private)."""
 
     __slots__ = (
+        "_frozen",
+        "_key",
         "code",
         "diagnosis_pointers",
         "minutes",
@@ -74,19 +76,27 @@ class _Line:
         self.origin = origin
         self.modifiers: list[str] = []
         self.status: Status = "billable"
+        self._key: tuple[Any, ...] | None = None
+        self._frozen: ClaimLine | None = None
 
     def freeze(self) -> ClaimLine:
-        return ClaimLine(
-            code=self.code,
-            units=self.units,
-            modifiers=tuple(self.modifiers),
-            status=self.status,
-            minutes=self.minutes,
-            regions=self.regions,
-            diagnosis_pointers=self.diagnosis_pointers,
-            service=self.service,
-            origin=self.origin,  # type: ignore[arg-type]
-        )
+        """The line as a frozen ClaimLine; rebuilt only when one of its fields changed."""
+        modifiers = tuple(self.modifiers)
+        key = (self.code, self.units, modifiers, self.status, self.minutes, self.regions, self.diagnosis_pointers)
+        if self._frozen is None or key != self._key:
+            self._key = key
+            self._frozen = ClaimLine(
+                self.code,
+                self.units,
+                modifiers,
+                self.status,
+                self.minutes,
+                self.regions,
+                self.diagnosis_pointers,
+                self.service,
+                self.origin,  # type: ignore[arg-type]
+            )
+        return self._frozen
 
 
 class _Worksheet:
@@ -96,7 +106,7 @@ class _Worksheet:
         self.ctx = ctx
         self.lines: list[_Line] = []
         self.findings: list[tuple[Finding, _Line | None]] = []
-        self.trace: list[tuple[TraceEntry, _Line | None]] = []
+        self.trace: list[tuple[tuple[str, str, str, Any, Any, str, str], _Line | None]] = []
         self.diagnoses: tuple[str, ...] = ctx.encounter.diagnoses
         self._snapshot: tuple[ClaimLine, ...] | None = None
 
@@ -119,7 +129,7 @@ class _Worksheet:
         source: str = "",
         reason: str = "",
     ) -> None:
-        self.trace.append((TraceEntry(rule, plugin, None, field, before, after, source, reason), line))
+        self.trace.append(((rule, plugin, field, before, after, source, reason), line))
 
     def add_finding(self, finding: Finding, line: _Line | None) -> None:
         self.findings.append((finding, line))
@@ -134,6 +144,7 @@ class _Worksheet:
                 )
             line = lines[change.line]
         rule, source, reason = change.rule, change.source, change.reason
+        trace_before = len(self.trace)
         if line is not None:
             if change.code is not None and change.code != line.code:
                 if change.code not in self.ctx.catalogue:
@@ -151,17 +162,18 @@ class _Worksheet:
                     raise PluginHookError(plugin, rule, "units cannot be negative")
                 self.record(rule, plugin, line, "units", line.units, change.units, source, reason)
                 line.units = change.units
-            before = tuple(line.modifiers)
-            if change.set_modifiers is not None:
-                line.modifiers = list(change.set_modifiers)
-            for m in change.remove_modifiers:
-                while m in line.modifiers:
-                    line.modifiers.remove(m)
-            for m in change.add_modifiers:
-                if m not in line.modifiers:
-                    line.modifiers.append(m)
-            if tuple(line.modifiers) != before:
-                self.record(rule, plugin, line, "modifiers", before, tuple(line.modifiers), source, reason)
+            if change.set_modifiers is not None or change.remove_modifiers or change.add_modifiers:
+                before = tuple(line.modifiers)
+                if change.set_modifiers is not None:
+                    line.modifiers = list(change.set_modifiers)
+                for m in change.remove_modifiers:
+                    while m in line.modifiers:
+                        line.modifiers.remove(m)
+                for m in change.add_modifiers:
+                    if m not in line.modifiers:
+                        line.modifiers.append(m)
+                if tuple(line.modifiers) != before:
+                    self.record(rule, plugin, line, "modifiers", before, tuple(line.modifiers), source, reason)
             if change.diagnosis_pointers is not None and change.diagnosis_pointers != line.diagnosis_pointers:
                 self.record(
                     rule,
@@ -191,11 +203,11 @@ class _Worksheet:
             self.diagnoses = change.claim_diagnoses
         if change.finding is not None:
             f = change.finding
-            self.add_finding(
-                attrs.evolve(f, rule=f.rule or rule, source=f.source or source, plugin=f.plugin or plugin),
-                line,
-            )
-        self.touched()
+            if not (f.rule and f.source and f.plugin):
+                f = Finding(f.code, f.severity, f.message, f.rule or rule, f.source or source, f.line, f.plugin or plugin)
+            self.add_finding(f, line)
+        if len(self.trace) != trace_before:  # every change to a line or the diagnoses is traced
+            self.touched()
 
 
 class Engine:
@@ -208,6 +220,24 @@ class Engine:
     def __init__(self, host: PluginHost | None = None, catalogue: CodeCatalogue | None = None) -> None:
         self.host = host if host is not None else PluginHost()
         self.catalogue = catalogue if catalogue is not None else default_catalogue()
+        self._plans: dict[str, tuple[Policy, dict[str, tuple[tuple[Rule, Any, str], ...]]]] = {}
+
+    def _plan(self, payer_id: str, policy: Policy, phase: str) -> tuple[tuple[Rule, Any, str], ...]:
+        """The (rule, function, plugin) of ``phase`` for a payer's policy, worked out once."""
+        cached = self._plans.get(payer_id)
+        if cached is None or cached[0] is not policy:
+            kinds = self.host.kinds
+            plans: dict[str, list[tuple[Rule, Any, str]]] = {}
+            for rule in policy.rules:
+                if not rule.enabled:
+                    continue
+                kind = kinds[rule.kind]
+                plugin = CORE if kind.plugin in BUILTIN_MODULES else kind.plugin
+                for name, function in kind.apply.items():
+                    plans.setdefault(name, []).append((rule, function, plugin))
+            cached = (policy, {name: tuple(entries) for name, entries in plans.items()})
+            self._plans[payer_id] = cached
+        return cached[1].get(phase, ())
 
     @property
     def payer_ids(self) -> tuple[str, ...]:
@@ -331,15 +361,11 @@ class Engine:
 
     def _run_phase(self, ws: _Worksheet, ctx: Context, phase: str, hook: str | None) -> None:
         day = ctx.date_of_service
-        kinds = self.host.kinds
-        for rule in ctx.policy.rules:
-            kind = kinds[rule.kind]
-            function = kind.apply.get(phase)
-            if function is None or not rule.active_on(day):
+        for rule, function, plugin in self._plan(ctx.payer.id, ctx.policy, phase):
+            if not rule.active_on(day):
                 continue
-            lines = list(ws.lines)
+            lines = ws.lines  # changes only mutate lines, never add, drop or reorder them
             snapshot = ws.snapshot()
-            plugin = CORE if kind.plugin in BUILTIN_MODULES else kind.plugin
             try:
                 changes = list(function(rule, snapshot, ctx))
             except PayerPolicyError:
@@ -561,8 +587,13 @@ class Engine:
         def where(line: _Line | None) -> int | None:
             return None if line is None else position.get(id(line))
 
-        findings = tuple(attrs.evolve(f, line=where(ref)) for f, ref in ws.findings)
-        trace = tuple(attrs.evolve(t, line=where(ref)) for t, ref in ws.trace)
+        findings = tuple(
+            Finding(f.code, f.severity, f.message, f.rule, f.source, where(ref), f.plugin) for f, ref in ws.findings
+        )
+        trace = tuple(
+            TraceEntry(rule, plugin, where(ref), field, before, after, source, reason)
+            for (rule, plugin, field, before, after, source, reason), ref in ws.trace
+        )
         policy: Policy = ctx.policy
         return Outcome(
             encounter=ctx.encounter.id,

@@ -1,0 +1,160 @@
+"""Running batches on a Dask cluster (optional extra ``payerpolicy[dask]``).
+
+Two ways in:
+
+* ``payerpolicy batch INPUT --out OUT --scheduler tcp://host:8786`` (or :func:`payerpolicy.batch.run_batch`
+  with ``scheduler=``): the same chunks, part files, resume and counts as a single-machine run; the
+  chunks are evaluated on the cluster's workers and the output is the same, row for row.
+* A Python API over collections you already have::
+
+      import dask.bag as db
+      from payerpolicy.dask import evaluate_bag, evaluate_dataframe
+
+      rows = evaluate_bag(db.read_text("visits-*.jsonl"), payers=["medicare", "aetna"])
+      rows.map(lambda r: r["outcome"]["payer"]["id"] if r["outcome"] else None).frequencies().compute()
+
+      table = evaluate_dataframe(ddf)          # ddf has a string column "encounter" (JSON)
+
+Each worker process builds its engine once (:func:`payerpolicy.batch.process_engine`, a cached
+function of an installed module), not once per partition or task. Rows have the batch row format
+(:mod:`payerpolicy.batch`); ``record`` is the element's position in its partition and ``source``
+names the partition.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from .batch import Chunk, ChunkResult, evaluate_chunk, process_engine
+from .errors import PayerPolicyError
+
+__all__ = ["evaluate_bag", "evaluate_dataframe", "run_chunks_on_dask"]
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise PayerPolicyError("running on Dask needs dask.distributed: pip install 'payerpolicy[dask]'") from None
+    return distributed
+
+
+def _client(scheduler: Any) -> tuple[Any, bool]:
+    distributed = _distributed()
+    if isinstance(scheduler, distributed.Client):
+        return scheduler, False
+    try:
+        return distributed.Client(scheduler, timeout="20s"), True
+    except OSError as exc:
+        raise PayerPolicyError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+
+
+def run_chunks_on_dask(
+    scheduler: Any, chunks: Iterable[Chunk], job: Callable[[Chunk], ChunkResult]
+) -> Iterator[ChunkResult]:
+    """Evaluate ``chunks`` on a Dask cluster; yield the results in input order.
+
+    A bounded number of chunks is in flight (twice the cluster's threads), so the driver's memory
+    stays flat. Tasks are pure, so a worker that dies has its tasks re-run elsewhere by Dask.
+    """
+    client, owned = _client(scheduler)
+    try:
+        threads = sum(client.nthreads().values()) or 1
+        window = 2 * threads
+        pending: collections.deque[Any] = collections.deque()
+        for chunk in chunks:
+            pending.append(client.submit(job, chunk, pure=False))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        if owned:
+            client.close()
+
+
+def _rows_of_partition(
+    items: Sequence[Any], number: int, payers: Sequence[str] | None, trace: bool, strict: bool
+) -> list[dict[str, Any]]:
+    import json
+
+    engine = process_engine(strict)
+    ids = list(payers) if payers else sorted(engine.payer_ids, key=lambda p: (p != "commercial", p))
+    chunk_items = []
+    for i, item in enumerate(items):
+        source = f"partition {number} item {i}"
+        if isinstance(item, str | bytes):
+            chunk_items.append((source, "json", item))
+        else:
+            chunk_items.append((source, "data", item))
+    result = evaluate_chunk(Chunk(0, tuple(chunk_items)), ids, output="jsonl", trace=trace, strict=strict, engine=engine)
+    return [json.loads(line) for line in result.data.decode("utf-8").splitlines()]
+
+
+def evaluate_bag(bag: Any, payers: Sequence[str] | None = None, *, trace: bool = False, strict: bool = False) -> Any:
+    """A Dask bag of encounters (mappings or JSON text) -> a bag of batch rows (dicts).
+
+    Every element gives one row per payer, or one error row when it is not a valid encounter.
+    """
+    import dask.bag
+    from dask.delayed import delayed
+
+    parts = [
+        delayed(_rows_of_partition)(part, number, payers, trace, strict) for number, part in enumerate(bag.to_delayed())
+    ]
+    bags: Any = dask.bag
+    return bags.from_delayed(parts)
+
+
+def _frame_of_partition(
+    frame: Any, payers: Sequence[str] | None, trace: bool, strict: bool, column: str, partition_info: Any = None
+) -> Any:
+    import json
+
+    import pandas as pd
+
+    number = partition_info["number"] if partition_info else 0
+    rows = _rows_of_partition(list(frame[column]), number, payers, trace, strict)
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    return pd.DataFrame(
+        {
+            "record": pd.Series([r["record"] for r in rows], dtype="int64"),
+            "source": pd.Series([r["source"] for r in rows], dtype="object"),
+            "encounter": pd.Series([r["encounter"] for r in rows], dtype="object"),
+            "payer": pd.Series([r["payer"] for r in rows], dtype="object"),
+            "outcome": pd.Series([None if r["outcome"] is None else dumps(r["outcome"]) for r in rows], dtype="object"),
+            "error": pd.Series([None if r["error"] is None else dumps(r["error"]) for r in rows], dtype="object"),
+        }
+    )
+
+
+def evaluate_dataframe(
+    frame: Any,
+    payers: Sequence[str] | None = None,
+    *,
+    column: str = "encounter",
+    trace: bool = False,
+    strict: bool = False,
+) -> Any:
+    """A Dask dataframe with a column of encounter JSON text -> a dataframe of batch rows.
+
+    The result has the columns ``record, source, encounter, payer, outcome, error``; ``outcome``
+    and ``error`` hold JSON text, as in the Parquet output of ``payerpolicy batch``.
+    """
+    import pandas as pd
+
+    if column not in frame.columns:
+        raise PayerPolicyError(f"the dataframe has no column {column!r} (columns: {', '.join(map(str, frame.columns))})")
+    meta = pd.DataFrame(
+        {
+            "record": pd.Series([], dtype="int64"),
+            "source": pd.Series([], dtype="object"),
+            "encounter": pd.Series([], dtype="object"),
+            "payer": pd.Series([], dtype="object"),
+            "outcome": pd.Series([], dtype="object"),
+            "error": pd.Series([], dtype="object"),
+        }
+    )
+    return frame.map_partitions(_frame_of_partition, payers, trace, strict, column, meta=meta)
