@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -15,8 +16,20 @@ ROOT = Path(__file__).parent
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
     """Run the test suite against an installed payerpolicy (cases, units, CLI, HTTP service, wheel)."""
-    session.install("-e", ".[test,parquet,dask,fhir,x12,server,server-test]")
+    session.install("-e", ".[test,parquet,dask,fhir,x12,report,server,server-test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def browser(session: nox.Session) -> None:
+    """Open the compare and report pages in headless Chromium (Debian's package) and check what they show."""
+    if not Path("/usr/bin/chromium").exists():
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        session.run(*sudo, "apt-get", "update", external=True)
+        session.run(*sudo, "apt-get", "install", "-y", "chromium", external=True)
+    session.install("-e", ".[test,report,parquet]")
+    # PAYERPOLICY_REQUIRE_BROWSER: fail, never skip, if chromium is still missing
+    session.run("pytest", "-m", "browser", *session.posargs, env={"PAYERPOLICY_REQUIRE_BROWSER": "1"})
 
 
 @nox.session(python="3.11")
@@ -29,7 +42,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """Type-check the package (installed, so the payerpolicy import name resolves) with mypy --strict."""
-    session.install(".[server]", "mypy>=1.10")
+    session.install(".[report,server]", "mypy>=1.10")
     session.run("mypy", "--strict", "-p", "payerpolicy", *session.posargs)
 
 

@@ -367,7 +367,7 @@ def evaluate_chunk(
     """
     eng = engine if engine is not None else process_engine(strict)
     stats = {p: PayerStats() for p in payers}
-    rows: list[dict[str, Any]] = []
+    rows = _Rows()
     invalid = 0
     for offset, (source, kind, payload) in enumerate(chunk.items):
         record = chunk.first + offset
@@ -378,7 +378,7 @@ def evaluate_chunk(
         except EncounterError as exc:
             invalid += 1
             err = exc if exc.file else exc.with_file(source)
-            rows.append(_row(record, source, ident, None, None, _error(err.field, err.message, str(err))))
+            rows.add(record, source, ident, None, None, _error(err.field, err.message, str(err)))
             continue
         for payer in payers:
             try:
@@ -386,23 +386,84 @@ def evaluate_chunk(
             except Exception as exc:  # one payer's failure must not lose the record for the others
                 stats[payer].errors += 1
                 text = f"{source}: payer {payer}: {exc}" if isinstance(exc, PayerPolicyError) else f"{source}: payer {payer}: internal error {type(exc).__name__}: {exc}"
-                rows.append(_row(record, source, ident, payer, None, _error("", str(exc), text)))
+                rows.add(record, source, ident, payer, None, _error("", str(exc), text))
                 continue
             stats[payer].count(outcome)
-            rows.append(outcome_row(record, source, outcome, trace=trace))
-    encoded: Any = _encode_parquet(rows) if output == "parquet" else _encode_jsonl(rows)
-    return ChunkResult(chunk.first, len(chunk.items), invalid, len(rows), encoded, stats)
+            data = outcome.to_mapping()
+            if not trace:
+                del data["trace"]
+            rows.add(record, source, outcome.encounter, payer, data, None)
+    encoded: Any = rows.parquet() if output == "parquet" else rows.jsonl()
+    return ChunkResult(chunk.first, len(chunk.items), invalid, rows.count, encoded, stats)
 
 
-def _row(
-    record: int, source: str, ident: str | None, payer: str | None, outcome: Any, error: dict[str, str] | None
-) -> dict[str, Any]:
-    return {"record": record, "source": source, "encounter": ident, "payer": payer, "outcome": outcome, "error": error}
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def _encode_jsonl(rows: list[dict[str, Any]]) -> bytes:
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    return "".join(dumps(r) + "\n" for r in rows).encode("utf-8")
+class _Rows:
+    """The rows of a chunk, each encoded as soon as it is made (a chunk never holds outcome dicts)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.columns: dict[str, list[Any]] = {
+            "record": [],
+            "source": [],
+            "encounter": [],
+            "payer": [],
+            "outcome": [],
+            "error": [],
+            "billable_units": [],
+            "expected_denials": [],
+            "not_billable": [],
+        }
+
+    def add(
+        self,
+        record: int,
+        source: str,
+        ident: str | None,
+        payer: str | None,
+        outcome: dict[str, Any] | None,
+        error: dict[str, str] | None,
+    ) -> None:
+        c = self.columns
+        self.count += 1
+        c["record"].append(record)
+        c["source"].append(source)
+        c["encounter"].append(ident)
+        c["payer"].append(payer)
+        c["outcome"].append(None if outcome is None else _dumps(outcome))
+        c["error"].append(None if error is None else _dumps(error))
+        if outcome is None:
+            units = denials = not_billable = None
+        else:
+            units = denials = not_billable = 0
+            for line in outcome["lines"]:
+                if line["status"] == "billable":
+                    units += line["units"]
+                elif line["status"] == "expected_denial":
+                    denials += 1
+                else:
+                    not_billable += 1
+        c["billable_units"].append(units)
+        c["expected_denials"].append(denials)
+        c["not_billable"].append(not_billable)
+
+    def jsonl(self) -> bytes:
+        """The rows as JSON Lines (the outcome and error JSON spliced in, not encoded twice)."""
+        c = self.columns
+        out = []
+        for i in range(self.count):
+            out.append(
+                f'{{"record":{c["record"][i]},"source":{_dumps(c["source"][i])},"encounter":{_dumps(c["encounter"][i])},'
+                f'"payer":{_dumps(c["payer"][i])},"outcome":{c["outcome"][i] or "null"},"error":{c["error"][i] or "null"}}}\n'
+            )
+        return "".join(out).encode("utf-8")
+
+    def parquet(self) -> Any:
+        """The rows as an Arrow table of the Parquet schema."""
+        pa = _pyarrow()
+        return pa.Table.from_pydict(self.columns, schema=_parquet_schema())
 
 
 def _parquet_schema() -> Any:
@@ -420,25 +481,6 @@ def _parquet_schema() -> Any:
             ("not_billable", pa.int32()),
         ]
     )
-
-
-def _encode_parquet(rows: list[dict[str, Any]]) -> Any:
-    pa = _pyarrow()
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    columns: dict[str, list[Any]] = {name: [] for name in _parquet_schema().names}
-    for r in rows:
-        out = r["outcome"]
-        columns["record"].append(r["record"])
-        columns["source"].append(r["source"])
-        columns["encounter"].append(r["encounter"])
-        columns["payer"].append(r["payer"])
-        columns["outcome"].append(None if out is None else dumps(out))
-        columns["error"].append(None if r["error"] is None else dumps(r["error"]))
-        lines = out["lines"] if out is not None else []
-        columns["billable_units"].append(sum(x["units"] for x in lines if x["status"] == "billable") if out else None)
-        columns["expected_denials"].append(sum(1 for x in lines if x["status"] == "expected_denial") if out else None)
-        columns["not_billable"].append(sum(1 for x in lines if x["status"] == "not_billable") if out else None)
-    return pa.Table.from_pydict(columns, schema=_parquet_schema())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -624,7 +666,7 @@ def run_batch(
     payers: Sequence[str] | None = None,
     *,
     workers: int | None = None,
-    chunk_size: int = 2000,
+    chunk_size: int = 500,
     resume: bool = False,
     trace: bool = False,
     strict: bool = False,

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from . import __version__
 from .engine import Engine
 from .errors import PayerPolicyError, PolicyValidationError
-from .io import read_encounter
+from .io import encounter_from_data, read_encounter, read_encounter_data
 from .manager import PluginHost
 from .model import Encounter, Outcome
-from .render import compare_json, render_check, render_compare, render_explain
+from .render import compare_csv, compare_json, compare_markdown, compare_table, render_check, render_explain
 
 __all__ = ["main"]
 
@@ -74,7 +74,20 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", parents=[strict, source], help="claim lines side by side for several payers")
     p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
     p.add_argument("--payers", help="comma-separated payer ids (default: every installed payer)")
-    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--format", choices=("table", "markdown", "csv", "json", "html"), default="table")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="assignments",
+        metavar="PATH=VALUE",
+        help="what-if: change the encounter (care.phase=maintenance, services[1].minutes=23) and show before and after; repeatable",
+    )
+
+    p = sub.add_parser("report", help="an HTML report with charts from the output of `payerpolicy batch`")
+    p.add_argument("batch_output", metavar="BATCH_OUTPUT", help="batch output: JSON Lines (.jsonl) or Parquet (.parquet)")
+    p.add_argument("--out", required=True, metavar="FILE", help="the HTML file to write")
+    p.add_argument("--title", help="page title (default: the input file's name)")
 
     p = sub.add_parser("explain", parents=[strict], help="why each line has its code, units and modifiers, rule by rule")
     p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
@@ -91,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output file: .jsonl or .parquet, one row per (encounter, payer)")
     p.add_argument("--payers", help="comma-separated payer ids (default: every installed payer)")
     p.add_argument("--workers", type=int, help="processes to use (default: every core)")
-    p.add_argument("--chunk-size", type=int, default=2000, help="records per unit of work and per part file (default 2000)")
+    p.add_argument("--chunk-size", type=int, default=500, help="records per unit of work and per part file (default 500)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run that left OUT.partial/")
     p.add_argument("--trace", action="store_true", help="keep each outcome's trace (large; off by default)")
     p.add_argument("--summary", action="store_true", help="print per payer billable units, expected denials and findings by code")
@@ -213,13 +226,20 @@ def _run(args: argparse.Namespace) -> int:
         print(f"set PAYERPOLICY_NCCI_DIR={args.out} to use these tables")
         return 0
 
-    engine = Engine(PluginHost(strict=args.strict))
-    if getattr(args, "source", "encounter") == "fhir":
-        from .fhir import read_fhir_encounter
+    if args.command == "report":
+        from .report import write_report
 
-        encounter = read_fhir_encounter(args.encounter, catalogue=engine.catalogue)
-    else:
-        encounter = read_encounter(args.encounter, catalogue=engine.catalogue)
+        summary = write_report(args.batch_output, args.out, title=args.title)
+        print(
+            f"wrote {args.out}: {summary.records} encounters, {summary.outcome_rows} outcome rows, "
+            f"{summary.error_rows} error rows, payers {', '.join(summary.payers) or '(none)'}"
+        )
+        return 0
+
+    engine = Engine(PluginHost(strict=args.strict))
+    if args.command == "compare":
+        return _compare(engine, args)
+    encounter = _read(args, engine)
     if args.command == "check":
         if args.format != "x12" and (args.x12 != "lines" or args.x12_envelope):
             raise PayerPolicyError("--x12 and --x12-envelope go with --format x12")
@@ -230,9 +250,52 @@ def _run(args: argparse.Namespace) -> int:
             print(outcome.to_json() if args.format == "json" else render_check(outcome))
     elif args.command == "explain":
         print(render_explain(encounter, engine.check(encounter, args.payer)))
-    elif args.command == "compare":
+    return 0
+
+
+def _read(args: argparse.Namespace, engine: Engine) -> Encounter:
+    """The encounter named on the command line: format v1 (JSON/TOML) or, with --from fhir, a FHIR Claim."""
+    if getattr(args, "source", "encounter") == "fhir":
+        from .fhir import read_fhir_encounter
+
+        return read_fhir_encounter(args.encounter, catalogue=engine.catalogue)
+    return read_encounter(args.encounter, catalogue=engine.catalogue)
+
+
+def _compare(engine: Engine, args: argparse.Namespace) -> int:
+    from .grid import WhatIf, build_grid
+
+    what_if = None
+    if args.assignments:
+        from .whatif import apply_assignments
+
+        if getattr(args, "source", "encounter") == "fhir":
+            before = _read(args, engine)
+            data = before.to_mapping()
+        else:
+            data = read_encounter_data(args.encounter)
+            before = encounter_from_data(data, args.encounter, catalogue=engine.catalogue)
+        encounter = apply_assignments(data, args.assignments, catalogue=engine.catalogue)
+        payers = _payer_list(args.payers)
+        what_if = WhatIf(args.assignments, before, engine.compare(before, payers))
+        outcomes = engine.compare(encounter, payers)
+    else:
+        encounter = _read(args, engine)
         outcomes = engine.compare(encounter, _payer_list(args.payers))
-        print(compare_json(encounter, outcomes) if args.format == "json" else render_compare(encounter, outcomes))
+    if args.format == "json":
+        print(compare_json(encounter, outcomes, what_if))
+        return 0
+    grid = build_grid(encounter, outcomes, what_if)
+    if args.format == "html":
+        from .pages import compare_html
+
+        print(compare_html(grid), end="")
+    elif args.format == "markdown":
+        print(compare_markdown(grid), end="")
+    elif args.format == "csv":
+        print(compare_csv(grid), end="")
+    else:
+        print(compare_table(grid))
     return 0
 
 

@@ -12,7 +12,7 @@ from .errors import EncounterError
 from .model import Encounter
 from .vocab import CodeCatalogue
 
-__all__ = ["read_encounter", "read_encounter_data"]
+__all__ = ["encounter_from_data", "read_encounter", "read_encounter_data"]
 
 
 def read_encounter_data(path: str) -> Any:
@@ -49,7 +49,11 @@ def read_encounter_data(path: str) -> Any:
 
 def read_encounter(path: str, *, catalogue: CodeCatalogue | None = None) -> Encounter:
     """Read and validate an encounter file (format v1)."""
-    data = read_encounter_data(path)
+    return encounter_from_data(read_encounter_data(path), path, catalogue=catalogue)
+
+
+def encounter_from_data(data: Any, path: str, *, catalogue: CodeCatalogue | None = None) -> Encounter:
+    """Validate data read by :func:`read_encounter_data` from ``path``; errors name the file."""
     name = "<stdin>" if path == "-" else path
     try:
         return Encounter.from_mapping(data, catalogue=catalogue)

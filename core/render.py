@@ -1,19 +1,38 @@
-"""Text and JSON renderings of outcomes for the CLI (plain text, no terminal tricks)."""
+"""Text, Markdown, CSV and JSON renderings of outcomes for the CLI (plain text, no terminal tricks).
+
+The HTML page of ``compare --format html`` is in :mod:`payerpolicy.pages`.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .model import ClaimLine, Encounter, Finding, Outcome
 
-__all__ = ["compare_json", "compare_mapping", "line_text", "render_check", "render_compare", "render_explain"]
+if TYPE_CHECKING:  # the grid is imported only by the commands that draw one (cold start of `check`)
+    from .grid import Grid, WhatIf
+
+__all__ = [
+    "compare_csv",
+    "compare_json",
+    "compare_mapping",
+    "compare_markdown",
+    "compare_table",
+    "line_text",
+    "render_check",
+    "render_compare",
+    "render_explain",
+]
 
 
 def line_text(line: ClaimLine) -> str:
     """``97140 x1 [59, GP]`` — the notation of the scenarios and case files."""
-    return f"{line.code} x{line.units} [{', '.join(line.modifiers)}]"
+    from .grid import line_text as notation
+
+    return notation(line.code, line.units, line.modifiers)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> list[str]:
@@ -68,79 +87,143 @@ def render_check(outcome: Outcome) -> str:
     return "\n".join(out)
 
 
-def _cell(outcome: Outcome, origin: str, index: int) -> str:
-    for line in outcome.lines:
-        if line.origin == origin and line.service == index:
-            if line.status == "billable":
-                return line_text(line)
-            why = next(
-                (
-                    f.code
-                    for f in outcome.findings
-                    if f.line is not None
-                    and outcome.lines[f.line] is line
-                    and f.severity in ("error", "expected_denial", "info", "warning")
-                ),
-                "",
-            )
-            tag = "DENIAL?" if line.status == "expected_denial" else "not billed"
-            text = line_text(line) if line.status == "expected_denial" else f"{line.code} {tag}"
-            return f"{text} ({tag}: {why})" if line.status == "expected_denial" else (f"{text}: {why}" if why else text)
-    for trace in outcome.trace:
-        if trace.field == "minutes" and f"{origin}[{index}]" in trace.reason and trace.line is not None:
-            return f"(with line {outcome.lines[trace.line].code})"
-    if origin == "services":
-        why = next(
-            (f.code for f in outcome.findings if f.line is None and f"services[{index}]" in f.message), "no line"
-        )
-        return f"— {why}"
-    return "—"
+def _marked(grid: Grid, text: str, differs: bool, before: str | None) -> str:
+    """A text-table cell: ``*`` when it differs from the first payer, or ``!before → after`` in a what-if."""
+    if grid.what_if:
+        return f"!{before} → {text}" if before is not None else text
+    return f"*{text}" if differs else text
 
 
-def _entry_label(encounter: Encounter, origin: str, index: int) -> str:
-    if origin == "procedures":
-        p = encounter.procedures[index]
-        regions = f" {'/'.join(p.regions)}" if p.regions else ""
-        return f"procedures[{index}] {p.code}{regions}"
-    s = encounter.services[index]
-    what = s.code or s.technique or "?"
-    minutes = f" {s.minutes}m" if s.minutes is not None else ""
-    regions = f" {'/'.join(s.regions)}" if s.regions else ""
-    return f"services[{index}] {what}{minutes}{regions}"
-
-
-def render_compare(encounter: Encounter, outcomes: Mapping[str, Outcome]) -> str:
-    """Render a grid: one row per procedure or service, one column per payer.
-
-    ``*`` marks a cell that differs from the first payer's.
-    """
-    payers = list(outcomes)
-    entries = [("procedures", i) for i in range(len(encounter.procedures))] + [
-        ("services", i) for i in range(len(encounter.services))
-    ]
+def compare_table(grid: Grid) -> str:
+    """``compare --format table``: the grid as plain text, findings below."""
     rows = []
-    for origin, index in entries:
-        cells = [_cell(outcomes[p], origin, index) for p in payers]
-        first = cells[0]
-        rows.append(
-            [_entry_label(encounter, origin, index)]
-            + [c if i == 0 or c == first else f"*{c}" for i, c in enumerate(cells)]
-        )
-    units = [str(sum(line.units for line in outcomes[p].lines if line.status == "billable")) for p in payers]
-    rows.append(["billable units"] + [u if i == 0 or u == units[0] else f"*{u}" for i, u in enumerate(units)])
-    title = f"encounter {encounter.id or '(no id)'} — date of service {encounter.date_of_service} — provider {encounter.provider.type}"
-    out = [title, ""]
-    out += _table(["entry", *payers], rows)
-    out += ["", f"  * differs from {payers[0]}"]
-    for p in payers:
-        o = outcomes[p]
-        if not o.findings:
+    for row in grid.rows:
+        label = row.label if row.label_before is None else f"{row.label_before} → {row.label}"
+        rows.append([f"{row.key} {label}".rstrip()] + [_marked(grid, c.text, c.differs, c.before) for c in row.cells])
+    units = []
+    for i, u in enumerate(grid.units):
+        before = str(grid.units_before[i]) if grid.units_changed(i) and grid.units_before is not None else None
+        units.append(_marked(grid, str(u), grid.units_differ(i), before))
+    rows.append(["billable units", *units])
+    out = [grid.title]
+    if grid.what_if:
+        out.append("what-if: " + " ".join(f"--set {a}" for a in grid.assignments))
+    out.append("")
+    out += _table(["entry", *grid.payers], rows)
+    legend = "! changed by the what-if (before → after)" if grid.what_if else f"* differs from {grid.payers[0]}"
+    out += ["", f"  {legend}"]
+    for p in grid.payers:
+        findings = [f for f in grid.findings if f.payer == p]
+        if not findings:
             continue
         out += ["", f"findings — {p}"]
-        for f in o.findings:
-            where = f"line {o.lines[f.line].code}" if f.line is not None else "encounter"
-            out.append(f"  {f.severity:<15} {f.code:<36} {where:<12} [{f.rule}] {f.message}")
+        for f in findings:
+            mark = {"added": "+", "removed": "-"}.get(f.change, " ")
+            out.append(f"{mark} {f.severity:<15} {f.code:<36} {f.where:<12} [{f.rule}] {f.message}")
     return "\n".join(out)
+
+
+def render_compare(encounter: Encounter, outcomes: Mapping[str, Outcome], what_if: WhatIf | None = None) -> str:
+    """Render a grid: one row per procedure or service, one column per payer.
+
+    ``*`` marks a cell that differs from the first payer's; in a what-if, ``!`` marks a changed cell.
+    """
+    from .grid import build_grid
+
+    return compare_table(build_grid(encounter, outcomes, what_if))
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
+
+
+def _md(text: str) -> str:
+    """Escape Markdown punctuation so text from data never turns into markup."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _md_code(text: str) -> str:
+    if not text:
+        return ""
+    return f"`{text}`" if "`" not in text and "|" not in text else _md(text)
+
+
+def _md_cell(grid: Grid, text: str, differs: bool, before: str | None, *, code: bool = True) -> str:
+    show = _md_code if code else _md
+    if grid.what_if and before is not None:
+        after = f"**{show(text)}**" if text else "(none)"
+        return f"~~{show(before)}~~ → {after}" if before else after
+    if not grid.what_if and differs:
+        return f"**{show(text)}** \\*"
+    return show(text)
+
+
+def compare_markdown(grid: Grid) -> str:
+    """``compare --format markdown``: a GitHub-flavoured Markdown table, findings as lists below."""
+    out = [f"### {_md(grid.title[0].upper() + grid.title[1:])}", ""]
+    if grid.what_if:
+        out += ["What-if: " + ", ".join(_md_code(f"--set {a}") for a in grid.assignments), ""]
+    out.append("| entry | " + " | ".join(_md(p) for p in grid.payers) + " |")
+    out.append("|---" * (len(grid.payers) + 1) + "|")
+    for row in grid.rows:
+        label = f"{_md_code(row.key)} {_md(row.label)}"
+        if row.label_before is not None:
+            label = f"{_md_code(row.key)} ~~{_md(row.label_before)}~~ → {_md(row.label)}"
+        cells = [_md_cell(grid, c.text, c.differs, c.before) for c in row.cells]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    units = []
+    for i, u in enumerate(grid.units):
+        before = str(grid.units_before[i]) if grid.units_changed(i) and grid.units_before is not None else None
+        units.append(_md_cell(grid, str(u), grid.units_differ(i), before, code=False))
+    out.append("| **billable units** | " + " | ".join(units) + " |")
+    out += [
+        "",
+        "~~before~~ → **after**: changed by the what-if."
+        if grid.what_if
+        else f"**bold** \\*: differs from {_md(grid.payers[0])}.",
+    ]
+    for p in grid.payers:
+        findings = [f for f in grid.findings if f.payer == p]
+        if not findings:
+            continue
+        out += ["", f"#### Findings — {_md(p)}", ""]
+        for f in findings:
+            change = {"added": " **(added)**", "removed": " **(removed)**"}.get(f.change, "")
+            out.append(f"- {f.severity} {_md_code(f.code)} {_md(f.where)} \\[{_md(f.rule)}\\]{change}: {_md(f.message)}")
+    return "\n".join(out) + "\n"
+
+
+def compare_csv(grid: Grid) -> str:
+    """``compare --format csv``: the grid, an empty row, then the findings, one per row.
+
+    Grid columns: ``entry``, ``label``, one column per payer, and ``marked`` (the payers whose cell
+    differs from the first payer's, or in a what-if was changed).
+    """
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["entry", "label", *grid.payers, "marked"])
+
+    def value(text: str, before: str | None) -> str:
+        return f"{before} → {text}" if grid.what_if and before is not None else text
+
+    for row in grid.rows:
+        label = row.label if row.label_before is None else f"{row.label_before} → {row.label}"
+        marked = [p for p, c in zip(grid.payers, row.cells, strict=True) if (c.changed if grid.what_if else c.differs)]
+        w.writerow([row.key, label, *[value(c.text, c.before) for c in row.cells], " ".join(marked)])
+    units, marked = [], []
+    for i, u in enumerate(grid.units):
+        before = str(grid.units_before[i]) if grid.units_changed(i) and grid.units_before is not None else None
+        units.append(value(str(u), before))
+        if grid.units_changed(i) if grid.what_if else grid.units_differ(i):
+            marked.append(grid.payers[i])
+    w.writerow(["billable units", "", *units, " ".join(marked)])
+    w.writerow([])
+    w.writerow(["payer", "severity", "code", "where", "rule", "message", "change"])
+    for f in grid.findings:
+        w.writerow([f.payer, f.severity, f.code, f.where, f.rule, f.message, f.change])
+    return buf.getvalue()
 
 
 def render_explain(encounter: Encounter, outcome: Outcome) -> str:
@@ -186,6 +269,34 @@ def compare_mapping(encounter: Encounter, outcomes: Mapping[str, Outcome]) -> di
     }
 
 
-def compare_json(encounter: Encounter, outcomes: Mapping[str, Outcome]) -> str:
-    """``compare --format json``: the outcomes in format v1, one per payer, in column order."""
-    return json.dumps(compare_mapping(encounter, outcomes), indent=2, ensure_ascii=False)
+def compare_json(encounter: Encounter, outcomes: Mapping[str, Outcome], what_if: WhatIf | None = None) -> str:
+    """``compare --format json``: the outcomes in format v1, one per payer, in column order.
+
+    With a what-if, ``outcomes`` are the outcomes after the change and ``what_if`` holds the
+    assignments, the outcomes before, and what changed (cells, billable units, findings).
+    """
+    data = compare_mapping(encounter, outcomes)
+    if what_if is not None:
+        from .grid import build_grid
+
+        grid = build_grid(encounter, outcomes, what_if)
+        cells = [
+            {"payer": p, "entry": row.key, "before": c.before, "after": c.text}
+            for row in grid.rows
+            for p, c in zip(grid.payers, row.cells, strict=True)
+            if c.changed
+        ]
+        units = [
+            {"payer": p, "before": (grid.units_before or grid.units)[i], "after": grid.units[i]}
+            for i, p in enumerate(grid.payers)
+            if grid.units_changed(i)
+        ]
+        findings = [
+            {"payer": f.payer, "code": f.code, "where": f.where, "change": f.change} for f in grid.findings if f.change
+        ]
+        data["what_if"] = {
+            "set": list(what_if.assignments),
+            "outcomes_before": [what_if.outcomes[p].to_mapping() for p in outcomes if p in what_if.outcomes],
+            "changes": {"cells": cells, "billable_units": units, "findings": findings},
+        }
+    return json.dumps(data, indent=2, ensure_ascii=False)

@@ -43,6 +43,7 @@ import tomli_w
 from .engine import Engine
 from .manager import PluginHost
 from .model import Encounter, Outcome
+from .paths import set_path
 from .policy import load_policy
 
 __all__ = ["Case", "assert_case", "check_case", "isolated_engine", "load_cases", "set_path"]
@@ -65,27 +66,6 @@ class Case:
     findings: tuple[str, ...]
     policy: Mapping[str, Any] | None = None
     title: str = ""
-
-
-def set_path(data: dict[str, Any], path: str, value: Any) -> None:
-    """Set ``value`` at a dotted path such as ``services[1].minutes`` (creating tables)."""
-    parts = re.findall(r"[^.\[\]]+|\[\d+\]", path)
-    target: Any = data
-    for n, part in enumerate(parts):
-        last = n == len(parts) - 1
-        if part.startswith("["):
-            index = int(part[1:-1])
-            if last:
-                target[index] = value
-            else:
-                target = target[index]
-        elif last:
-            if value is None:
-                target.pop(part, None)
-            else:
-                target[part] = value
-        else:
-            target = target.setdefault(part, {})
 
 
 def _normalise_line(entry: Any, where: str) -> tuple[str, tuple[int, ...] | None]:
