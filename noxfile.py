@@ -15,8 +15,8 @@ ROOT = Path(__file__).parent
 
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
-    """Run the test suite against an installed payerpolicy (cases, units, CLI, wheel)."""
-    session.install("-e", ".[test,parquet,dask,fhir,x12,report]")
+    """Run the test suite against an installed payerpolicy (cases, units, CLI, HTTP service, wheel)."""
+    session.install("-e", ".[test,parquet,dask,fhir,x12,report,server,server-test]")
     session.run("pytest", *session.posargs)
 
 
@@ -42,7 +42,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """Type-check the package (installed, so the payerpolicy import name resolves) with mypy --strict."""
-    session.install(".[report]", "mypy>=1.10")
+    session.install(".[report,server]", "mypy>=1.10")
     session.run("mypy", "--strict", "-p", "payerpolicy", *session.posargs)
 
 

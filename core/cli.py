@@ -131,6 +131,19 @@ def _parser() -> argparse.ArgumentParser:
     pc.add_argument("file", help="policy TOML file")
     pc.add_argument("--rules", action="store_true", help="list the resolved rules and the file each came from")
 
+    p = sub.add_parser(
+        "serve", parents=[strict], help="run the HTTP service (needs payerpolicy[server]; see docs/http.md)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    p.add_argument(
+        "--max-body", type=int, default=1024 * 1024, metavar="BYTES", help="largest request body, else 413 (default: 1048576)"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=10.0, metavar="SECONDS", help="time limit of one evaluation, else 503 (default: 10)"
+    )
+    p.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info")
+
     p = sub.add_parser("new-plugin", help="write a new pip-installable payer plugin (payerpolicy-NAME/)")
     p.add_argument("name", help="the new payer id: lower case letters, digits and _ (e.g. regional_blue)")
     p.add_argument("--extends", default="commercial", help="installed payer whose policy it starts from (default: commercial)")
@@ -185,6 +198,8 @@ def _run(args: argparse.Namespace) -> int:
         target = new_plugin(args.name, extends=args.extends, directory=args.dir)
         print(f"wrote {target}: pip install -e {target} && pytest {target}")
         return 0
+    if args.command == "serve":
+        return _serve(args)
     if args.command == "batch":
         from .batch import render_summary, run_batch
 
@@ -292,6 +307,29 @@ def _compare(engine: Engine, args: argparse.Namespace) -> int:
         print(compare_csv(grid), end="")
     else:
         print(compare_table(grid))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if args.max_body < 1:
+        raise PayerPolicyError(f"--max-body: expected a whole number of bytes >= 1, found {args.max_body}")
+    if not args.timeout > 0:
+        raise PayerPolicyError(f"--timeout: expected a number of seconds > 0, found {args.timeout:g}")
+    try:
+        from .server import serve
+    except ImportError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing in ("starlette", "uvicorn", "anyio"):
+            raise PayerPolicyError(
+                f"the HTTP service needs {missing}, which is not installed: install payerpolicy[server]"
+            ) from None
+        raise
+    try:
+        import uvicorn  # noqa: F401  (the server module imports it only when it runs)
+    except ImportError:
+        raise PayerPolicyError("the HTTP service needs uvicorn, which is not installed: install payerpolicy[server]") from None
+    engine = Engine(PluginHost(strict=True)) if args.strict else None
+    serve(args.host, args.port, engine=engine, max_body=args.max_body, timeout=args.timeout, log_level=args.log_level)
     return 0
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the grid is imported only by the commands that draw one (co
 __all__ = [
     "compare_csv",
     "compare_json",
+    "compare_mapping",
     "compare_markdown",
     "compare_table",
     "line_text",
@@ -259,17 +260,22 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def compare_mapping(encounter: Encounter, outcomes: Mapping[str, Outcome]) -> dict[str, Any]:
+    """The data of ``compare --format json`` (and of the HTTP service's ``POST /v1/compare``)."""
+    return {
+        "encounter": encounter.id,
+        "payers": list(outcomes),
+        "outcomes": [o.to_mapping() for o in outcomes.values()],
+    }
+
+
 def compare_json(encounter: Encounter, outcomes: Mapping[str, Outcome], what_if: WhatIf | None = None) -> str:
     """``compare --format json``: the outcomes in format v1, one per payer, in column order.
 
     With a what-if, ``outcomes`` are the outcomes after the change and ``what_if`` holds the
     assignments, the outcomes before, and what changed (cells, billable units, findings).
     """
-    data: dict[str, Any] = {
-        "encounter": encounter.id,
-        "payers": list(outcomes),
-        "outcomes": [o.to_mapping() for o in outcomes.values()],
-    }
+    data = compare_mapping(encounter, outcomes)
     if what_if is not None:
         from .grid import build_grid
 

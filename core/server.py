@@ -1,0 +1,365 @@
+"""The HTTP service: ``payerpolicy serve`` (optional extra ``payerpolicy[server]``).
+
+Endpoints (docs/http.md): ``POST /v1/check``, ``POST /v1/compare``, ``GET /v1/payers``,
+``GET /healthz``, ``GET /openapi.json``. Request and response bodies are the core's formats: the
+encounter format v1 in, ``Outcome.to_mapping()`` out; schemas in :mod:`payerpolicy.schema`.
+
+Built on Starlette and served by uvicorn. The encounter is validated by
+:meth:`Encounter.from_mapping <payerpolicy.Encounter.from_mapping>` itself, so a bad field gets the
+CLI's message, word for word, with status 422.
+
+Promises an operator relies on:
+
+* **No patient data in logs.** uvicorn's access log is off; this module's access log
+  (logger ``payerpolicy.server.access``) writes the method, the endpoint path and the status, never a
+  query string, a body, an encounter id or an error message. An unknown path is logged as ``-``.
+  A bug is logged with its exception type and stack frames, never the exception's message.
+* **Limits.** Request bodies over ``max_body`` bytes get 413 (from ``Content-Length`` before
+  anything is read, or while reading a chunked body); an evaluation that takes longer than
+  ``timeout`` seconds gets 503 (its worker thread is abandoned and finishes on its own).
+* **One engine per process**, built when the app is created; evaluations run in worker threads, so
+  a slow request never holds up ``/healthz``.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import logging
+import traceback
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import __version__, default_engine
+from .engine import Engine
+from .errors import EncounterError, PluginHookError, UnknownPayerError
+from .model import Encounter
+from .render import compare_mapping
+from .schema import openapi_document
+
+__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_TIMEOUT", "create_app", "serve"]
+
+#: Largest request body accepted, in bytes (1 MiB): an encounter is a few kilobytes.
+DEFAULT_MAX_BODY = 1024 * 1024
+#: Seconds an evaluation may take before the request is answered with 503.
+DEFAULT_TIMEOUT = 10.0
+
+ACCESS_LOG = logging.getLogger("payerpolicy.server.access")
+ERROR_LOG = logging.getLogger("payerpolicy.server.error")
+
+_PATHS = ("/v1/check", "/v1/compare", "/v1/payers", "/healthz", "/openapi.json")
+_T = TypeVar("_T")
+
+
+class _Problem(Exception):
+    """A request the service answers with an error body (never logged)."""
+
+    def __init__(self, status: int, error: str, message: str, field: str | None = None, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.field = field
+        self.message = message
+        self.detail = detail if detail is not None else (f"{field}: {message}" if field else message)
+
+    def response(self) -> JSONResponse:
+        body = {"error": self.error, "field": self.field, "message": self.message, "detail": self.detail}
+        return JSONResponse(body, status_code=self.status)
+
+
+def _encounter_problem(exc: EncounterError) -> _Problem:
+    # The field is the path inside the encounter, exactly as the CLI names it; detail is the CLI's
+    # line after "payerpolicy: error: FILE: ".
+    return _Problem(422, "invalid_encounter", exc.message, exc.field or None, str(exc))
+
+
+def _payer_problem(exc: UnknownPayerError, field: str) -> _Problem:
+    return _Problem(422, "unknown_payer", str(exc), field, str(exc))
+
+
+# --------------------------------------------------------------------------------------------
+# Reading a request
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    too_large = _Problem(413, "request_too_large", f"the request body is larger than the limit of {limit} bytes")
+    length = request.headers.get("content-length")
+    if length is not None and length.strip().isdigit() and int(length) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_json(body: bytes) -> Any:
+    # The same wording as payerpolicy.io for an encounter file.
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise _Problem(422, "invalid_json", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except UnicodeDecodeError:
+        raise _Problem(422, "invalid_json", "invalid JSON: the body is not UTF-8 text") from None
+    except (ValueError, RecursionError) as exc:
+        raise _Problem(
+            422, "invalid_json", f"invalid JSON: the body cannot be read ({type(exc).__name__}: nesting or numbers too large)"
+        ) from None
+
+
+def _envelope(data: Any, known: Sequence[str], required: Sequence[str]) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise _Problem(422, "invalid_request", f"expected a JSON object with the fields {', '.join(known)}", "body")
+    for key in data:
+        if key not in known:
+            raise _Problem(422, "invalid_request", f"unknown field; expected one of: {', '.join(known)}", str(key))
+    for key in required:
+        if data.get(key) is None:
+            raise _Problem(422, "invalid_request", "required field is missing", key)
+    return data
+
+
+def _payer_id(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        found = json.dumps(value) if isinstance(value, str | int | float | bool) or value is None else type(value).__name__
+        raise _Problem(422, "invalid_request", f"expected a payer id (a non-empty string), found {found}", field)
+    return value.strip()
+
+
+def _encounter(engine: Engine, data: Any) -> Encounter:
+    try:
+        return Encounter.from_mapping(data, catalogue=engine.catalogue)
+    except EncounterError as exc:
+        raise _encounter_problem(exc) from None
+
+
+# --------------------------------------------------------------------------------------------
+# The app
+
+
+def create_app(
+    engine: Engine | None = None,
+    *,
+    max_body: int = DEFAULT_MAX_BODY,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> ASGIApp:
+    """Build the ASGI app around one engine (by default :func:`payerpolicy.default_engine`).
+
+    Every payer's policy is loaded here, and a small visit evaluated for every payer, so a broken
+    policy stops the service at start-up instead of failing its first request, tables loaded on
+    first use are loaded before the first time limit starts, and worker threads only read the engine.
+    """
+    engine = engine if engine is not None else default_engine()
+    payer_ids = tuple(sorted(engine.payer_ids))
+    policies = {pid: engine.host.policy(pid) for pid in payer_ids}
+    _warm_up(engine, payer_ids)
+    payers_body = {
+        "payers": [
+            {
+                "id": pid,
+                "name": engine.host.payer(pid).name,
+                "plugin": engine.host.payer(pid).plugin,
+                "policy_version": policies[pid].policy_version,
+                "description": engine.host.payer(pid).description,
+            }
+            for pid in payer_ids
+        ]
+    }
+    openapi = openapi_document(version=__version__, payers=payer_ids, max_body=max_body, timeout=timeout)
+
+    async def evaluate(work: Callable[[], _T]) -> _T:
+        # Off the event loop; abandoned (not waited for) when the time limit passes.
+        try:
+            with anyio.fail_after(timeout):
+                return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        except TimeoutError:
+            raise _Problem(503, "timeout", f"the evaluation took longer than the limit of {timeout:g} s") from None
+
+    async def check(request: Request) -> Response:
+        data = _envelope(_parse_json(await _read_body(request, max_body)), ("encounter", "payer"), ("encounter", "payer"))
+        payer = _payer_id(data["payer"], "payer")
+
+        def work() -> dict[str, Any]:
+            # Same order as the CLI: the encounter is read first, then the payer is looked up.
+            encounter = _encounter(engine, data["encounter"])
+            try:
+                engine.host.payer(payer)
+            except UnknownPayerError as exc:
+                raise _payer_problem(exc, "payer") from None
+            return engine.check(encounter, payer).to_mapping()
+
+        return JSONResponse(await evaluate(work))
+
+    async def compare(request: Request) -> Response:
+        data = _envelope(_parse_json(await _read_body(request, max_body)), ("encounter", "payers"), ("encounter",))
+        raw = data.get("payers")
+        payers: list[str] | None = None
+        if raw is not None:
+            if not isinstance(raw, list) or not raw:
+                raise _Problem(422, "invalid_request", "expected a non-empty array of payer ids, or null for every payer", "payers")
+            payers = [_payer_id(p, f"payers[{i}]") for i, p in enumerate(raw)]
+
+        def work() -> dict[str, Any]:
+            encounter = _encounter(engine, data["encounter"])
+            for i, pid in enumerate(payers or ()):
+                try:
+                    engine.host.payer(pid)
+                except UnknownPayerError as exc:
+                    raise _payer_problem(exc, f"payers[{i}]") from None
+            return compare_mapping(encounter, engine.compare(encounter, payers))
+
+        return JSONResponse(await evaluate(work))
+
+    async def list_payers(request: Request) -> Response:
+        return JSONResponse(payers_body)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "version": __version__, "payers": len(payer_ids)})
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(openapi)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            allowed = exc.headers.get("Allow", "") if exc.headers else ""
+            problem = _Problem(405, "method_not_allowed", f"method {request.method} not allowed; allowed: {allowed}")
+            response = problem.response()
+            if allowed:
+                response.headers["Allow"] = allowed
+            return response
+        return _Problem(exc.status_code, "not_found", "no such endpoint; see /openapi.json").response()
+
+    routes = [
+        Route("/v1/check", _guarded(check), methods=["POST"]),
+        Route("/v1/compare", _guarded(compare), methods=["POST"]),
+        Route("/v1/payers", _guarded(list_payers), methods=["GET"]),
+        Route("/healthz", _guarded(healthz), methods=["GET"]),
+        Route("/openapi.json", _guarded(openapi_json), methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    return _AccessLog(app)
+
+
+def _warm_up(engine: Engine, payer_ids: Sequence[str]) -> None:
+    """Evaluate a small visit for every payer before the first request.
+
+    Tables loaded on first use (the NCCI edits) are then loaded outside any request's time limit.
+    """
+    visit = Encounter.from_mapping(
+        {
+            "date_of_service": dt.date.today().isoformat(),
+            "provider": {"type": "DC"},
+            "diagnoses": ["M99.01"],
+            "procedures": [{"code": "98940", "regions": ["cervical"], "diagnosis_pointers": [1]}],
+            "services": [
+                {"code": "97140", "minutes": 10, "regions": ["cervical"], "diagnosis_pointers": [1]},
+                {"code": "97110", "minutes": 15, "regions": ["lumbar"], "diagnosis_pointers": [1]},
+            ],
+        },
+        catalogue=engine.catalogue,
+    )
+    for pid in payer_ids:
+        engine.evaluate(visit, pid)
+
+
+def _guarded(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """Answer problems with their error body; answer bugs with 500, logged without their message."""
+
+    async def run(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except _Problem as problem:
+            return problem.response()
+        except PluginHookError as exc:
+            # The message may quote the request's data: it goes to the client, not to the log.
+            ERROR_LOG.error("plugin %r failed in %s during %s %s", exc.plugin, exc.where, request.method, request.url.path)
+            return _Problem(500, "plugin_error", str(exc)).response()
+        except Exception as exc:
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            ERROR_LOG.error(
+                "internal error during %s %s: %s (message withheld)\n%s",
+                request.method,
+                request.url.path,
+                type(exc).__name__,
+                frames,
+            )
+            return _Problem(500, "internal_error", f"internal error ({type(exc).__name__}); a bug, please report it").response()
+
+    return run
+
+
+class _AccessLog:
+    """ASGI middleware: one log line per request, ``METHOD PATH STATUS``, nothing else."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            path = scope.get("path", "")
+            shown = path if path in _PATHS else "-"
+            ACCESS_LOG.info("%s %s %d", scope.get("method", "-"), shown, status)
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """Uvicorn's logging set-up without its access log, plus this module's loggers."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"].pop("uvicorn.access", None)
+    config["handlers"].pop("access", None)
+    config["formatters"].pop("access", None)
+    config["loggers"]["payerpolicy.server"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return config
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    engine: Engine | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    timeout: float = DEFAULT_TIMEOUT,
+    log_level: str = "info",
+) -> None:
+    """Run the service with uvicorn until interrupted (what ``payerpolicy serve`` does)."""
+    import uvicorn
+
+    app = create_app(engine, max_body=max_body, timeout=timeout)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=_log_config(log_level),
+        log_level=log_level,
+        server_header=False,
+        proxy_headers=False,
+    )
