@@ -19,10 +19,11 @@ prints for the same mistake). A payer whose evaluation fails for a record gives 
 that (record, payer). So ``read == valid + invalid`` and ``outcome rows + payer errors ==
 valid × payers``: :class:`BatchCounts` reconciles them.
 
-Crash safety and resume: the run writes into ``OUT.partial/`` — part files, each written to a
-temporary name and renamed when complete, and ``state.json`` (rewritten atomically after every
-part). Only when every record is done are the parts joined into ``OUT`` (again through a temporary
-name and a rename), so a file named ``OUT`` is always complete. ``--resume`` continues an
+Crash safety and resume: the run writes into ``OUT.partial/`` — ``state.json`` (the settings,
+written once), part files (each written to a temporary name and renamed when complete) and the
+journal ``parts.jsonl`` (one line appended and flushed per complete part). Only when every record
+is done are the parts joined into ``OUT`` (again through a temporary name and a rename), so a file
+named ``OUT`` is always complete. ``--resume`` continues an
 interrupted run from its last complete part: nothing is duplicated or dropped.
 
 Work is spread over processes (every core by default) in chunks; each process builds its engine
@@ -519,25 +520,35 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 class _Work:
-    """The ``OUT.partial`` directory of a run: complete parts and the state that lists them."""
+    """The ``OUT.partial`` directory of a run: the settings, complete parts, and a journal of them.
 
-    def __init__(self, out: Path, settings: dict[str, Any], resume: bool) -> None:
+    ``state.json`` (written once) holds the settings; ``parts.jsonl`` gets one line per complete
+    part, appended and flushed to disk after the part file is in place. The journal grows by one
+    short line per part, so a long run never rewrites what it has already recorded.
+    """
+
+    def __init__(self, out: Path, settings: dict[str, Any], payers: Sequence[str], resume: bool) -> None:
         self.out = out
         self.dir = out.with_name(out.name + ".partial")
         self.state_file = self.dir / "state.json"
+        self.journal_file = self.dir / "parts.jsonl"
         self.settings = settings
-        self.parts: list[dict[str, Any]] = []
+        self.parts: list[tuple[str, int, int]] = []  # (file, first record, records)
+        self.read = self.invalid = 0
+        self.stats = {p: PayerStats() for p in payers}
         if self.dir.exists():
             if not resume:
                 raise PayerPolicyError(
                     f"{self.dir}: an interrupted run left its work here; add --resume to continue it, or delete the directory to start again"
                 )
             self._load()
-        elif resume and not self.dir.exists():
+        elif resume:
             raise PayerPolicyError(f"{self.dir}: nothing to resume (no interrupted run for {out})")
         else:
             self.dir.mkdir(parents=True)
-            self._save()
+            state = {"version": STATE_VERSION, "settings": self.settings}
+            _write_atomic(self.state_file, json.dumps(state, indent=1).encode())
+        self.journal = open(self.journal_file, "ab")  # noqa: SIM115 - open for the whole run, closed in finish()
 
     def _load(self) -> None:
         try:
@@ -549,25 +560,37 @@ class _Work:
                 f"{self.state_file}: the interrupted run had other settings or input "
                 f"({json.dumps(state.get('settings'), sort_keys=True)}); delete {self.dir} to start again"
             )
-        self.parts = list(state["parts"])
-        listed = {p["file"] for p in self.parts}
+        good = b""
+        if self.journal_file.exists():
+            for raw in self.journal_file.read_bytes().splitlines(keepends=True):
+                try:
+                    entry = json.loads(raw)
+                except ValueError:
+                    break  # the line being written when the run stopped
+                if not raw.endswith(b"\n") or not (self.dir / entry["file"]).is_file():
+                    break
+                good += raw
+                self._count(entry)
+        _write_atomic(self.journal_file, good)
+        listed = {file for file, _, _ in self.parts} | {"state.json", "parts.jsonl"}
         for stray in self.dir.iterdir():  # a part being written when the run stopped
-            if stray.name != "state.json" and stray.name not in listed:
+            if stray.name not in listed:
                 stray.unlink()
-        for p in self.parts:
-            if not (self.dir / p["file"]).is_file():
-                raise PayerPolicyError(f"{self.dir / p['file']}: a part listed in the state is missing; delete {self.dir} to start again")
 
-    def _save(self) -> None:
-        state = {"version": STATE_VERSION, "settings": self.settings, "parts": self.parts}
-        _write_atomic(self.state_file, json.dumps(state, indent=1).encode())
+    def _count(self, entry: dict[str, Any]) -> None:
+        self.parts.append((entry["file"], entry["first"], entry["records"]))
+        self.read += entry["records"]
+        self.invalid += entry["invalid"]
+        for p, s in entry["stats"].items():
+            self.stats[p].add(PayerStats.from_mapping(s))
 
     @property
     def done(self) -> int:
         """Records completed so far (the parts cover records 0..done-1)."""
-        return self.parts[-1]["first"] + self.parts[-1]["records"] if self.parts else 0
+        return self.parts[-1][1] + self.parts[-1][2] if self.parts else 0
 
     def add(self, result: ChunkResult, fmt: OutputFormat) -> None:
+        """Write one chunk's rows as a part, then record it in the journal."""
         name = f"part-{len(self.parts):06d}.{fmt}"
         path = self.dir / name
         if fmt == "parquet":
@@ -577,53 +600,52 @@ class _Work:
             os.replace(tmp, path)
         else:
             _write_atomic(path, result.data)
-        self.parts.append(
-            {
-                "file": name,
-                "first": result.first,
-                "records": result.records,
-                "invalid": result.invalid,
-                "rows": result.rows,
-                "stats": {p: s.to_mapping() for p, s in result.stats.items()},
-            }
+        entry = {
+            "file": name,
+            "first": result.first,
+            "records": result.records,
+            "invalid": result.invalid,
+            "rows": result.rows,
+            "stats": {p: s.to_mapping() for p, s in result.stats.items()},
+        }
+        self.journal.write(json.dumps(entry, separators=(",", ":")).encode() + b"\n")
+        self.journal.flush()
+        os.fsync(self.journal.fileno())
+        self._count(entry)
+
+    def counts(self) -> BatchCounts:
+        """The counts of every part so far."""
+        return BatchCounts(
+            read=self.read,
+            valid=self.read - self.invalid,
+            invalid=self.invalid,
+            payers=len(self.stats),
+            outcomes=sum(s.outcomes for s in self.stats.values()),
+            payer_errors=sum(s.errors for s in self.stats.values()),
         )
-        self._save()
+
+    def close(self) -> None:
+        """Close the journal (the work directory stays for --resume)."""
+        self.journal.close()
 
     def finish(self, fmt: OutputFormat) -> None:
+        """Join the parts into OUT (through a temporary name) and remove the work directory."""
+        self.close()
         tmp = self.out.with_name(self.out.name + ".tmp")
         if fmt == "parquet":
             pa = _pyarrow()
             with pa.parquet.ParquetWriter(tmp, _parquet_schema(), compression="zstd") as writer:
-                for p in self.parts:
-                    writer.write_table(pa.parquet.read_table(self.dir / p["file"], schema=_parquet_schema()))
+                for file, _, _ in self.parts:
+                    writer.write_table(pa.parquet.read_table(self.dir / file, schema=_parquet_schema()))
         else:
             with open(tmp, "wb") as dst:
-                for p in self.parts:
-                    with open(self.dir / p["file"], "rb") as src:
+                for file, _, _ in self.parts:
+                    with open(self.dir / file, "rb") as src:
                         shutil.copyfileobj(src, dst, 1 << 20)
                 dst.flush()
                 os.fsync(dst.fileno())
         os.replace(tmp, self.out)
         shutil.rmtree(self.dir)
-
-
-def _totals(parts: Iterable[dict[str, Any]], payers: Sequence[str]) -> tuple[BatchCounts, dict[str, PayerStats]]:
-    stats = {p: PayerStats() for p in payers}
-    read = invalid = 0
-    for part in parts:
-        read += part["records"]
-        invalid += part["invalid"]
-        for p, s in part["stats"].items():
-            stats[p].add(PayerStats.from_mapping(s))
-    counts = BatchCounts(
-        read=read,
-        valid=read - invalid,
-        invalid=invalid,
-        payers=len(payers),
-        outcomes=sum(s.outcomes for s in stats.values()),
-        payer_errors=sum(s.errors for s in stats.values()),
-    )
-    return counts, stats
 
 
 class _Progress:
@@ -717,7 +739,7 @@ def run_batch(
     }
     if not dst.parent.exists():
         raise PayerPolicyError(f"{dst}: the output directory {dst.parent} does not exist")
-    work = _Work(dst, settings, resume)
+    work = _Work(dst, settings, ids, resume)
     resumed_from = work.done
     started = time.monotonic()
     bar = _Progress(sys.stderr.isatty() if progress is None else progress, resumed_from)
@@ -730,25 +752,30 @@ def run_batch(
         if on_chunk is not None:
             on_chunk(result)
 
-    if scheduler is not None:
-        from .dask import run_chunks_on_dask
+    try:
+        if scheduler is not None:
+            from .dask import run_chunks_on_dask
 
-        for result in run_chunks_on_dask(scheduler, chunks, job):
-            keep(result)
-    else:
-        n = 1 if engine is not process_engine(strict) else (workers or _default_workers())
-        if n <= 1:
-            for chunk in chunks:
-                keep(job(chunk, engine=engine))
-        else:
-            for result in _run_in_processes(n, chunks, job):
+            for result in run_chunks_on_dask(scheduler, chunks, job):
                 keep(result)
+        else:
+            n = 1 if engine is not process_engine(strict) else (workers or _default_workers())
+            if n <= 1:
+                for chunk in chunks:
+                    keep(job(chunk, engine=engine))
+            else:
+                for result in _run_in_processes(n, chunks, job):
+                    keep(result)
+    except BaseException:
+        work.close()  # OUT.partial/ stays for --resume
+        raise
     bar.update(work.done, final=True)
-    counts, stats = _totals(work.parts, ids)
+    counts = work.counts()
     if not counts.reconciled:  # pragma: no cover - a bug, never a user's mistake
+        work.close()
         raise RuntimeError(f"batch counts do not reconcile: {counts}")
     work.finish(fmt)
-    return BatchResult(dst, counts, stats, resumed_from, time.monotonic() - started)
+    return BatchResult(dst, counts, work.stats, resumed_from, time.monotonic() - started)
 
 
 def _run_in_processes(

@@ -114,8 +114,16 @@ def test_an_interrupted_run_resumes_without_duplicates_or_gaps(mixed_input: Path
         run_batch(mixed_input, out, PAYERS, workers=1, chunk_size=8, on_chunk=crash)
     assert not out.exists()  # never a half-written file under the final name
     assert (tmp_path / "out.jsonl.partial" / "state.json").is_file()
-    # a half-written part (the process died while writing it) is discarded on resume
-    (tmp_path / "out.jsonl.partial" / "part-000003.jsonl.tmp").write_text('{"record": 24, "sou')
+    assert sorted(p.name for p in (tmp_path / "out.jsonl.partial").iterdir()) == [
+        "part-000000.jsonl", "part-000001.jsonl", "part-000002.jsonl", "parts.jsonl", "state.json",
+    ]  # fmt: skip
+    work = tmp_path / "out.jsonl.partial"
+    assert len((work / "parts.jsonl").read_text().splitlines()) == 3
+    # a half-written part and a torn journal line (the process died while writing them) are discarded
+    (work / "part-000003.jsonl.tmp").write_text('{"record": 24, "sou')
+    (work / "part-000003.jsonl").write_text('{"record": 24, "source": "visits.jsonl:25"}\n')
+    with open(work / "parts.jsonl", "a") as journal:
+        journal.write('{"file":"part-000003.jsonl","first":24,"rec')
     with pytest.raises(PayerPolicyError, match="--resume"):
         run_batch(mixed_input, out, PAYERS, workers=1, chunk_size=8)
     result = run_batch(mixed_input, out, PAYERS, workers=1, chunk_size=8, resume=True)
