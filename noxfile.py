@@ -29,7 +29,9 @@ def browser(session: nox.Session) -> None:
         session.run(*sudo, "apt-get", "install", "-y", "chromium", external=True)
     session.install("-e", ".[test,report,parquet]")
     # PAYERPOLICY_REQUIRE_BROWSER: fail, never skip, if chromium is still missing
-    session.run("pytest", "-m", "browser", *session.posargs, env={"PAYERPOLICY_REQUIRE_BROWSER": "1"})
+    session.run(
+        "pytest", "-m", "browser", "tests/core/test_browser.py", *session.posargs, env={"PAYERPOLICY_REQUIRE_BROWSER": "1"}
+    )
 
 
 @nox.session(python="3.11")
