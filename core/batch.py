@@ -50,7 +50,7 @@ from typing import Any, Literal
 import attrs
 
 from .errors import EncounterError, PayerPolicyError
-from .io import read_encounter_data
+from .io import parse_json, read_encounter_data
 from .model import Encounter, Outcome
 
 __all__ = [
@@ -319,12 +319,7 @@ def process_engine(strict: bool = False) -> Any:
 def _decode(source: str, kind: str, payload: Any) -> tuple[Any, str | None]:
     """The raw data of one record and, when readable, its ``id``; raises EncounterError."""
     if kind == "json":
-        try:
-            data = json.loads(payload)
-        except json.JSONDecodeError as exc:
-            raise EncounterError("", f"invalid JSON at column {exc.colno}: {exc.msg}", source) from None
-        except (ValueError, RecursionError) as exc:
-            raise EncounterError("", f"invalid JSON ({type(exc).__name__})", source) from None
+        data = parse_json(payload, source, one_line=True)
     elif kind == "file":
         data = read_encounter_data(payload)
     else:

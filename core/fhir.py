@@ -20,15 +20,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from . import vocab
 from .errors import EncounterError, PayerPolicyError
+from .io import parse_json, read_text
 from .model import ClaimLine, Encounter, Finding, Outcome
 
 __all__ = [
@@ -631,19 +630,8 @@ def _read_item(
 
 def read_fhir_encounter(path: str, *, catalogue: vocab.CodeCatalogue | None = None) -> Encounter:
     """Read an encounter from a FHIR R4 Claim in a JSON file (or ``-`` for standard input)."""
-    name = "<stdin>" if path == "-" else path
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text("utf-8-sig")
-    except FileNotFoundError:
-        raise EncounterError("", "no such file", name) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EncounterError("", f"cannot read the file ({type(exc).__name__}: {exc})", name) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise EncounterError("", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", name) from None
-    except (ValueError, RecursionError) as exc:
-        raise EncounterError("", f"invalid JSON: the file cannot be read ({type(exc).__name__})", name) from None
+    name, text = read_text(path)
+    data = parse_json(text, name)
     try:
         return encounter_from_claim(data, catalogue=catalogue)
     except EncounterError as exc:

@@ -12,26 +12,41 @@ from .errors import EncounterError
 from .model import Encounter
 from .vocab import CodeCatalogue
 
-__all__ = ["encounter_from_data", "read_encounter", "read_encounter_data"]
+__all__ = ["encounter_from_data", "parse_json", "read_encounter", "read_encounter_data", "read_text"]
+
+
+def read_text(path: str) -> tuple[str, str]:
+    """The name to show in errors and the text of ``path`` (``-``: standard input); errors name the file."""
+    if path == "-":
+        return "<stdin>", sys.stdin.read()
+    try:
+        return path, Path(path).read_text("utf-8-sig")
+    except FileNotFoundError:
+        raise EncounterError("", "no such file", path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EncounterError("", f"cannot read the file ({type(exc).__name__}: {exc})", path) from None
+
+
+def parse_json(text: str | bytes, name: str, *, one_line: bool = False) -> Any:
+    """Parse JSON text; a mistake is an EncounterError naming ``name`` and the position.
+
+    ``one_line``: the text is one line of a JSON Lines file, so the position is a column only.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"column {exc.colno}" if one_line else f"line {exc.lineno} column {exc.colno}"
+        raise EncounterError("", f"invalid JSON at {where}: {exc.msg}", name) from None
+    except (ValueError, RecursionError) as exc:
+        raise EncounterError("", f"invalid JSON: the file cannot be read ({type(exc).__name__}: nesting or numbers too large)", name) from None
 
 
 def read_encounter_data(path: str) -> Any:
     """Read the raw data of an encounter file; errors name the file and the position."""
-    if path == "-":
-        name, text = "<stdin>", sys.stdin.read()
-        suffix = ".json"
-    else:
-        name = path
-        p = Path(path)
-        suffix = p.suffix.lower()
-        if suffix not in (".json", ".toml"):
-            raise EncounterError("", f"expected a .json or .toml encounter file, found {p.name!r}", name)
-        try:
-            text = p.read_text("utf-8-sig")
-        except FileNotFoundError:
-            raise EncounterError("", "no such file", name) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise EncounterError("", f"cannot read the file ({type(exc).__name__}: {exc})", name) from None
+    suffix = ".json" if path == "-" else Path(path).suffix.lower()
+    if suffix not in (".json", ".toml"):
+        raise EncounterError("", f"expected a .json or .toml encounter file, found {Path(path).name!r}", path)
+    name, text = read_text(path)
     if suffix == ".toml":
         try:
             return tomllib.loads(text)
@@ -39,12 +54,7 @@ def read_encounter_data(path: str) -> Any:
             raise EncounterError("", f"invalid TOML: {exc}", name) from None
         except (ValueError, RecursionError) as exc:
             raise EncounterError("", f"invalid TOML: the file cannot be read ({type(exc).__name__})", name) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise EncounterError("", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", name) from None
-    except (ValueError, RecursionError) as exc:
-        raise EncounterError("", f"invalid JSON: the file cannot be read ({type(exc).__name__}: nesting or numbers too large)", name) from None
+    return parse_json(text, name)
 
 
 def read_encounter(path: str, *, catalogue: CodeCatalogue | None = None) -> Encounter:
