@@ -61,6 +61,7 @@ __all__ = [
     "PayerStats",
     "evaluate_chunk",
     "iter_chunks",
+    "iter_output",
     "outcome_row",
     "process_engine",
     "read_rows",
@@ -231,12 +232,15 @@ def _drop_nulls(value: Any) -> Any:
     return value
 
 
-def _pyarrow() -> Any:
+def _pyarrow(path: Path | None = None) -> Any:
+    where = f"{path}: " if path is not None else ""
     try:
         import pyarrow
         import pyarrow.parquet
     except ImportError:
-        raise PayerPolicyError("Parquet needs pyarrow: pip install 'payerpolicy[parquet]'") from None
+        raise PayerPolicyError(
+            f"{where}reading Parquet needs pyarrow, which is not installed: pip install 'payerpolicy[parquet]'"
+        ) from None
     return pyarrow
 
 
@@ -795,21 +799,45 @@ def _run_in_processes(
 # Reading results, summary
 
 
+def iter_output(path: str | os.PathLike[str]) -> Iterator[tuple[str, Any]]:
+    """``(where, raw row)`` for every row of a batch output: ``.parquet`` with pyarrow, else JSON Lines.
+
+    ``where`` is ``file:line`` or ``file: row N``; in Parquet rows ``outcome`` and ``error`` are
+    JSON text. A file that cannot be read is a PayerPolicyError naming it and the position.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise PayerPolicyError(f"{p}: no such file")
+    if p.suffix.lower() == ".parquet":
+        pa = _pyarrow(p)
+        try:
+            file = pa.parquet.ParquetFile(p)
+        except Exception as exc:  # pyarrow raises its own error types for a damaged file
+            raise PayerPolicyError(f"{p}: cannot read the Parquet file ({type(exc).__name__}: {exc})") from None
+        n = 0
+        for batch in file.iter_batches(batch_size=2048):
+            for data in batch.to_pylist():
+                n += 1
+                yield f"{p}: row {n}", data
+        return
+    with p.open(encoding="utf-8") as lines:
+        for number, text in enumerate(lines, start=1):
+            if not text.strip():
+                continue
+            where = f"{p}:{number}"
+            try:
+                yield where, json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise PayerPolicyError(f"{where}: invalid JSON at column {exc.colno}: {exc.msg}") from None
+
+
 def read_rows(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """Yield the rows of a batch output (JSON Lines or Parquet), ``outcome``/``error`` decoded."""
-    p = Path(path)
-    if output_format(p) == "parquet":
-        pa = _pyarrow()
-        for batch in pa.parquet.ParquetFile(p).iter_batches(batch_size=4096):
-            for row in batch.to_pylist():
-                row["outcome"] = None if row["outcome"] is None else json.loads(row["outcome"])
-                row["error"] = None if row["error"] is None else json.loads(row["error"])
-                yield row
-        return
-    with open(p, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
+    for _, row in iter_output(path):
+        for key in ("outcome", "error"):
+            if isinstance(row.get(key), str):
+                row[key] = json.loads(row[key])
+        yield row
 
 
 def render_summary(result: BatchResult, *, top: int = 10) -> str:

@@ -24,7 +24,6 @@ the claim for the same procedure or service of the same encounter (0 when no pay
 from __future__ import annotations
 
 import heapq
-import importlib
 import json
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
@@ -228,43 +227,11 @@ def _row(data: Any, where: str) -> BatchRow:
     )
 
 
-def _jsonl(path: Path) -> Iterator[BatchRow]:
-    with path.open(encoding="utf-8") as lines:
-        for number, text in enumerate(lines, start=1):
-            if not text.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise PayerPolicyError(f"{where}: invalid JSON at column {exc.colno}: {exc.msg}") from None
-            yield _row(data, where)
-
-
-def _parquet(path: Path) -> Iterator[BatchRow]:
-    try:
-        pq: Any = importlib.import_module("pyarrow.parquet")
-    except ImportError:
-        raise PayerPolicyError(
-            f"{path}: reading Parquet needs pyarrow, which is not installed: pip install 'payerpolicy[parquet]'"
-        ) from None
-    try:
-        file = pq.ParquetFile(path)
-    except Exception as exc:  # pyarrow raises its own error types for a damaged file
-        raise PayerPolicyError(f"{path}: cannot read the Parquet file ({type(exc).__name__}: {exc})") from None
-    n = 0
-    for batch in file.iter_batches(batch_size=2048):
-        for data in batch.to_pylist():
-            n += 1
-            yield _row(data, f"{path}: row {n}")
-
-
 def read_batch(path: str | Path) -> Iterator[BatchRow]:
     """Stream the rows of batch output: ``.parquet`` with pyarrow, anything else as JSON Lines."""
-    path = Path(path)
-    if not path.is_file():
-        raise PayerPolicyError(f"{path}: no such file")
-    return _parquet(path) if path.suffix.lower() == ".parquet" else _jsonl(path)
+    from .batch import iter_output
+
+    return (_row(data, where) for where, data in iter_output(path))
 
 
 # ------------------------------------------------------------------------------------------
