@@ -62,7 +62,6 @@ __all__ = [
     "evaluate_chunk",
     "iter_chunks",
     "iter_output",
-    "outcome_row",
     "process_engine",
     "read_rows",
     "render_summary",
@@ -114,19 +113,24 @@ class PayerStats:
         self.not_billable += other.not_billable
         self.findings.update(other.findings)
 
-    def count(self, outcome: Outcome) -> None:
-        """Count one outcome."""
+    def count(self, outcome: Outcome) -> tuple[int, int, int]:
+        """Count one outcome; return its billable units, expected denials and not-billable lines."""
         self.outcomes += 1
+        units = denials = not_billable = 0
         for line in outcome.lines:
             if line.status == "billable":
-                self.billable_units += line.units
+                units += line.units
                 self.billable_lines += 1
             elif line.status == "expected_denial":
-                self.expected_denials += 1
+                denials += 1
                 self.denied_units += line.units
             else:
-                self.not_billable += 1
+                not_billable += 1
+        self.billable_units += units
+        self.expected_denials += denials
+        self.not_billable += not_billable
         self.findings.update(f.code for f in outcome.findings)
+        return units, denials, not_billable
 
     def to_mapping(self) -> dict[str, Any]:
         """JSON-ready form (state file, ``--summary --format json``)."""
@@ -336,21 +340,6 @@ def _error(field: str, message: str, text: str) -> dict[str, str]:
     return {"field": field, "message": message, "text": text}
 
 
-def outcome_row(record: int, source: str, outcome: Outcome, *, trace: bool = False) -> dict[str, Any]:
-    """The output row of one (record, payer) outcome."""
-    data = outcome.to_mapping()
-    if not trace:
-        del data["trace"]
-    return {
-        "record": record,
-        "source": source,
-        "encounter": outcome.encounter,
-        "payer": outcome.payer.id,
-        "outcome": data,
-        "error": None,
-    }
-
-
 def evaluate_chunk(
     chunk: Chunk,
     payers: Sequence[str],
@@ -388,11 +377,11 @@ def evaluate_chunk(
                 text = f"{source}: payer {payer}: {exc}" if isinstance(exc, PayerPolicyError) else f"{source}: payer {payer}: internal error {type(exc).__name__}: {exc}"
                 rows.add(record, source, ident, payer, None, _error("", str(exc), text))
                 continue
-            stats[payer].count(outcome)
+            figures = stats[payer].count(outcome)
             data = outcome.to_mapping()
             if not trace:
                 del data["trace"]
-            rows.add(record, source, outcome.encounter, payer, data, None)
+            rows.add(record, source, outcome.encounter, payer, data, None, figures)
     encoded: Any = rows.parquet() if output == "parquet" else rows.jsonl()
     return ChunkResult(chunk.first, len(chunk.items), invalid, rows.count, encoded, stats)
 
@@ -425,7 +414,9 @@ class _Rows:
         payer: str | None,
         outcome: dict[str, Any] | None,
         error: dict[str, str] | None,
+        figures: tuple[int, int, int] | None = None,
     ) -> None:
+        """Add one row; ``figures`` are the outcome's billable units, expected denials and not-billable lines."""
         c = self.columns
         self.count += 1
         c["record"].append(record)
@@ -434,17 +425,7 @@ class _Rows:
         c["payer"].append(payer)
         c["outcome"].append(None if outcome is None else _dumps(outcome))
         c["error"].append(None if error is None else _dumps(error))
-        if outcome is None:
-            units = denials = not_billable = None
-        else:
-            units = denials = not_billable = 0
-            for line in outcome["lines"]:
-                if line["status"] == "billable":
-                    units += line["units"]
-                elif line["status"] == "expected_denial":
-                    denials += 1
-                else:
-                    not_billable += 1
+        units, denials, not_billable = figures if figures is not None else (None, None, None)
         c["billable_units"].append(units)
         c["expected_denials"].append(denials)
         c["not_billable"].append(not_billable)
@@ -720,7 +701,8 @@ def run_batch(
         _pyarrow()
     if chunk_size < 1:
         raise PayerPolicyError(f"chunk size must be at least 1, found {chunk_size}")
-    if engine is not None and (scheduler is not None or (workers or 1) > 1):
+    own_engine = engine is not None
+    if own_engine and (scheduler is not None or (workers or 1) > 1):
         raise PayerPolicyError("an engine of your own runs in this process only: use workers=1 and no scheduler")
     engine = engine if engine is not None else process_engine(strict)
     ids = list(payers) if payers else sorted(engine.payer_ids, key=lambda p: (p != "commercial", p))
@@ -758,7 +740,7 @@ def run_batch(
             for result in run_chunks_on_dask(scheduler, chunks, job):
                 keep(result)
         else:
-            n = 1 if engine is not process_engine(strict) else (workers or _default_workers())
+            n = 1 if own_engine else (workers or _default_workers())
             if n <= 1:
                 for chunk in chunks:
                     keep(job(chunk, engine=engine))
