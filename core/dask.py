@@ -24,10 +24,10 @@ names the partition.
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from .batch import Chunk, ChunkResult, evaluate_chunk, process_engine
+from .batch import Chunk, ChunkResult, OutputFormat, evaluate_chunk, process_engine
 from .errors import PayerPolicyError
 
 __all__ = ["evaluate_bag", "evaluate_dataframe", "run_chunks_on_dask"]
@@ -75,21 +75,27 @@ def run_chunks_on_dask(
             client.close()
 
 
+_COLUMNS = ("record", "source", "encounter", "payer", "outcome", "error")
+
+
+def _partition_result(
+    items: Sequence[Any], number: int, payers: Sequence[str] | None, trace: bool, strict: bool, output: OutputFormat
+) -> ChunkResult:
+    engine = process_engine(strict)
+    ids = list(payers) if payers else sorted(engine.payer_ids, key=lambda p: (p != "commercial", p))
+    chunk_items = tuple(
+        (f"partition {number} item {i}", "json" if isinstance(item, str | bytes) else "data", item)
+        for i, item in enumerate(items)
+    )
+    return evaluate_chunk(Chunk(0, chunk_items), ids, output=output, trace=trace, strict=strict, engine=engine)
+
+
 def _rows_of_partition(
     items: Sequence[Any], number: int, payers: Sequence[str] | None, trace: bool, strict: bool
 ) -> list[dict[str, Any]]:
     import json
 
-    engine = process_engine(strict)
-    ids = list(payers) if payers else sorted(engine.payer_ids, key=lambda p: (p != "commercial", p))
-    chunk_items = []
-    for i, item in enumerate(items):
-        source = f"partition {number} item {i}"
-        if isinstance(item, str | bytes):
-            chunk_items.append((source, "json", item))
-        else:
-            chunk_items.append((source, "data", item))
-    result = evaluate_chunk(Chunk(0, tuple(chunk_items)), ids, output="jsonl", trace=trace, strict=strict, engine=engine)
+    result = _partition_result(items, number, payers, trace, strict, "jsonl")
     return [json.loads(line) for line in result.data.decode("utf-8").splitlines()]
 
 
@@ -108,26 +114,20 @@ def evaluate_bag(bag: Any, payers: Sequence[str] | None = None, *, trace: bool =
     return bags.from_delayed(parts)
 
 
+def _frame(columns: Mapping[str, list[Any]]) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(
+        {name: pd.Series(columns.get(name, []), dtype="int64" if name == "record" else "object") for name in _COLUMNS}
+    )
+
+
 def _frame_of_partition(
     frame: Any, payers: Sequence[str] | None, trace: bool, strict: bool, column: str, partition_info: Any = None
 ) -> Any:
-    import json
-
-    import pandas as pd
-
     number = partition_info["number"] if partition_info else 0
-    rows = _rows_of_partition(list(frame[column]), number, payers, trace, strict)
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    return pd.DataFrame(
-        {
-            "record": pd.Series([r["record"] for r in rows], dtype="int64"),
-            "source": pd.Series([r["source"] for r in rows], dtype="object"),
-            "encounter": pd.Series([r["encounter"] for r in rows], dtype="object"),
-            "payer": pd.Series([r["payer"] for r in rows], dtype="object"),
-            "outcome": pd.Series([None if r["outcome"] is None else dumps(r["outcome"]) for r in rows], dtype="object"),
-            "error": pd.Series([None if r["error"] is None else dumps(r["error"]) for r in rows], dtype="object"),
-        }
-    )
+    result = _partition_result(list(frame[column]), number, payers, trace, strict, "parquet")
+    return _frame(result.data.select(list(_COLUMNS)).to_pydict())  # outcome and error are JSON text already
 
 
 def evaluate_dataframe(
@@ -143,18 +143,6 @@ def evaluate_dataframe(
     The result has the columns ``record, source, encounter, payer, outcome, error``; ``outcome``
     and ``error`` hold JSON text, as in the Parquet output of ``payerpolicy batch``.
     """
-    import pandas as pd
-
     if column not in frame.columns:
         raise PayerPolicyError(f"the dataframe has no column {column!r} (columns: {', '.join(map(str, frame.columns))})")
-    meta = pd.DataFrame(
-        {
-            "record": pd.Series([], dtype="int64"),
-            "source": pd.Series([], dtype="object"),
-            "encounter": pd.Series([], dtype="object"),
-            "payer": pd.Series([], dtype="object"),
-            "outcome": pd.Series([], dtype="object"),
-            "error": pd.Series([], dtype="object"),
-        }
-    )
-    return frame.map_partitions(_frame_of_partition, payers, trace, strict, column, meta=meta)
+    return frame.map_partitions(_frame_of_partition, payers, trace, strict, column, meta=_frame({}))
