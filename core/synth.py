@@ -20,6 +20,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from .vocab import DOCUMENTATION_ELEMENTS
+
 __all__ = ["encounters", "write_jsonl"]
 
 _SPINAL = ("cervical", "thoracic", "lumbar", "sacral", "pelvic")
@@ -42,19 +44,8 @@ _ACTIVE = (
 )
 _DX_SPINE = ("M99.01", "M99.02", "M99.03", "M54.2", "M54.50", "M54.6", "S13.4XXA", "S33.5XXA")
 _DX_OTHER = ("M25.511", "M25.611", "M62.830", "M79.18", "M25.561", "G44.209")
-_DOCS = (
-    "rationale",
-    "goals",
-    "functional_goal",
-    "objective_measures",
-    "progress",
-    "regions",
-    "technique",
-    "patient_response",
-    "time_in_out",
-    "signed",
-    "plan_of_care",
-)
+# What a usual note holds: every documentation element but the ones only some payers ask for.
+_DOCS = tuple(e for e in DOCUMENTATION_ELEMENTS if e not in ("exam_findings", "countersigned", "prescription"))
 _NECESSITY = (
     "tight_muscles_shortening_or_spasticity",
     "relaxation_before_neuromuscular_reed_or_exercise",
