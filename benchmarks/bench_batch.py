@@ -31,7 +31,7 @@ import payerpolicy
 import pluggy
 from payerpolicy import Encounter
 from payerpolicy.batch import run_batch
-from payerpolicy.synth import encounters, write_jsonl
+from payerpolicy.batch.synth import encounters, write_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYERS = ["commercial", "medicare", "bcbsnc", "aetna", "ca_wc"]

@@ -1,6 +1,6 @@
 """Benchmark the NCCI tables at full size: import, cold load, lookups (issue 3, item 5 "Scale").
 
-Generates synthetic files in CMS's exact format (:mod:`payerpolicy.ncci_synth`), then measures
+Generates synthetic files in CMS's exact format (:mod:`payerpolicy.ncci.synth`), then measures
 
 * ``import_cms_files(..., index=True)`` on them in a fresh subprocess (wall time; includes writing
   the binary PTP index ``ptp.idx``; peak extra resident memory = ``VmHWM`` at the end minus
@@ -33,7 +33,7 @@ from pathlib import Path
 
 from bench_batch import pluggy_call_s as _pluggy_call_s  # one definition of the reference hook call
 from payerpolicy.ncci import load_ptp, ptp_index_path
-from payerpolicy.ncci_synth import write_synthetic_cms_files
+from payerpolicy.ncci.synth import write_synthetic_cms_files
 
 IMPORT_TARGET_S = 30.0
 LOAD_TARGET_S = 1.0
@@ -57,7 +57,7 @@ _IMPORT_SCRIPT = (
     _MEMORY
     + """
 import json, sys, time
-from payerpolicy.ncci_import import import_cms_files
+from payerpolicy.ncci.importer import import_cms_files
 rss0, _ = memory_mb()
 t = time.perf_counter()
 ptp, mue = import_cms_files(sys.argv[3:], sys.argv[2], sys.argv[1], index=True)

@@ -16,11 +16,15 @@ plugins; pass ``engine=`` to use your own (for example with extra plugins regist
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .engine import Engine, PluginHookError
-from .errors import (
+from ._aliases import ALIASES as _ALIASES
+from ._aliases import install as _install_aliases
+from ._version import __version__
+from .evaluation.engine import Engine, PluginHookError
+from .evaluation.errors import (
     EncounterError,
     PayerPolicyError,
     PluginConflictError,
@@ -28,10 +32,10 @@ from .errors import (
     PolicyValidationError,
     UnknownPayerError,
 )
-from .hookspecs import hookimpl, hookspec
-from .kinds import Change, CodeChoice, Context, Param, RuleKind
-from .manager import PluginHost, make_plugin_manager
-from .model import (
+from .evaluation.hookspecs import hookimpl, hookspec
+from .evaluation.kinds import Change, CodeChoice, Context, Param, RuleKind
+from .evaluation.manager import PluginHost, make_plugin_manager
+from .evaluation.model import (
     Care,
     ClaimLine,
     Encounter,
@@ -43,9 +47,9 @@ from .model import (
     Service,
     TraceEntry,
 )
-from .policy import Policy, Rule, load_policy
+from .evaluation.policy import Policy, Rule, load_policy
 
-__version__ = "0.1.0"
+_install_aliases()
 
 __all__ = [
     "Care",
@@ -108,3 +112,10 @@ def compare(
 ) -> dict[str, Outcome]:
     """Evaluate one encounter for several payers (every installed payer by default)."""
     return (engine or default_engine()).compare(_encounter(encounter), payers)
+
+
+def __getattr__(name: str) -> Any:
+    """``payerpolicy.engine`` and the other modules of the flat 0.1 layout, as attributes (see ``_aliases``)."""
+    if name in _ALIASES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,13 +11,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from . import __version__
-from .engine import Engine
-from .errors import PayerPolicyError, PolicyValidationError
-from .io import encounter_from_data, read_encounter, read_encounter_data
-from .manager import PluginHost
-from .model import Encounter, Outcome
-from .render import compare_csv, compare_json, compare_markdown, compare_table, render_check, render_explain
+from ._version import __version__
+from .evaluation.engine import Engine
+from .evaluation.errors import PayerPolicyError, PolicyValidationError
+from .evaluation.manager import PluginHost
+from .evaluation.model import Encounter, Outcome
+from .formats.io import encounter_from_data, read_encounter, read_encounter_data
+from .views.render import compare_csv, compare_json, compare_markdown, compare_table, render_check, render_explain
 
 __all__ = ["main"]
 
@@ -193,7 +193,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "plugins":
         return _plugins(args.strict)
     if args.command == "new-plugin":
-        from .scaffold import new_plugin
+        from .kit.scaffold import new_plugin
 
         target = new_plugin(args.name, extends=args.extends, directory=args.dir)
         print(f"wrote {target}: pip install -e {target} && pytest {target}")
@@ -230,7 +230,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{index}: {load_ptp(str(table.resolve())).info.rows} rows indexed")
         return 0
     if args.command == "ncci":
-        from .ncci_import import import_cms_files
+        from .ncci.importer import import_cms_files
 
         for info in import_cms_files(args.ptp, args.mue, args.out, ptp_version=args.ptp_version, mue_version=args.mue_version):
             print(f"{info.file}: {info.rows} rows, version {info.version}, sha256 {info.sha256[:16]}...")
@@ -238,7 +238,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
     if args.command == "report":
-        from .report import write_report
+        from .views.report import write_report
 
         summary = write_report(args.batch_output, args.out, title=args.title)
         print(
@@ -267,18 +267,18 @@ def _run(args: argparse.Namespace) -> int:
 def _read(args: argparse.Namespace, engine: Engine) -> Encounter:
     """The encounter named on the command line: format v1 (JSON/TOML) or, with --from fhir, a FHIR Claim."""
     if getattr(args, "source", "encounter") == "fhir":
-        from .fhir import read_fhir_encounter
+        from .formats.fhir import read_fhir_encounter
 
         return read_fhir_encounter(args.encounter, catalogue=engine.catalogue)
     return read_encounter(args.encounter, catalogue=engine.catalogue)
 
 
 def _compare(engine: Engine, args: argparse.Namespace) -> int:
-    from .grid import WhatIf, build_grid
+    from .views.grid import WhatIf, build_grid
 
     what_if = None
     if args.assignments:
-        from .whatif import apply_assignments
+        from .views.whatif import apply_assignments
 
         if getattr(args, "source", "encounter") == "fhir":
             before = _read(args, engine)
@@ -298,7 +298,7 @@ def _compare(engine: Engine, args: argparse.Namespace) -> int:
         return 0
     grid = build_grid(encounter, outcomes, what_if)
     if args.format == "html":
-        from .pages import compare_html
+        from .views.pages import compare_html
 
         print(compare_html(grid), end="")
     elif args.format == "markdown":
@@ -316,7 +316,7 @@ def _serve(args: argparse.Namespace) -> int:
     if not args.timeout > 0:
         raise PayerPolicyError(f"--timeout: expected a number of seconds > 0, found {args.timeout:g}")
     try:
-        from .server import serve
+        from .service.server import serve
     except ImportError as exc:
         missing = (exc.name or "").split(".")[0]
         if missing in ("starlette", "uvicorn", "anyio"):
@@ -338,10 +338,10 @@ def _interchange(args: argparse.Namespace, encounter: Encounter, outcome: Outcom
     if args.format == "fhir":
         import json
 
-        from .fhir import outcome_bundle
+        from .formats.fhir import outcome_bundle
 
         return json.dumps(outcome_bundle(encounter, [outcome]), indent=2, ensure_ascii=False)
-    from . import x12
+    from .formats import x12
 
     if args.x12 == "lines" and args.x12_envelope is None:
         return "".join(f"{s}{x12.TERMINATOR}\n" for s in x12.service_line_segments(outcome, encounter.date_of_service))

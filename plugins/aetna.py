@@ -29,8 +29,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 
 from payerpolicy import Change, ClaimLine, Context, Param, Payer, Rule, RuleKind, hookimpl
-from payerpolicy.library import lines_over_visit_limit
-from payerpolicy.vocab import PHASES, PROVIDER_TYPES
+from payerpolicy.evaluation.library import lines_over_visit_limit
+from payerpolicy.evaluation.vocab import PHASES, PROVIDER_TYPES
 
 __all__ = [
     "KINDS",
@@ -181,7 +181,7 @@ def apply_extraspinal_dx(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context)
 def over_limit(limit: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> bool:
     """Whether the lines on the claim exceed the core ``per_visit_limit`` rule ``limit``.
 
-    Counts exactly as the core kind does (:func:`payerpolicy.library.lines_over_visit_limit`).
+    Counts exactly as the core kind does (:func:`payerpolicy.evaluation.library.lines_over_visit_limit`).
     """
     return bool(lines_over_visit_limit(limit, lines, ctx))
 

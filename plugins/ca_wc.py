@@ -41,8 +41,8 @@ from payerpolicy import (
     Service,
     hookimpl,
 )
-from payerpolicy import library as _core_library
-from payerpolicy.vocab import INTENTS, PROVIDER_TYPES, TECHNIQUES
+from payerpolicy.evaluation import library as _core_library
+from payerpolicy.evaluation.vocab import INTENTS, PROVIDER_TYPES, TECHNIQUES
 
 __all__ = [
     "KINDS",

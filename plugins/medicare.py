@@ -28,8 +28,8 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 
 from payerpolicy import Change, ClaimLine, Context, Finding, Param, Payer, Rule, RuleKind, hookimpl
-from payerpolicy.errors import PayerPolicyError
-from payerpolicy.vocab import ABN_KINDS, PHASES, PROVIDER_TYPES
+from payerpolicy.evaluation.errors import PayerPolicyError
+from payerpolicy.evaluation.vocab import ABN_KINDS, PHASES, PROVIDER_TYPES
 
 __all__ = [
     "KINDS",

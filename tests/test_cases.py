@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 from payerpolicy import Engine
-from payerpolicy.testing import assert_case, case_ids, load_cases
+from payerpolicy.kit.testing import assert_case, case_ids, load_cases
 
 CASES = load_cases(Path(__file__).parent / "cases")
 

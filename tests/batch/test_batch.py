@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from payerpolicy import Encounter, EncounterError, PayerPolicyError, PluginHost, hookimpl
 from payerpolicy.batch import read_rows, run_batch
-from payerpolicy.synth import encounters
+from payerpolicy.batch.synth import encounters
 
 PAYERS = ["commercial", "medicare", "aetna"]
 BAD_DATE = {"id": "BAD-DATE", "date_of_service": "2024-13-01", "provider": {"type": "DC"}, "services": [{"code": "97140", "minutes": 10}]}

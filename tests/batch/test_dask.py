@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
 from payerpolicy.batch import read_rows, run_batch
-from payerpolicy.dask import evaluate_bag, evaluate_dataframe
-from payerpolicy.synth import encounters
+from payerpolicy.batch.dask import evaluate_bag, evaluate_dataframe
+from payerpolicy.batch.synth import encounters
 
 PAYERS = ["commercial", "medicare", "bcbsnc", "aetna", "ca_wc"]
 

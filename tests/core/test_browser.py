@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from pagedom import ROOT, Node, parse, table_rows, write_month_batch
-from payerpolicy.charts import svg_id
 from payerpolicy.cli import main
+from payerpolicy.views.charts import svg_id
 
 CHROMIUM = Path(os.environ.get("PAYERPOLICY_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = ROOT / "build" / "artifacts"

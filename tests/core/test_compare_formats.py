@@ -11,10 +11,10 @@ import payerpolicy
 import pytest
 from pagedom import parse
 from payerpolicy.cli import main
-from payerpolicy.grid import WhatIf, build_grid
-from payerpolicy.pages import compare_html
-from payerpolicy.paths import PathError, parse_assignment, set_path
-from payerpolicy.render import compare_markdown
+from payerpolicy.evaluation.paths import PathError, parse_assignment, set_path
+from payerpolicy.views.grid import WhatIf, build_grid
+from payerpolicy.views.pages import compare_html
+from payerpolicy.views.render import compare_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 DC = str(ROOT / "examples" / "dc_visit.json")

@@ -8,7 +8,7 @@ from pathlib import Path
 import payerpolicy
 import pytest
 from payerpolicy import hookspecs
-from payerpolicy.manager import BUILTIN_MODULES
+from payerpolicy.evaluation.manager import BUILTIN_MODULES
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 HOOKS = [name for name in dir(hookspecs) if name.startswith("payerpolicy_")]

@@ -6,7 +6,7 @@ from typing import Any
 
 import payerpolicy
 from payerpolicy import Change, CodeChoice, Encounter, Engine, Param, PluginHost, RuleKind, hookimpl
-from payerpolicy.hookspecs import __all__ as HOOKSPEC_NAMES
+from payerpolicy.evaluation.hookspecs import __all__ as HOOKSPEC_NAMES
 
 ENCOUNTER = Encounter.from_mapping(
     {

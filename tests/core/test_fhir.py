@@ -18,7 +18,8 @@ from fhir.resources.R4B.claimresponse import ClaimResponse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from payerpolicy import Encounter, EncounterError, Engine
-from payerpolicy.fhir import (
+from payerpolicy.evaluation.vocab import DOCUMENTATION_ELEMENTS, INTENTS, NECESSITY_CONDITIONS, REGIONS
+from payerpolicy.formats.fhir import (
     STRUCTURE_DEFINITION,
     claim_from_encounter,
     claim_from_outcome,
@@ -27,9 +28,8 @@ from payerpolicy.fhir import (
     outcome_bundle,
     read_fhir_encounter,
 )
-from payerpolicy.io import read_encounter
-from payerpolicy.testing import load_cases
-from payerpolicy.vocab import DOCUMENTATION_ELEMENTS, INTENTS, NECESSITY_CONDITIONS, REGIONS
+from payerpolicy.formats.io import read_encounter
+from payerpolicy.kit.testing import load_cases
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "fhir" / "claim_dc_visit.json"
@@ -454,7 +454,7 @@ def test_cli_import_stays_cheap():
     import subprocess
     import sys
 
-    code = "import sys, payerpolicy.cli; print(sorted(m for m in ('pydantic', 'fhir', 'payerpolicy.fhir', 'payerpolicy.x12') if m in sys.modules))"
+    code = "import sys, payerpolicy.cli; print(sorted(m for m in ('pydantic', 'fhir', 'payerpolicy.formats.fhir', 'payerpolicy.formats.x12') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

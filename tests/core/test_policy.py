@@ -11,7 +11,7 @@ from pathlib import Path
 import payerpolicy
 import pytest
 from payerpolicy.cli import main
-from payerpolicy.policy import load_policy_text
+from payerpolicy.evaluation.policy import load_policy_text
 
 PREFIX = "payerpolicy: error: "
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from payerpolicy import Encounter, Engine
-from payerpolicy.vocab import INTENTS, NECESSITY_CONDITIONS, REGIONS, SPINAL_REGIONS
+from payerpolicy.evaluation.vocab import INTENTS, NECESSITY_CONDITIONS, REGIONS, SPINAL_REGIONS
 
 ENGINE = Engine()
 TIMED = ["97110", "97112", "97116", "97124", "97140", "97530", "97035"]

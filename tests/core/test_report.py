@@ -11,8 +11,8 @@ import pytest
 from pagedom import parse, table_rows, write_month_batch
 from payerpolicy import report
 from payerpolicy.cli import main
-from payerpolicy.model import ClaimLine, Finding, Outcome, PayerRef, TraceEntry
-from payerpolicy.report import read_batch, render_report, summarise
+from payerpolicy.evaluation.model import ClaimLine, Finding, Outcome, PayerRef, TraceEntry
+from payerpolicy.views.report import read_batch, render_report, summarise
 
 
 def _outcome(payer: str, encounter: str, lines: list[ClaimLine], findings: list[Finding], trace=()) -> dict:

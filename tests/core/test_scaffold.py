@@ -11,7 +11,7 @@ from pathlib import Path
 import attrs
 import pytest
 from payerpolicy.cli import main
-from payerpolicy.testing import check_case, load_cases
+from payerpolicy.kit.testing import check_case, load_cases
 
 ROOT = Path(__file__).resolve().parents[2]
 

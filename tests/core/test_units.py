@@ -1,4 +1,4 @@
-"""payerpolicy.units: the unit table, the CMS total-time method and the AMA per-code method.
+"""payerpolicy.evaluation.units: the unit table, the CMS total-time method and the AMA per-code method.
 
 Every expected value comes from rules.md §3 (CORE-TIME-10/20/30), not from the implementation.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from payerpolicy.units import UnitResult, units_ama_per_code, units_cms_total_time, units_for_minutes
+from payerpolicy.evaluation.units import UnitResult, units_ama_per_code, units_cms_total_time, units_for_minutes
 
 # ---------------------------------------------------------------------------------------------
 # CORE-TIME-10: the unit table (rules.md §3.2)

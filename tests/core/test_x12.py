@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from payerpolicy import ClaimLine, Encounter, Engine, PayerPolicyError
 from payerpolicy.cli import main
-from payerpolicy.io import read_encounter
-from payerpolicy.x12 import (
+from payerpolicy.formats.io import read_encounter
+from payerpolicy.formats.x12 import (
     Envelope,
     PayerSettings,
     envelope_from_mapping,

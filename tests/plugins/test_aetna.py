@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 from payerpolicy import Encounter, Engine
+from payerpolicy.evaluation.policy import load_policy_text
 from payerpolicy.plugins import aetna
-from payerpolicy.policy import load_policy_text
 
 SIX: dict[str, Any] = {
     "date_of_service": "2025-06-10",
@@ -102,7 +102,7 @@ def test_clock_one_finding_for_many_lines_and_em_not_flagged(engine: Engine) -> 
 
 
 def test_over_limit_counts_like_the_core_kind(engine: Engine) -> None:
-    from payerpolicy.kinds import Context
+    from payerpolicy.evaluation.kinds import Context
 
     enc = Encounter.from_mapping(SIX)
     policy = engine.host.policy("aetna")

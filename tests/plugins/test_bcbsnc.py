@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from payerpolicy import Encounter, Engine, PluginHost
-from payerpolicy.policy import load_policy_text
+from payerpolicy.evaluation.policy import load_policy_text
 
 BASE: dict[str, Any] = {
     "date_of_service": "2025-05-06",

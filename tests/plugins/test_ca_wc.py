@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from payerpolicy import Context, Encounter, Engine, Outcome
+from payerpolicy.evaluation.policy import load_policy_text
 from payerpolicy.plugins import ca_wc
-from payerpolicy.policy import load_policy_text
 
 BASE: dict[str, Any] = {
     "date_of_service": "2025-03-12",

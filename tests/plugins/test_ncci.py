@@ -81,7 +81,7 @@ def _codes(engine: Engine, enc: Encounter) -> list[str]:
 
 def test_kinds_are_registered_by_the_core(host: PluginHost) -> None:
     for kind in NCCI_KINDS:
-        assert host.kinds[kind.name].plugin == "payerpolicy.ncci"
+        assert host.kinds[kind.name].plugin == "payerpolicy.ncci.kinds"
 
 
 def test_curated_tables_are_exactly_the_rows_of_rules_md_8_1() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from payerpolicy.ncci import NcciTableError, load_mue, load_ptp
-from payerpolicy.ncci_import import import_cms_files
+from payerpolicy.ncci.importer import import_cms_files
 
 D = dt.date
 

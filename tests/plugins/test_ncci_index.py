@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
-from payerpolicy.errors import PayerPolicyError
+from payerpolicy.evaluation.errors import PayerPolicyError
 from payerpolicy.ncci import (
     NcciIndexError,
     NcciTableError,
@@ -17,8 +17,8 @@ from payerpolicy.ncci import (
     write_ptp_index,
     write_table,
 )
-from payerpolicy.ncci_import import import_cms_files
-from payerpolicy.ncci_synth import write_synthetic_cms_files
+from payerpolicy.ncci.importer import import_cms_files
+from payerpolicy.ncci.synth import write_synthetic_cms_files
 
 D = dt.date
 

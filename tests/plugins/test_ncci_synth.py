@@ -6,8 +6,8 @@ import datetime as dt
 from pathlib import Path
 
 from payerpolicy.ncci import load_mue, load_ptp
-from payerpolicy.ncci_import import import_cms_files, read_cms_mue, read_cms_ptp
-from payerpolicy.ncci_synth import write_synthetic_cms_files
+from payerpolicy.ncci.importer import import_cms_files, read_cms_mue, read_cms_ptp
+from payerpolicy.ncci.synth import write_synthetic_cms_files
 
 
 def test_synthetic_files_import_load_and_look_up(tmp_path: Path) -> None:

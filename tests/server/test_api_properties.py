@@ -13,7 +13,7 @@ pytest.importorskip("starlette", reason="needs payerpolicy[server]")
 schemathesis = pytest.importorskip("schemathesis", reason="needs payerpolicy[server-test]")
 
 from hypothesis import HealthCheck, settings  # noqa: E402
-from payerpolicy.server import create_app  # noqa: E402
+from payerpolicy.service.server import create_app  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.specs.openapi.checks import (  # noqa: E402
     content_type_conformance,

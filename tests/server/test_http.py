@@ -19,7 +19,7 @@ import payerpolicy  # noqa: E402
 from _live import DC_VISIT, LiveServer, threaded  # noqa: E402
 from payerpolicy import Engine, Outcome, default_engine  # noqa: E402
 from payerpolicy.cli import main  # noqa: E402
-from payerpolicy.server import create_app  # noqa: E402
+from payerpolicy.service.server import create_app  # noqa: E402
 
 PAYERS = ["aetna", "bcbsnc", "ca_wc", "commercial", "medicare"]
 SMALL = {

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from payerpolicy.cli import _parser
-from payerpolicy.schema import openapi_document
+from payerpolicy.formats.schema import openapi_document
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "http.md").read_text()
 DOCUMENT = openapi_document(version="0")

@@ -13,9 +13,9 @@ import pytest
 jsonschema = pytest.importorskip("jsonschema", reason="needs payerpolicy[server-test]")
 
 from payerpolicy import Care, Encounter, default_engine, vocab  # noqa: E402
-from payerpolicy.model import _ENCOUNTER_KEYS, _PROCEDURE_KEYS, _PROVIDER_KEYS, _SERVICE_KEYS  # noqa: E402
-from payerpolicy.schema import encounter_schema, openapi_document, outcome_schema  # noqa: E402
-from payerpolicy.testing import load_cases  # noqa: E402
+from payerpolicy.evaluation.model import _ENCOUNTER_KEYS, _PROCEDURE_KEYS, _PROVIDER_KEYS, _SERVICE_KEYS  # noqa: E402
+from payerpolicy.formats.schema import encounter_schema, openapi_document, outcome_schema  # noqa: E402
+from payerpolicy.kit.testing import load_cases  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = load_cases(ROOT / "tests" / "cases")

@@ -25,10 +25,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from . import vocab
-from .errors import EncounterError, PayerPolicyError
+from ..evaluation import vocab
+from ..evaluation.errors import EncounterError, PayerPolicyError
+from ..evaluation.model import ClaimLine, Encounter, Finding, Outcome
 from .io import parse_json, read_text
-from .model import ClaimLine, Encounter, Finding, Outcome
 
 __all__ = [
     "CPT_SYSTEM",

@@ -37,22 +37,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .ncci import (
-    _NO_DELETION,
-    MUE_FILE,
-    PTP_FILE,
-    NcciTableError,
-    TableInfo,
-    _Columns,
-    _layout,
-    _no_gc,
-    _stat,
-    _write_index_file,
-    _write_table_blocks,
-    ptp_index_path,
-    write_table,
-)
-from .vocab import CODE_PATTERN
+from ..evaluation.vocab import CODE_PATTERN
+from .index import _NO_DELETION, _Columns, _layout, _stat, _write_index_file, ptp_index_path
+from .table import MUE_FILE, PTP_FILE, NcciTableError, TableInfo, _no_gc, _write_table_blocks, write_table
 
 __all__ = ["import_cms_files", "read_cms_mue", "read_cms_ptp"]
 

@@ -10,10 +10,10 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import EncounterError, PayerPolicyError
-from .model import Encounter
-from .paths import PathError, parse_assignment, set_path
-from .vocab import CodeCatalogue
+from ..evaluation.errors import EncounterError, PayerPolicyError
+from ..evaluation.model import Encounter
+from ..evaluation.paths import PathError, parse_assignment, set_path
+from ..evaluation.vocab import CodeCatalogue
 
 __all__ = ["WhatIfError", "apply_assignments"]
 

@@ -32,7 +32,7 @@ ENTRY_POINT_GROUP = "payerpolicy"
 BLOCK_ENV = "PAYERPOLICY_BLOCK_PLUGINS"
 
 #: Modules always registered: the core rule-kind library.
-BUILTIN_MODULES = ("payerpolicy.library", "payerpolicy.ncci")
+BUILTIN_MODULES = ("payerpolicy.evaluation.library", "payerpolicy.ncci.kinds")
 
 
 @attrs.frozen

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from .vocab import DOCUMENTATION_ELEMENTS
+from ..evaluation.vocab import DOCUMENTATION_ELEMENTS
 
 __all__ = ["encounters", "write_jsonl"]
 

@@ -40,12 +40,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import __version__, default_engine
-from .engine import Engine
-from .errors import EncounterError, PluginHookError, UnknownPayerError
-from .model import Encounter
-from .render import compare_mapping
-from .schema import openapi_document
+from .. import default_engine
+from .._version import __version__
+from ..evaluation.engine import Engine
+from ..evaluation.errors import EncounterError, PluginHookError, UnknownPayerError
+from ..evaluation.model import Encounter
+from ..formats.schema import openapi_document
+from ..views.render import compare_mapping
 
 __all__ = ["DEFAULT_MAX_BODY", "DEFAULT_TIMEOUT", "create_app", "serve"]
 

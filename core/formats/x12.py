@@ -25,8 +25,8 @@ from typing import Any
 
 import attrs
 
-from .errors import PayerPolicyError
-from .model import ClaimLine, Encounter, Outcome
+from ..evaluation.errors import PayerPolicyError
+from ..evaluation.model import ClaimLine, Encounter, Outcome
 
 __all__ = [
     "FILING_INDICATORS",

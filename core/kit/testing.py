@@ -40,11 +40,11 @@ from typing import Any
 import attrs
 import tomli_w
 
-from .engine import Engine
-from .manager import PluginHost
-from .model import Encounter, Outcome
-from .paths import set_path
-from .policy import load_policy
+from ..evaluation.engine import Engine
+from ..evaluation.manager import PluginHost
+from ..evaluation.model import Encounter, Outcome
+from ..evaluation.paths import set_path
+from ..evaluation.policy import load_policy
 
 __all__ = ["Case", "assert_case", "check_case", "isolated_engine", "load_cases", "set_path"]
 

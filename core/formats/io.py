@@ -8,9 +8,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .errors import EncounterError
-from .model import Encounter
-from .vocab import CodeCatalogue
+from ..evaluation.errors import EncounterError
+from ..evaluation.model import Encounter
+from ..evaluation.vocab import CodeCatalogue
 
 __all__ = ["encounter_from_data", "parse_json", "read_encounter", "read_encounter_data", "read_text"]
 

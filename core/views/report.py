@@ -32,9 +32,9 @@ from typing import Any
 
 import attrs
 
-from .errors import PayerPolicyError
+from ..evaluation.errors import PayerPolicyError
+from ..evaluation.model import ClaimLine, Finding, Outcome, PayerRef, TraceEntry
 from .grid import billable_units, cell_for, line_reason
-from .model import ClaimLine, Finding, Outcome, PayerRef, TraceEntry
 
 __all__ = [
     "OPEN_RECORDS",
@@ -229,7 +229,7 @@ def _row(data: Any, where: str) -> BatchRow:
 
 def read_batch(path: str | Path) -> Iterator[BatchRow]:
     """Stream the rows of batch output: ``.parquet`` with pyarrow, anything else as JSON Lines."""
-    from .batch import iter_output
+    from ..batch import iter_output
 
     return (_row(data, where) for where, data in iter_output(path))
 

@@ -23,12 +23,12 @@ from typing import Any
 
 import tomli_w
 
-from . import __version__
-from .engine import Engine
-from .errors import PayerPolicyError
-from .hookspecs import hookimpl
-from .manager import PluginHost
-from .model import Payer
+from .._version import __version__
+from ..evaluation.engine import Engine
+from ..evaluation.errors import PayerPolicyError
+from ..evaluation.hookspecs import hookimpl
+from ..evaluation.manager import PluginHost
+from ..evaluation.model import Payer
 from .testing import _actual, check_case, load_cases, run_case
 
 __all__ = ["PLUGIN_ID", "SAMPLE_ENCOUNTER", "new_plugin"]

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .model import ClaimLine, Encounter, Finding, Outcome
+from ..evaluation.model import ClaimLine, Encounter, Finding, Outcome
 
 if TYPE_CHECKING:  # the grid is imported only by the commands that draw one (cold start of `check`)
     from .grid import Grid, WhatIf

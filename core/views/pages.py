@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from . import __version__
+from .._version import __version__
 from .grid import Cell, Grid, GridFinding
 
 __all__ = ["compare_html", "esc", "page", "table"]

@@ -22,7 +22,7 @@ from .model import SEVERITIES, STATUSES, ClaimLine, Encounter, Finding, Payer, S
 from .vocab import CodeCatalogue, CodeInfo
 
 if TYPE_CHECKING:
-    from .policy import Policy, Rule
+    from .rules import Policy, Rule
 
 __all__ = [
     "PHASES",

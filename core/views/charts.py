@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import PayerPolicyError
+from ..evaluation.errors import PayerPolicyError
 
 __all__ = ["bar_chart_svg", "require_matplotlib", "svg_id"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from .model import Encounter, Outcome
+from ..evaluation.model import Encounter, Outcome
 
 __all__ = [
     "Cell",

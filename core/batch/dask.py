@@ -8,7 +8,7 @@ Two ways in:
 * A Python API over collections you already have::
 
       import dask.bag as db
-      from payerpolicy.dask import evaluate_bag, evaluate_dataframe
+      from payerpolicy.batch.dask import evaluate_bag, evaluate_dataframe
 
       rows = evaluate_bag(db.read_text("visits-*.jsonl"), payers=["medicare", "aetna"])
       rows.map(lambda r: r["outcome"]["payer"]["id"] if r["outcome"] else None).frequencies().compute()
@@ -27,8 +27,8 @@ import collections
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from .batch import Chunk, ChunkResult, OutputFormat, evaluate_chunk, process_engine
-from .errors import PayerPolicyError
+from ..evaluation.errors import PayerPolicyError
+from .chunks import Chunk, ChunkResult, OutputFormat, evaluate_chunk, process_engine
 
 __all__ = ["evaluate_bag", "evaluate_dataframe", "run_chunks_on_dask"]
 

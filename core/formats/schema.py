@@ -23,8 +23,8 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from . import vocab
-from .model import MAX_SERVICE_MINUTES, SEVERITIES, STATUSES
+from ..evaluation import vocab
+from ..evaluation.model import MAX_SERVICE_MINUTES, SEVERITIES, STATUSES
 
 __all__ = [
     "JSON_SCHEMA_DIALECT",

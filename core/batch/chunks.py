@@ -1,0 +1,271 @@
+"""Chunks of records and their evaluation: what runs in worker processes and on Dask workers."""
+
+from __future__ import annotations
+
+import collections
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from ..evaluation.errors import EncounterError, PayerPolicyError
+from ..evaluation.model import Encounter, Outcome
+from ..formats.io import parse_json, read_encounter_data
+
+STATE_VERSION = 1
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+OutputFormat = Literal["jsonl", "parquet"]
+
+# ------------------------------------------------------------------------------------------------
+# Records and chunks
+
+
+@attrs.frozen
+class Chunk:
+    """A run of consecutive input records, the unit of work sent to a process or a Dask worker.
+
+    ``items`` holds ``(source, kind, payload)``: kind ``json`` with the raw JSON text (bytes or
+    str), ``file`` with the path of a .json/.toml file, or ``data`` with a decoded mapping (a
+    Parquet row). ``first`` is the position of the first record in the whole input (0-based).
+    """
+
+    first: int
+    items: tuple[tuple[str, str, Any], ...]
+
+
+@attrs.define
+class PayerStats:
+    """What one payer made of the records of a run: the figures of ``--summary``."""
+
+    outcomes: int = 0
+    errors: int = 0
+    billable_units: int = 0
+    billable_lines: int = 0
+    expected_denials: int = 0
+    denied_units: int = 0
+    not_billable: int = 0
+    findings: collections.Counter[str] = attrs.field(factory=collections.Counter)
+
+    def add(self, other: PayerStats) -> None:
+        """Add another run's figures to these."""
+        self.outcomes += other.outcomes
+        self.errors += other.errors
+        self.billable_units += other.billable_units
+        self.billable_lines += other.billable_lines
+        self.expected_denials += other.expected_denials
+        self.denied_units += other.denied_units
+        self.not_billable += other.not_billable
+        self.findings.update(other.findings)
+
+    def count(self, outcome: Outcome) -> tuple[int, int, int]:
+        """Count one outcome; return its billable units, expected denials and not-billable lines."""
+        self.outcomes += 1
+        units = denials = not_billable = 0
+        for line in outcome.lines:
+            if line.status == "billable":
+                units += line.units
+                self.billable_lines += 1
+            elif line.status == "expected_denial":
+                denials += 1
+                self.denied_units += line.units
+            else:
+                not_billable += 1
+        self.billable_units += units
+        self.expected_denials += denials
+        self.not_billable += not_billable
+        self.findings.update(f.code for f in outcome.findings)
+        return units, denials, not_billable
+
+    def to_mapping(self) -> dict[str, Any]:
+        """JSON-ready form (state file, ``--summary --format json``)."""
+        data = attrs.asdict(self)
+        data["findings"] = dict(sorted(self.findings.items()))
+        return data
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> PayerStats:
+        """Inverse of :meth:`to_mapping`."""
+        values = dict(data)
+        values["findings"] = collections.Counter(values.get("findings", {}))
+        return cls(**values)
+
+
+@attrs.frozen
+class ChunkResult:
+    """The rows of one chunk, encoded for the output format, and the counts that go with them."""
+
+    first: int
+    records: int
+    invalid: int
+    rows: int
+    data: Any  # bytes (JSON Lines) or a pyarrow.Table (Parquet)
+    stats: dict[str, PayerStats]
+
+
+
+# ------------------------------------------------------------------------------------------------
+# Evaluation (runs in worker processes and on Dask workers)
+
+
+@functools.cache
+def process_engine(strict: bool = False) -> Any:
+    """The engine of this process, built on first use and kept (one per worker, not per chunk)."""
+    from ..evaluation.engine import Engine
+    from ..evaluation.manager import PluginHost
+
+    return Engine(PluginHost(strict=strict))
+
+
+def _decode(source: str, kind: str, payload: Any) -> tuple[Any, str | None]:
+    """The raw data of one record and, when readable, its ``id``; raises EncounterError."""
+    if kind == "json":
+        data = parse_json(payload, source, one_line=True)
+    elif kind == "file":
+        data = read_encounter_data(payload)
+    else:
+        data = payload
+    ident = data.get("id") if isinstance(data, dict) else None
+    return data, ident if isinstance(ident, str) else None
+
+
+def _error(field: str, message: str, text: str) -> dict[str, str]:
+    return {"field": field, "message": message, "text": text}
+
+
+def evaluate_chunk(
+    chunk: Chunk,
+    payers: Sequence[str],
+    *,
+    output: OutputFormat = "jsonl",
+    trace: bool = False,
+    strict: bool = False,
+    engine: Any = None,
+) -> ChunkResult:
+    """Evaluate every record of ``chunk`` for every payer and encode the rows for ``output``.
+
+    Never raises for a record's or a payer's fault: those become error rows. ``engine`` defaults to
+    this process's :func:`process_engine`.
+    """
+    eng = engine if engine is not None else process_engine(strict)
+    stats = {p: PayerStats() for p in payers}
+    rows = _Rows()
+    invalid = 0
+    for offset, (source, kind, payload) in enumerate(chunk.items):
+        record = chunk.first + offset
+        ident: str | None = None
+        try:
+            data, ident = _decode(source, kind, payload)
+            encounter = Encounter.from_mapping(data, catalogue=eng.catalogue)
+        except EncounterError as exc:
+            invalid += 1
+            err = exc if exc.file else exc.with_file(source)
+            rows.add(record, source, ident, None, None, _error(err.field, err.message, str(err)))
+            continue
+        for payer in payers:
+            try:
+                outcome = eng.evaluate(encounter, payer)
+            except Exception as exc:  # one payer's failure must not lose the record for the others
+                stats[payer].errors += 1
+                text = f"{source}: payer {payer}: {exc}" if isinstance(exc, PayerPolicyError) else f"{source}: payer {payer}: internal error {type(exc).__name__}: {exc}"
+                rows.add(record, source, ident, payer, None, _error("", str(exc), text))
+                continue
+            figures = stats[payer].count(outcome)
+            data = outcome.to_mapping()
+            if not trace:
+                del data["trace"]
+            rows.add(record, source, outcome.encounter, payer, data, None, figures)
+    encoded: Any = rows.parquet() if output == "parquet" else rows.jsonl()
+    return ChunkResult(chunk.first, len(chunk.items), invalid, rows.count, encoded, stats)
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class _Rows:
+    """The rows of a chunk, each encoded as soon as it is made (a chunk never holds outcome dicts)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.columns: dict[str, list[Any]] = {
+            "record": [],
+            "source": [],
+            "encounter": [],
+            "payer": [],
+            "outcome": [],
+            "error": [],
+            "billable_units": [],
+            "expected_denials": [],
+            "not_billable": [],
+        }
+
+    def add(
+        self,
+        record: int,
+        source: str,
+        ident: str | None,
+        payer: str | None,
+        outcome: dict[str, Any] | None,
+        error: dict[str, str] | None,
+        figures: tuple[int, int, int] | None = None,
+    ) -> None:
+        """Add one row; ``figures`` are the outcome's billable units, expected denials and not-billable lines."""
+        c = self.columns
+        self.count += 1
+        c["record"].append(record)
+        c["source"].append(source)
+        c["encounter"].append(ident)
+        c["payer"].append(payer)
+        c["outcome"].append(None if outcome is None else _dumps(outcome))
+        c["error"].append(None if error is None else _dumps(error))
+        units, denials, not_billable = figures if figures is not None else (None, None, None)
+        c["billable_units"].append(units)
+        c["expected_denials"].append(denials)
+        c["not_billable"].append(not_billable)
+
+    def jsonl(self) -> bytes:
+        """The rows as JSON Lines (the outcome and error JSON spliced in, not encoded twice)."""
+        c = self.columns
+        out = []
+        for i in range(self.count):
+            out.append(
+                f'{{"record":{c["record"][i]},"source":{_dumps(c["source"][i])},"encounter":{_dumps(c["encounter"][i])},'
+                f'"payer":{_dumps(c["payer"][i])},"outcome":{c["outcome"][i] or "null"},"error":{c["error"][i] or "null"}}}\n'
+            )
+        return "".join(out).encode("utf-8")
+
+    def parquet(self) -> Any:
+        """The rows as an Arrow table of the Parquet schema."""
+        pa = _pyarrow()
+        return pa.Table.from_pydict(self.columns, schema=_parquet_schema())
+
+
+def _parquet_schema() -> Any:
+    pa = _pyarrow()
+    return pa.schema(
+        [
+            ("record", pa.int64()),
+            ("source", pa.string()),
+            ("encounter", pa.string()),
+            ("payer", pa.string()),
+            ("outcome", pa.string()),
+            ("error", pa.string()),
+            ("billable_units", pa.int32()),
+            ("expected_denials", pa.int32()),
+            ("not_billable", pa.int32()),
+        ]
+    )
+
+
+def _pyarrow(path: Path | None = None) -> Any:
+    where = f"{path}: " if path is not None else ""
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise PayerPolicyError(
+            f"{where}reading Parquet needs pyarrow, which is not installed: pip install 'payerpolicy[parquet]'"
+        ) from None
+    return pyarrow

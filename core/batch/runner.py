@@ -1,0 +1,394 @@
+"""The batch run: parts, state and journal in OUT.partial/, worker processes or a Dask cluster, the final rename."""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import functools
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..evaluation.errors import PayerPolicyError
+from .chunks import (
+    JSONL_SUFFIXES,
+    STATE_VERSION,
+    Chunk,
+    ChunkResult,
+    OutputFormat,
+    PayerStats,
+    _parquet_schema,
+    _pyarrow,
+    evaluate_chunk,
+    process_engine,
+)
+from .records import input_kind, iter_chunks
+
+
+@attrs.frozen
+class BatchCounts:
+    """The counts a run ends with; :attr:`reconciled` says whether every record is accounted for."""
+
+    read: int
+    valid: int
+    invalid: int
+    payers: int
+    outcomes: int
+    payer_errors: int
+
+    @property
+    def error_rows(self) -> int:
+        """Error rows written: one per invalid record plus one per failed (record, payer)."""
+        return self.invalid + self.payer_errors
+
+    @property
+    def rows(self) -> int:
+        """Every row written."""
+        return self.outcomes + self.error_rows
+
+    @property
+    def reconciled(self) -> bool:
+        """``read == valid + invalid`` and ``outcomes + payer errors == valid × payers``."""
+        return self.read == self.valid + self.invalid and self.outcomes + self.payer_errors == self.valid * self.payers
+
+    def text(self) -> str:
+        """One line for the end of a run."""
+        state = "reconciled" if self.reconciled else "DO NOT RECONCILE"
+        return (
+            f"read {self.read} records: {self.valid} valid, {self.invalid} invalid; "
+            f"{self.rows} rows: {self.outcomes} outcomes, {self.error_rows} errors "
+            f"({self.invalid} invalid records, {self.payer_errors} payer failures) — counts {state}"
+        )
+
+
+@attrs.frozen
+class BatchResult:
+    """What :func:`run_batch` did: where the output is, its counts and the per-payer figures."""
+
+    out: Path
+    counts: BatchCounts
+    stats: dict[str, PayerStats]
+    resumed_from: int
+    seconds: float
+
+
+
+# ------------------------------------------------------------------------------------------------
+# Output: parts, state, finish
+
+
+def output_format(out: Path) -> OutputFormat:
+    """``jsonl`` or ``parquet`` from the output file's extension."""
+    suffix = out.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        return "jsonl"
+    if suffix == ".parquet":
+        return "parquet"
+    raise PayerPolicyError(f"{out}: --out must end in .jsonl, .ndjson or .parquet")
+
+
+def _fingerprint(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".json", ".toml"))
+        digest = hashlib.sha256()
+        for p in files:
+            st = p.stat()
+            digest.update(f"{p.relative_to(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return {"path": str(path.resolve()), "files": len(files), "listing_sha256": digest.hexdigest()}
+    st = path.stat()
+    return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class _Work:
+    """The ``OUT.partial`` directory of a run: the settings, complete parts, and a journal of them.
+
+    ``state.json`` (written once) holds the settings; ``parts.jsonl`` gets one line per complete
+    part, appended and flushed to disk after the part file is in place. The journal grows by one
+    short line per part, so a long run never rewrites what it has already recorded.
+    """
+
+    def __init__(self, out: Path, settings: dict[str, Any], payers: Sequence[str], resume: bool) -> None:
+        self.out = out
+        self.dir = out.with_name(out.name + ".partial")
+        self.state_file = self.dir / "state.json"
+        self.journal_file = self.dir / "parts.jsonl"
+        self.settings = settings
+        self.parts: list[tuple[str, int, int]] = []  # (file, first record, records)
+        self.read = self.invalid = 0
+        self.stats = {p: PayerStats() for p in payers}
+        if self.dir.exists():
+            if not resume:
+                raise PayerPolicyError(
+                    f"{self.dir}: an interrupted run left its work here; add --resume to continue it, or delete the directory to start again"
+                )
+            self._load()
+        elif resume:
+            raise PayerPolicyError(f"{self.dir}: nothing to resume (no interrupted run for {out})")
+        else:
+            self.dir.mkdir(parents=True)
+            state = {"version": STATE_VERSION, "settings": self.settings}
+            _write_atomic(self.state_file, json.dumps(state, indent=1).encode())
+        self.journal = open(self.journal_file, "ab")  # noqa: SIM115 - open for the whole run, closed in finish()
+
+    def _load(self) -> None:
+        try:
+            state = json.loads(self.state_file.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise PayerPolicyError(f"{self.state_file}: cannot read the state of the interrupted run ({exc})") from None
+        if state.get("version") != STATE_VERSION or state.get("settings") != self.settings:
+            raise PayerPolicyError(
+                f"{self.state_file}: the interrupted run had other settings or input "
+                f"({json.dumps(state.get('settings'), sort_keys=True)}); delete {self.dir} to start again"
+            )
+        good = b""
+        if self.journal_file.exists():
+            for raw in self.journal_file.read_bytes().splitlines(keepends=True):
+                try:
+                    entry = json.loads(raw)
+                except ValueError:
+                    break  # the line being written when the run stopped
+                if not raw.endswith(b"\n") or not (self.dir / entry["file"]).is_file():
+                    break
+                good += raw
+                self._count(entry)
+        _write_atomic(self.journal_file, good)
+        listed = {file for file, _, _ in self.parts} | {"state.json", "parts.jsonl"}
+        for stray in self.dir.iterdir():  # a part being written when the run stopped
+            if stray.name not in listed:
+                stray.unlink()
+
+    def _count(self, entry: dict[str, Any]) -> None:
+        self.parts.append((entry["file"], entry["first"], entry["records"]))
+        self.read += entry["records"]
+        self.invalid += entry["invalid"]
+        for p, s in entry["stats"].items():
+            self.stats[p].add(PayerStats.from_mapping(s))
+
+    @property
+    def done(self) -> int:
+        """Records completed so far (the parts cover records 0..done-1)."""
+        return self.parts[-1][1] + self.parts[-1][2] if self.parts else 0
+
+    def add(self, result: ChunkResult, fmt: OutputFormat) -> None:
+        """Write one chunk's rows as a part, then record it in the journal."""
+        name = f"part-{len(self.parts):06d}.{fmt}"
+        path = self.dir / name
+        if fmt == "parquet":
+            pa = _pyarrow()
+            tmp = path.with_name(name + ".tmp")
+            pa.parquet.write_table(result.data, tmp, compression="zstd")
+            os.replace(tmp, path)
+        else:
+            _write_atomic(path, result.data)
+        entry = {
+            "file": name,
+            "first": result.first,
+            "records": result.records,
+            "invalid": result.invalid,
+            "rows": result.rows,
+            "stats": {p: s.to_mapping() for p, s in result.stats.items()},
+        }
+        self.journal.write(json.dumps(entry, separators=(",", ":")).encode() + b"\n")
+        self.journal.flush()
+        os.fsync(self.journal.fileno())
+        self._count(entry)
+
+    def counts(self) -> BatchCounts:
+        """The counts of every part so far."""
+        return BatchCounts(
+            read=self.read,
+            valid=self.read - self.invalid,
+            invalid=self.invalid,
+            payers=len(self.stats),
+            outcomes=sum(s.outcomes for s in self.stats.values()),
+            payer_errors=sum(s.errors for s in self.stats.values()),
+        )
+
+    def close(self) -> None:
+        """Close the journal (the work directory stays for --resume)."""
+        self.journal.close()
+
+    def finish(self, fmt: OutputFormat) -> None:
+        """Join the parts into OUT (through a temporary name) and remove the work directory."""
+        self.close()
+        tmp = self.out.with_name(self.out.name + ".tmp")
+        if fmt == "parquet":
+            pa = _pyarrow()
+            with pa.parquet.ParquetWriter(tmp, _parquet_schema(), compression="zstd") as writer:
+                for file, _, _ in self.parts:
+                    writer.write_table(pa.parquet.read_table(self.dir / file, schema=_parquet_schema()))
+        else:
+            with open(tmp, "wb") as dst:
+                for file, _, _ in self.parts:
+                    with open(self.dir / file, "rb") as src:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                dst.flush()
+                os.fsync(dst.fileno())
+        os.replace(tmp, self.out)
+        shutil.rmtree(self.dir)
+
+
+class _Progress:
+    """A one-line progress report on a terminal; silent otherwise."""
+
+    def __init__(self, enabled: bool, done: int) -> None:
+        self.enabled = enabled
+        self.start = time.monotonic()
+        self.base = done
+        self.last = 0.0
+
+    def update(self, done: int, final: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not final and now - self.last < 0.25:
+            return
+        self.last = now
+        rate = (done - self.base) / max(now - self.start, 1e-9)
+        sys.stderr.write(f"\r  {done:,} records  {rate:,.0f}/s  {now - self.start:,.0f}s ")
+        if final:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+# ------------------------------------------------------------------------------------------------
+# The run
+
+
+def _default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def run_batch(
+    input: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    payers: Sequence[str] | None = None,
+    *,
+    workers: int | None = None,
+    chunk_size: int = 500,
+    resume: bool = False,
+    trace: bool = False,
+    strict: bool = False,
+    scheduler: Any = None,
+    progress: bool | None = None,
+    on_chunk: Callable[[ChunkResult], None] | None = None,
+    engine: Any = None,
+) -> BatchResult:
+    """Evaluate every encounter of ``input`` for ``payers`` and write the rows to ``out``.
+
+    :param payers: payer ids (default: every installed payer, ``commercial`` first).
+    :param workers: processes to use (default: every core this process may run on; 1 runs in this
+        process). Ignored with ``scheduler``.
+    :param chunk_size: records per unit of work and per part file.
+    :param resume: continue the interrupted run that left ``OUT.partial/``.
+    :param trace: keep each outcome's ``trace`` (it is most of an outcome's size; off by default).
+    :param strict: a plugin that raises stops the record's evaluation for that payer (an error row)
+        instead of giving a ``PLUGIN_FAILED`` finding.
+    :param scheduler: a ``dask.distributed`` scheduler address or ``Client``: run the chunks there.
+    :param progress: show a progress line on standard error (default: when it is a terminal).
+    :param on_chunk: called in this process after each part is safely written (used by tests).
+    :param engine: an :class:`~payerpolicy.Engine` of your own (say, with extra plugins registered).
+        Worker processes cannot share it, so it needs ``workers=1`` and no ``scheduler``.
+    """
+    src = Path(input)
+    dst = Path(out)
+    input_kind(src)
+    fmt = output_format(dst)
+    if fmt == "parquet":
+        _pyarrow()
+    if chunk_size < 1:
+        raise PayerPolicyError(f"chunk size must be at least 1, found {chunk_size}")
+    own_engine = engine is not None
+    if own_engine and (scheduler is not None or (workers or 1) > 1):
+        raise PayerPolicyError("an engine of your own runs in this process only: use workers=1 and no scheduler")
+    engine = engine if engine is not None else process_engine(strict)
+    ids = list(payers) if payers else sorted(engine.payer_ids, key=lambda p: (p != "commercial", p))
+    for pid in ids:
+        engine.host.payer(pid)  # unknown ids fail before any work
+    if len(set(ids)) != len(ids):
+        raise PayerPolicyError(f"--payers lists a payer twice: {', '.join(ids)}")
+    settings = {
+        "input": _fingerprint(src),
+        "payers": ids,
+        "format": fmt,
+        "trace": trace,
+        "strict": strict,
+        "chunk_size": chunk_size,
+    }
+    if not dst.parent.exists():
+        raise PayerPolicyError(f"{dst}: the output directory {dst.parent} does not exist")
+    work = _Work(dst, settings, ids, resume)
+    resumed_from = work.done
+    started = time.monotonic()
+    bar = _Progress(sys.stderr.isatty() if progress is None else progress, resumed_from)
+    chunks = iter_chunks(src, chunk_size, skip=resumed_from)
+    job = functools.partial(evaluate_chunk, payers=ids, output=fmt, trace=trace, strict=strict)
+
+    def keep(result: ChunkResult) -> None:
+        work.add(result, fmt)
+        bar.update(work.done)
+        if on_chunk is not None:
+            on_chunk(result)
+
+    try:
+        if scheduler is not None:
+            from .dask import run_chunks_on_dask
+
+            for result in run_chunks_on_dask(scheduler, chunks, job):
+                keep(result)
+        else:
+            n = 1 if own_engine else (workers or _default_workers())
+            if n <= 1:
+                for chunk in chunks:
+                    keep(job(chunk, engine=engine))
+            else:
+                for result in _run_in_processes(n, chunks, job):
+                    keep(result)
+    except BaseException:
+        work.close()  # OUT.partial/ stays for --resume
+        raise
+    bar.update(work.done, final=True)
+    counts = work.counts()
+    if not counts.reconciled:  # pragma: no cover - a bug, never a user's mistake
+        work.close()
+        raise RuntimeError(f"batch counts do not reconcile: {counts}")
+    work.finish(fmt)
+    return BatchResult(dst, counts, work.stats, resumed_from, time.monotonic() - started)
+
+
+def _run_in_processes(
+    workers: int, chunks: Iterator[Chunk], job: Callable[[Chunk], ChunkResult]
+) -> Iterator[ChunkResult]:
+    """Run ``job`` over ``chunks`` on ``workers`` processes, results in input order.
+
+    At most ``2 × workers`` chunks are in flight, so memory stays flat however long the input.
+    """
+    window = 2 * workers
+    with cf.ProcessPoolExecutor(max_workers=workers, initializer=process_engine) as pool:
+        pending: collections.deque[cf.Future[ChunkResult]] = collections.deque()
+        for chunk in chunks:
+            pending.append(pool.submit(job, chunk))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

@@ -1,0 +1,307 @@
+"""The rule kinds ``ncci_ptp`` and ``ncci_mue``: procedure-to-procedure pairs and MUE limits applied to claim lines."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
+
+from ..evaluation.hookspecs import hookimpl
+from ..evaluation.kinds import Change, Context, Param, RuleKind
+from ..evaluation.model import ClaimLine, Finding, Status
+from ..evaluation.policy import Rule
+from .index import PtpTable
+from .table import _MAI_MEANING, DISTINCT_MODIFIERS, MueRow, MueTable, PtpRow
+from .tables import mue_table_for, ptp_table_for
+
+# --------------------------------------------------------------------------------------------
+# PTP rule kind
+
+
+def _on_claim(lines: tuple[ClaimLine, ...]) -> list[tuple[int, ClaimLine]]:
+    return [(i, line) for i, line in enumerate(lines) if line.on_claim]
+
+
+def _times(line: ClaimLine, ctx: Context) -> tuple[dt.time, dt.time] | None:
+    if line.origin != "services":
+        return None
+    service = ctx.encounter.services[line.service]
+    if service.start is None or service.end is None:
+        return None
+    return service.start, service.end
+
+
+def distinct(a: ClaimLine, b: ClaimLine, ctx: Context) -> str | None:
+    """Why two lines are distinct services: ``"region"``, ``"time"`` or None.
+
+    ``region``: both lines record regions and they share none. ``time``: both come from services
+    with a start and an end, and the blocks do not overlap.
+    """
+    if a.regions and b.regions and not set(a.regions) & set(b.regions):
+        return "region"
+    ta, tb = _times(a, ctx), _times(b, ctx)
+    if ta is not None and tb is not None and not (ta[0] < tb[1] and tb[0] < ta[1]):
+        return "time"
+    return None
+
+
+class _Edit(NamedTuple):
+    col1: int
+    col2: int
+    row: PtpRow
+    why: str | None
+
+
+def _certain(line: ClaimLine, ctx: Context) -> bool:
+    """Before units: whether a line is sure to be billed with at least one unit."""
+    if line.origin != "services" or not ctx.code_info(line.code).timed:
+        return True
+    minutes = line.minutes or 0
+    threshold = 8 if ctx.policy.settings.unit_method == "ama_per_code" else 15
+    return minutes >= threshold
+
+
+def _edits(table: PtpTable, lines: tuple[ClaimLine, ...], ctx: Context) -> list[_Edit]:
+    day = ctx.date_of_service
+    claim = _on_claim(lines)
+    out: list[_Edit] = []
+    for n, (i, a) in enumerate(claim):
+        for j, b in claim[n + 1 :]:
+            if a.code == b.code:
+                continue
+            row = table.edit_on(a.code, b.code, day)
+            if row is None:
+                continue
+            col1, col2 = (i, j) if row.column_1 == a.code else (j, i)
+            why = distinct(lines[col1], lines[col2], ctx) if row.indicator == 1 else None
+            out.append(_Edit(col1, col2, row, why))
+    return out
+
+
+def _denials(edits: list[_Edit], usable: set[int]) -> list[_Edit]:
+    """Which unjustified edits deny their column-2 line, resolving chains (A denies B denies C).
+
+    A line denied by one edit does not deny others. An edit waits while its column-1 line is the
+    column 2 of another pending edit; cycles are broken in claim order.
+    """
+    pending = [e for e in edits if e.why is None and e.col1 in usable]
+    denied: set[int] = set()
+    done: list[_Edit] = []
+    while True:
+        pending = [e for e in pending if e.col1 not in denied and e.col2 not in denied]
+        if not pending:
+            return done
+        targets = {e.col2 for e in pending}
+        ready = [e for e in pending if e.col1 not in targets] or pending[:1]
+        edit = ready[0]
+        denied.add(edit.col2)
+        done.append(edit)
+
+
+def _ptp_message(rule: Rule, table: PtpTable, edit: _Edit, lines: tuple[ClaimLine, ...], ctx: Context) -> str:
+    row = edit.row
+    col1, col2 = lines[edit.col1], lines[edit.col2]
+    if row.indicator == 0:
+        why = "modifier indicator 0: no modifier bypasses this edit"
+    else:
+        why = (
+            "modifier indicator 1, but no distinct service is documented (no different region recorded on both lines,"
+            " no separate time blocks), so no distinct-service modifier is justified"
+        )
+    dates = []
+    if row.effective is not None:
+        dates.append(f"effective {row.effective}")
+    if row.deletion is not None:
+        dates.append(f"deletion date {row.deletion}")
+    in_force = f" ({', '.join(dates)})" if dates else ""
+    liability = rule.get("liability_note")
+    return (
+        f"{col2.code} is column 2 of NCCI PTP edit {row.column_1}/{row.column_2}{in_force} with {col1.code} on the same date"
+        f" of service; {why}; CMS rationale: {row.rationale or 'not given'}; table: {table.info.version}."
+        f" {col2.code} is not billed" + (f". {liability}" if liability else "")
+    )
+
+
+def screen_ptp(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """Deny column-2 lines of unjustified edits whose column-1 line is sure to be billed (before units)."""
+    table = ptp_table_for(rule)
+    usable = {i for i, line in _on_claim(lines) if _certain(line, ctx)}
+    yield from _deny(rule, table, _denials(_edits(table, lines, ctx), usable), lines, ctx)
+
+
+def adjust_ptp(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """Safety net after units: deny column-2 lines of unjustified edits still on the claim."""
+    table = ptp_table_for(rule)
+    usable = {i for i, line in _on_claim(lines) if line.units > 0}
+    yield from _deny(rule, table, _denials(_edits(table, lines, ctx), usable), lines, ctx)
+
+
+def _deny(
+    rule: Rule, table: PtpTable, edits: list[_Edit], lines: tuple[ClaimLine, ...], ctx: Context
+) -> Iterator[Change]:
+    for edit in edits:
+        message = _ptp_message(rule, table, edit, lines, ctx)
+        yield Change(
+            rule.id,
+            rule.source,
+            line=edit.col2,
+            status="not_billable",
+            set_modifiers=(),
+            finding=Finding("NCCI_PTP_DENIAL", "warning", message, rule.id, rule.source, edit.col2),
+            reason=message,
+        )
+
+
+def modifiers_ptp(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """The distinct-service modifier on the column-2 line of each justified indicator-1 edit."""
+    table = ptp_table_for(rule)
+    settings = ctx.policy.settings
+    for edit in _edits(table, lines, ctx):
+        if edit.why is None:
+            continue
+        line = lines[edit.col2]
+        if line.units == 0 and ctx.code_info(line.code).timed:
+            continue
+        if any(m in line.modifiers for m in DISTINCT_MODIFIERS):
+            continue  # already bypassed (e.g. by the same-region rule CORE-SAME-01): nothing to add
+        modifier = settings.distinct_modifier_region if edit.why == "region" else settings.distinct_modifier_time
+        basis = "a different region documented" if edit.why == "region" else "separate time blocks documented"
+        row = edit.row
+        yield Change(
+            rule.id,
+            rule.source,
+            line=edit.col2,
+            add_modifiers=(modifier,),
+            reason=f"NCCI PTP edit {row.column_1}/{row.column_2} (modifier indicator 1; {row.rationale}; table: {table.info.version}):"
+            f" {basis}, so the column-2 code takes {modifier}",
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# MUE rule kind
+
+
+def apply_mue(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """Units above the MUE in force on the date of service, handled per MAI."""
+    table = mue_table_for(rule)
+    day = ctx.date_of_service
+    cap = {int(m) for m in rule["cap_mai"]}
+    liability = rule.get("liability_note")
+    by_code: dict[str, list[tuple[int, ClaimLine]]] = {}
+    for i, line in _on_claim(lines):
+        by_code.setdefault(line.code, []).append((i, line))
+    for code, group in by_code.items():
+        limit = table.limit_on(code, day)
+        if limit is None:
+            continue
+        if limit.mai == 1:
+            over = [[(i, line)] for i, line in group if line.units > limit.value]
+            scope = "claim line"
+        else:
+            over = [group] if sum(line.units for _, line in group) > limit.value else []
+            scope = "date of service"
+        for lines_over in over:
+            yield from _mue_changes(rule, table, limit, lines_over, scope, limit.mai in cap, liability)
+
+
+def _mue_changes(
+    rule: Rule,
+    table: MueTable,
+    limit: MueRow,
+    group: list[tuple[int, ClaimLine]],
+    scope: str,
+    cap: bool,
+    liability: str | None,
+) -> Iterator[Change]:
+    total = sum(line.units for _, line in group)
+    code = group[0][1].code
+    head = (
+        f"{code} x{total}: above the MUE of {limit.value} per {scope} (MAI {limit.mai}, {_MAI_MEANING[limit.mai]};"
+        f" rationale: {limit.rationale or 'not given'}; table: {table.info.version})"
+    )
+    tail = f". {liability}" if liability else ""
+    if cap:
+        left = limit.value
+        first = True
+        for i, line in group:
+            keep = min(line.units, left)
+            left -= keep
+            status: Status | None = "not_billable" if keep == 0 else None
+            what = f"capped at {limit.value} unit(s)" if limit.value else "not billable (MUE 0)"
+            finding = (
+                Finding("NCCI_MUE_EXCEEDED", "warning", f"{head}: {what}{tail}", rule.id, rule.source, i)
+                if first
+                else None
+            )
+            first = False
+            yield Change(
+                rule.id,
+                rule.source,
+                line=i,
+                units=keep,
+                status=status,
+                set_modifiers=() if keep == 0 else None,
+                finding=finding,
+                reason=f"MUE {limit.value}",
+            )
+        return
+    first = True
+    for i, _line in group:
+        finding = (
+            Finding(
+                "NCCI_MUE_EXCEEDED",
+                "expected_denial",
+                f"{head}: expected to be denied as billed{tail}",
+                rule.id,
+                rule.source,
+                i,
+            )
+            if first
+            else None
+        )
+        first = False
+        yield Change(
+            rule.id, rule.source, line=i, status="expected_denial", finding=finding, reason=f"above MUE {limit.value}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+
+_TABLE = Param(
+    "str",
+    default="builtin",
+    doc='"builtin" ($PAYERPOLICY_NCCI_DIR if set, else the shipped curated subset), or a path to a table file or a directory',
+)
+_LIABILITY = Param("str", doc="sentence appended to every finding (e.g. who may be billed for a denied service)")
+
+NCCI_KINDS: tuple[RuleKind, ...] = (
+    RuleKind(
+        "ncci_ptp",
+        "NCCI procedure-to-procedure edits: the column-2 code of a pair in force on the date of service is denied unless "
+        "the modifier indicator is 1 and a distinct region or time block justifies the distinct-service modifier (NCCI-01/02).",
+        apply={"screen": screen_ptp, "modifiers": modifiers_ptp, "adjust": adjust_ptp},
+        params={"table": _TABLE, "liability_note": _LIABILITY},
+    ),
+    RuleKind(
+        "ncci_mue",
+        "NCCI medically unlikely edits: units above the MUE in force on the date of service, per MAI (NCCI-03).",
+        apply={"adjust": apply_mue},
+        params={
+            "table": _TABLE,
+            "liability_note": _LIABILITY,
+            "cap_mai": Param(
+                "names",
+                default=("2",),
+                choices=("1", "2", "3"),
+                doc="MAIs whose excess units are removed (capped at the MUE); lines over other MAIs are flagged as expected denials",
+            ),
+        },
+    ),
+)
+
+
+@hookimpl
+def payerpolicy_rule_kinds() -> tuple[RuleKind, ...]:
+    """Register the NCCI rule kinds ``ncci_ptp`` and ``ncci_mue``."""
+    return NCCI_KINDS
