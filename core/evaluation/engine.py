@@ -29,7 +29,8 @@ import attrs
 from .errors import PayerPolicyError, PluginHookError
 from .kinds import Change, CodeChoice, Context
 from .manager import BUILTIN_MODULES, PluginHost
-from .model import ClaimLine, Encounter, Finding, Outcome, PayerRef, Status, TraceEntry
+from .model import Billed, ClaimLine, Encounter, Finding, Outcome, PayerRef, Status, TraceEntry
+from .scrub import differences
 from .policy import Policy, Rule
 from .units import units_ama_per_code, units_cms_total_time
 from .vocab import CodeCatalogue, default_catalogue
@@ -46,8 +47,10 @@ class _Line:
     __slots__ = (
         "_frozen",
         "_key",
+        "billed",
         "code",
         "diagnosis_pointers",
+        "entries",
         "minutes",
         "modifiers",
         "origin",
@@ -76,13 +79,24 @@ class _Line:
         self.origin = origin
         self.modifiers: list[str] = []
         self.status: Status = "billable"
+        self.billed: Billed | None = None
+        self.entries: list[tuple[str, int]] = [(origin, service)]
         self._key: tuple[Any, ...] | None = None
         self._frozen: ClaimLine | None = None
 
     def freeze(self) -> ClaimLine:
         """The line as a frozen ClaimLine; rebuilt only when one of its fields changed."""
         modifiers = tuple(self.modifiers)
-        key = (self.code, self.units, modifiers, self.status, self.minutes, self.regions, self.diagnosis_pointers)
+        key = (
+            self.code,
+            self.units,
+            modifiers,
+            self.status,
+            self.minutes,
+            self.regions,
+            self.diagnosis_pointers,
+            self.billed,
+        )
         if self._frozen is None or key != self._key:
             self._key = key
             self._frozen = ClaimLine(
@@ -95,8 +109,18 @@ class _Line:
                 self.diagnosis_pointers,
                 self.service,
                 self.origin,  # type: ignore[arg-type]
+                self.billed,
             )
         return self._frozen
+
+
+def _merge_billed(a: Billed | None, b: Billed | None) -> Billed | None:
+    """What two billed entries merged into one line were billed: units and charges added, modifiers joined."""
+    if a is None or b is None:
+        return a or b
+    units = None if a.units is None and b.units is None else (a.units or 0) + (b.units or 0)
+    charge = None if a.charge is None and b.charge is None else (a.charge or 0) + (b.charge or 0)
+    return Billed(units, tuple(dict.fromkeys((*a.modifiers, *b.modifiers))), charge)
 
 
 class _Worksheet:
@@ -204,7 +228,9 @@ class _Worksheet:
         if change.finding is not None:
             f = change.finding
             if not (f.rule and f.source and f.plugin):
-                f = Finding(f.code, f.severity, f.message, f.rule or rule, f.source or source, f.line, f.plugin or plugin)
+                f = Finding(
+                    f.code, f.severity, f.message, f.rule or rule, f.source or source, f.line, f.plugin or plugin
+                )
             self.add_finding(f, line)
         if len(self.trace) != trace_before:  # every change to a line or the diagnoses is traced
             self.touched()
@@ -322,7 +348,9 @@ class Engine:
     def _build_lines(self, ws: _Worksheet, ctx: Context, payer_id: str) -> None:
         enc = ctx.encounter
         for i, proc in enumerate(enc.procedures):
-            ws.lines.append(_Line(proc.code, 1, None, proc.regions, proc.diagnosis_pointers, i, "procedures"))
+            pline = _Line(proc.code, 1, None, proc.regions, proc.diagnosis_pointers, i, "procedures")
+            pline.billed = proc.billed
+            ws.lines.append(pline)
         for i, service in enumerate(enc.services):
             plugin, choice = self._first("payerpolicy_choose_code", payer_id, ws, service=service, index=i, context=ctx)
             if not isinstance(choice, CodeChoice):
@@ -336,15 +364,17 @@ class Engine:
             line: _Line | None = None
             if choice.code is not None:
                 timed = self.catalogue[choice.code].timed
+                as_billed = service.billed.units if service.billed is not None and service.minutes is None else None
                 line = _Line(
                     choice.code,
-                    0 if timed else 1,
+                    (as_billed or 0) if timed else 1,
                     service.minutes,
                     service.regions,
                     service.diagnosis_pointers,
                     i,
                     "services",
                 )
+                line.billed = service.billed
                 ws.lines.append(line)
                 if choice.code != service.code:
                     ws.record(
@@ -397,18 +427,19 @@ class Engine:
                 first[line.code] = line
                 kept.append(line)
                 continue
-            before = into.minutes
-            into.minutes = (into.minutes or 0) + (line.minutes or 0)
-            ws.record(
-                rule.id,
-                CORE,
-                into,
-                "minutes",
-                before,
-                into.minutes,
-                rule.source,
-                f"services[{line.service}] is the same code on the same date of service: one line, minutes added",
-            )
+            why = f"services[{line.service}] is the same code on the same date of service: one line"
+            if into.minutes is None and line.minutes is None:
+                before = into.units
+                into.units += line.units
+                ws.record(
+                    rule.id, CORE, into, "units", before, into.units, rule.source, why + ", units as billed added"
+                )
+            else:
+                before = into.minutes
+                into.minutes = (into.minutes or 0) + (line.minutes or 0)
+                ws.record(rule.id, CORE, into, "minutes", before, into.minutes, rule.source, why + ", minutes added")
+            into.billed = _merge_billed(into.billed, line.billed)
+            into.entries.extend(line.entries)
             into.regions = tuple(dict.fromkeys((*into.regions, *line.regions)))
             into.diagnosis_pointers = tuple(dict.fromkeys((*into.diagnosis_pointers, *line.diagnosis_pointers)))
             for m in line.modifiers:
@@ -595,11 +626,24 @@ class Engine:
             for (rule, plugin, field, before, after, source, reason), ref in ws.trace
         )
         policy: Policy = ctx.policy
-        return Outcome(
+        outcome = Outcome(
             encounter=ctx.encounter.id,
             payer=PayerRef(id=payer_id, name=policy.name, policy_version=policy.policy_version),
             lines=lines,
             findings=findings,
             trace=trace,
             diagnoses=ws.diagnoses,
+        )
+        if not ctx.encounter.as_billed:
+            return outcome
+        return attrs.evolve(
+            outcome,
+            as_billed=True,
+            differences=differences(
+                ctx.encounter,
+                outcome,
+                ctx.catalogue,
+                entries=[ws.lines[old].entries for old in order],
+                max_modifiers=policy.settings.max_modifiers_per_line,
+            ),
         )

@@ -21,6 +21,10 @@ __all__ = ["CORE_KINDS", "lines_over_visit_limit", "payerpolicy_choose_code", "p
 
 
 
+#: Distinct-service modifiers: 59 and the X{EPSU} subset (CMS MLN Fact Sheet, Proper Use of Modifiers 59 and X{EPSU}).
+_DISTINCT = ("59", "XE", "XP", "XS", "XU")
+
+
 def _on_claim(lines: tuple[ClaimLine, ...]) -> Iterator[tuple[int, ClaimLine]]:
     return ((i, line) for i, line in enumerate(lines) if line.on_claim)
 
@@ -186,6 +190,17 @@ def apply_time_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) 
     """A timed code without minutes cannot be built (CORE-DOC-01)."""
     for i, line in _on_claim(lines):
         if line.origin == "services" and line.minutes is None and ctx.code_info(line.code).timed:
+            if line.billed is not None and line.billed.units is not None:
+                yield Change.note(
+                    rule.id,
+                    rule.source,
+                    "UNITS_AS_BILLED",
+                    "info",
+                    f"{line.code}: {line.billed.units} unit{'s' if line.billed.units != 1 else ''} taken as billed; {_where(line)}"
+                    " records no minutes, so the units are not verified against time",
+                    line=i,
+                )
+                continue
             yield Change.note(
                 rule.id,
                 rule.source,
@@ -344,6 +359,18 @@ def screen_cmt_same_region(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Contex
         if line.code not in rule["codes"] or line.origin != "services":
             continue
         if not line.regions or unknown:
+            asserted = next((m for m in (line.billed.modifiers if line.billed else ()) if m in _DISTINCT), None)
+            if asserted is not None:
+                yield Change.note(
+                    rule.id,
+                    rule.source,
+                    "DISTINCT_AS_BILLED",
+                    "warning",
+                    f"{line.code} with CMT {', '.join(c.code for _, c in cmts)}: billed with {asserted}, but no region is"
+                    " recorded on both lines, so the different region is taken as billed, not verified; the note must show it",
+                    line=i,
+                )
+                continue
             missing = _where(line) if not line.regions else ", ".join(_where(u) for u in unknown)
             yield Change.note(
                 rule.id,

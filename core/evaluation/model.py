@@ -25,8 +25,10 @@ __all__ = [
     "OUTCOME_VERSION",
     "SEVERITIES",
     "STATUSES",
+    "Billed",
     "Care",
     "ClaimLine",
+    "Difference",
     "Encounter",
     "Finding",
     "Outcome",
@@ -46,7 +48,11 @@ Severity = Literal["error", "expected_denial", "warning", "info"]
 #: Direct one-on-one minutes above this for one service are taken to be a typing error.
 MAX_SERVICE_MINUTES = 480
 
+#: Units of service a billed line may carry (X12 SV104 holds at most this many whole units here).
+MAX_BILLED_UNITS = 9999
+
 _NPI = re.compile(r"^\d{10}$")
+_MODIFIER = re.compile(r"^[A-Z0-9]{2}$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -246,6 +252,68 @@ class Care:
 
 
 @attrs.frozen
+class Billed:
+    """What a claim line as billed says: units, modifiers in claim order, and the line charge.
+
+    An encounter entry carries one when it comes from a claim someone already coded (JSON,
+    FHIR ``Claim.item`` quantity and modifier, X12 837P ``SV1``). ``units`` None means the claim
+    did not say; ``modifiers`` keep the billed order, repeats included.
+    """
+
+    units: int | None = None
+    modifiers: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    charge: Decimal | None = None
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Return the billed facts as in encounter format v1 (absent fields omitted)."""
+        out: dict[str, Any] = {}
+        if self.units is not None:
+            out["units"] = self.units
+        out["modifiers"] = list(self.modifiers)
+        if self.charge is not None:
+            out["charge"] = str(self.charge)
+        return out
+
+
+_BILLED_KEYS = ("units", "modifiers", "charge")
+
+
+def _decimal(reader: _Reader, key: str, example: str) -> Decimal | None:
+    if not reader.has(key):
+        return None
+    raw = reader.data[key]
+    try:
+        if isinstance(raw, bool) or not isinstance(raw, str | int):
+            raise InvalidOperation
+        value = Decimal(str(raw).strip())
+        if not value.is_finite() or value < 0 or len(str(raw)) > 20:
+            raise InvalidOperation
+    except InvalidOperation:
+        raise EncounterError(
+            reader.sub(key), f'expected a non-negative decimal amount as a string like "{example}", found {_show(raw)}'
+        ) from None
+    return value
+
+
+def _billed(parent: _Reader) -> Billed | None:
+    if not parent.has("billed"):
+        return None
+    br = _Reader(parent.data["billed"], parent.sub("billed"))
+    br.check_keys(_BILLED_KEYS)
+    modifiers = []
+    for i, raw in enumerate(br.array("modifiers")):
+        mod = raw.strip().upper() if isinstance(raw, str) else None
+        if mod is None or not _MODIFIER.match(mod):
+            raise EncounterError(f"{br.sub('modifiers')}[{i}]", f'expected a 2-character modifier like "GP", found {_show(raw)}')
+        modifiers.append(mod)
+    return Billed(
+        units=br.whole("units", minimum=1, maximum=MAX_BILLED_UNITS),
+        modifiers=tuple(modifiers),
+        charge=_decimal(br, "charge", "120.00"),
+    )
+
+
+@attrs.frozen
 class Service:
     """A soft-tissue or therapy service: what was done, for how long, where and why.
 
@@ -262,6 +330,7 @@ class Service:
     regions: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     necessity: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     diagnosis_pointers: tuple[int, ...] = attrs.field(default=(), converter=_tuple)
+    billed: Billed | None = None
 
 
 @attrs.frozen
@@ -272,13 +341,25 @@ class Procedure:
     regions: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     diagnosis_pointers: tuple[int, ...] = attrs.field(default=(), converter=_tuple)
     separately_identifiable: bool | None = None
+    billed: Billed | None = None
 
 
 _ENCOUNTER_KEYS = ("id", "date_of_service", "provider", "care", "diagnoses", "services", "procedures", "documentation")
 _PROVIDER_KEYS = ("type", "npi")
 _CARE_KEYS = tuple(f.name for f in attrs.fields(Care))
-_SERVICE_KEYS = ("code", "technique", "intent", "minutes", "start", "end", "regions", "necessity", "diagnosis_pointers")
-_PROCEDURE_KEYS = ("code", "regions", "diagnosis_pointers", "separately_identifiable")
+_SERVICE_KEYS = (
+    "code",
+    "technique",
+    "intent",
+    "minutes",
+    "start",
+    "end",
+    "regions",
+    "necessity",
+    "diagnosis_pointers",
+    "billed",
+)
+_PROCEDURE_KEYS = ("code", "regions", "diagnosis_pointers", "separately_identifiable", "billed")
 
 
 @attrs.frozen
@@ -298,6 +379,11 @@ class Encounter:
     services: tuple[Service, ...] = attrs.field(default=(), converter=_tuple)
     procedures: tuple[Procedure, ...] = attrs.field(default=(), converter=_tuple)
     documentation: tuple[str, ...] | None = None
+
+    @property
+    def as_billed(self) -> bool:
+        """Whether the encounter is a claim as billed: some service or procedure says what was billed."""
+        return any(e.billed is not None for e in (*self.services, *self.procedures))
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, catalogue: vocab.CodeCatalogue | None = None) -> Encounter:
@@ -415,6 +501,7 @@ class Encounter:
                     regions=sr.names("regions", vocab.REGIONS, what="region"),
                     necessity=sr.names("necessity", vocab.NECESSITY_CONDITIONS, what="necessity condition"),
                     diagnosis_pointers=pointers(sr),
+                    billed=_billed(sr),
                 )
             )
 
@@ -430,6 +517,7 @@ class Encounter:
                     regions=pr2.names("regions", vocab.REGIONS, what="region"),
                     diagnosis_pointers=pointers(pr2),
                     separately_identifiable=pr2.flag("separately_identifiable"),
+                    billed=_billed(pr2),
                 )
             )
 
@@ -485,6 +573,7 @@ class Encounter:
                         "regions": list(s.regions) or None,
                         "necessity": list(s.necessity) or None,
                         "diagnosis_pointers": list(s.diagnosis_pointers) or None,
+                        "billed": s.billed.to_mapping() if s.billed else None,
                     }
                 )
                 for s in self.services
@@ -497,6 +586,7 @@ class Encounter:
                         "regions": list(p.regions) or None,
                         "diagnosis_pointers": list(p.diagnosis_pointers) or None,
                         "separately_identifiable": p.separately_identifiable,
+                        "billed": p.billed.to_mapping() if p.billed else None,
                     }
                 )
                 for p in self.procedures
@@ -548,6 +638,7 @@ class ClaimLine:
     diagnosis_pointers: tuple[int, ...] = attrs.field(default=(), converter=_tuple)
     service: int = 0
     origin: Literal["services", "procedures"] = "services"
+    billed: Billed | None = None
 
     @property
     def on_claim(self) -> bool:
@@ -566,6 +657,7 @@ class ClaimLine:
             "diagnosis_pointers": list(self.diagnosis_pointers),
             "service": self.service,
             "origin": self.origin,
+            "billed": self.billed.to_mapping() if self.billed is not None else None,
         }
 
 
@@ -597,6 +689,45 @@ class Finding:
             "source": self.source,
             "line": self.line,
             "plugin": self.plugin,
+        }
+
+
+DIFFERENCE_KINDS = ("repair", "edit")
+
+
+@attrs.frozen
+class Difference:
+    """One way a claim as billed differs from what the payer's policy expects.
+
+    ``kind`` is ``repair`` (an administrative change that never touches clinical content, which a
+    tool may apply: a missing GP, 59 → XS, modifier order, pointer order) or ``edit`` (a change a
+    person must decide: units, code, a line that will not be paid). ``line`` indexes the outcome's
+    lines; ``billed`` and ``expected`` are the field's values (JSON-ready) on the claim and in the
+    policy's lines. Nothing is ever applied silently: the outcome lists every difference.
+    """
+
+    kind: Literal["repair", "edit"]
+    code: str
+    field: str
+    line: int | None
+    billed: Any
+    expected: Any
+    message: str
+    rule: str = ""
+    source: str = ""
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Return the difference in outcome format v1."""
+        return {
+            "kind": self.kind,
+            "code": self.code,
+            "field": self.field,
+            "line": self.line,
+            "billed": _jsonable(self.billed),
+            "expected": _jsonable(self.expected),
+            "message": self.message,
+            "rule": self.rule,
+            "source": self.source,
         }
 
 
@@ -656,6 +787,18 @@ class Outcome:
     findings: tuple[Finding, ...] = attrs.field(converter=_tuple)
     trace: tuple[TraceEntry, ...] = attrs.field(converter=_tuple)
     diagnoses: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    differences: tuple[Difference, ...] = attrs.field(default=(), converter=_tuple)
+    as_billed: bool = False
+
+    @property
+    def repairs(self) -> tuple[Difference, ...]:
+        """The differences a tool may apply to the claim as billed."""
+        return tuple(d for d in self.differences if d.kind == "repair")
+
+    @property
+    def edits(self) -> tuple[Difference, ...]:
+        """The differences a person must decide."""
+        return tuple(d for d in self.differences if d.kind == "edit")
 
     @property
     def claim_lines(self) -> tuple[ClaimLine, ...]:
@@ -672,6 +815,8 @@ class Outcome:
             "lines": [line.to_mapping() for line in self.lines],
             "findings": [f.to_mapping() for f in self.findings],
             "trace": [t.to_mapping() for t in self.trace],
+            "as_billed": self.as_billed,
+            "differences": [d.to_mapping() for d in self.differences],
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..evaluation import vocab
-from ..evaluation.model import MAX_SERVICE_MINUTES, SEVERITIES, STATUSES
+from ..evaluation.model import DIFFERENCE_KINDS, MAX_BILLED_UNITS, MAX_SERVICE_MINUTES, SEVERITIES, STATUSES
 
 __all__ = [
     "JSON_SCHEMA_DIALECT",
@@ -61,7 +61,11 @@ def _nullable(schema: Schema) -> Schema:
 
 
 def _names(known: Sequence[str], what: str) -> Schema:
-    return {"type": "array", "items": {"type": "string", "enum": list(known)}, "description": f"{what} (repeats are dropped)."}
+    return {
+        "type": "array",
+        "items": {"type": "string", "enum": list(known)},
+        "description": f"{what} (repeats are dropped).",
+    }
 
 
 def _whole(minimum: int, maximum: int | None = None) -> Schema:
@@ -130,19 +134,44 @@ def _encounter_defs(ref: str) -> dict[str, Schema]:
         },
         description="Episode and coverage facts (all optional).",
     )
+    billed = _object(
+        {
+            "units": _nullable({**_whole(1, MAX_BILLED_UNITS), "description": "Units of service as billed (SV104)."}),
+            "modifiers": _nullable(
+                {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": "^[A-Za-z0-9]{2}$"},
+                    "description": "Modifiers as billed, in claim order (SV101-3 to SV101-6).",
+                }
+            ),
+            "charge": {
+                "anyOf": [
+                    {"type": "string", "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*$"},
+                    {"type": "integer", "minimum": 0},
+                    {"type": "null"},
+                ],
+                "description": 'The line charge as billed (SV102): a decimal string ("120.00") or an integer; never a float.',
+            },
+        },
+        description="What the claim as billed says for this entry (encounter format v1, added in 0.4): units, modifiers, charge.",
+    )
     service = _object(
         {
             "code": _nullable(code),
             "technique": _nullable({"type": "string", "enum": list(vocab.TECHNIQUES)}),
             "intent": _nullable(_names(vocab.INTENTS, "Intents")),
             "minutes": _nullable(
-                {**_whole(0, MAX_SERVICE_MINUTES), "description": "Direct one-on-one minutes; at most the start-end span."}
+                {
+                    **_whole(0, MAX_SERVICE_MINUTES),
+                    "description": "Direct one-on-one minutes; at most the start-end span.",
+                }
             ),
             "start": _nullable(_TIME),
             "end": _nullable({**_TIME, "description": "Clock time HH:MM, strictly after start."}),
             "regions": _nullable(_names(vocab.REGIONS, "Body regions")),
             "necessity": _nullable(_names(vocab.NECESSITY_CONDITIONS, "Medical-necessity conditions")),
             "diagnosis_pointers": _nullable(_pointers()),
+            "billed": _nullable({"$ref": ref + "Billed"}),
         },
         description="A soft-tissue or therapy service; code or technique (or both) is given.",
     )
@@ -157,6 +186,7 @@ def _encounter_defs(ref: str) -> dict[str, Schema]:
             "regions": _nullable(_names(vocab.REGIONS, "Body regions")),
             "diagnosis_pointers": _nullable(_pointers()),
             "separately_identifiable": _nullable({"type": "boolean"}),
+            "billed": _nullable({"$ref": ref + "Billed"}),
         },
         required=["code"],
         description="An untimed same-day service with a code: CMT, E/M, evaluation.",
@@ -168,7 +198,11 @@ def _encounter_defs(ref: str) -> dict[str, Schema]:
             "provider": {"$ref": ref + "Provider"},
             "care": _nullable({"$ref": ref + "Care"}),
             "diagnoses": _nullable(
-                {"type": "array", "items": {"type": "string", "pattern": _ICD10}, "description": "ICD-10-CM codes in claim order."}
+                {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": _ICD10},
+                    "description": "ICD-10-CM codes in claim order.",
+                }
             ),
             "services": _nullable({"type": "array", "items": {"$ref": ref + "Service"}}),
             "procedures": _nullable({"type": "array", "items": {"$ref": ref + "Procedure"}}),
@@ -182,7 +216,14 @@ def _encounter_defs(ref: str) -> dict[str, Schema]:
         {"required": ["procedures"], "properties": {"procedures": {"type": "array", "minItems": 1}}},
     ]
     # The reader (Encounter.from_mapping) and this schema list the same fields: tests/server/test_schema.py.
-    return {"Encounter": encounter, "Provider": provider, "Care": care, "Service": service, "Procedure": procedure}
+    return {
+        "Encounter": encounter,
+        "Provider": provider,
+        "Care": care,
+        "Service": service,
+        "Procedure": procedure,
+        "Billed": billed,
+    }
 
 
 def _outcome_defs(ref: str) -> dict[str, Schema]:
@@ -208,8 +249,34 @@ def _outcome_defs(ref: str) -> dict[str, Schema]:
             "diagnosis_pointers": {"type": "array", "items": {"type": "integer", "minimum": 1}},
             "service": {"type": "integer", "minimum": 0},
             "origin": {"type": "string", "enum": ["services", "procedures"]},
+            "billed": {"anyOf": [{"$ref": ref + "LineBilled"}, {"type": "null"}]},
         },
         "One claim line, in claim order; not_billable lines stay so the user sees why.",
+    )
+    line_billed = _object(
+        {
+            "units": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
+            "modifiers": {"type": "array", "items": text},
+            "charge": {"type": "string"},
+        },
+        required=["modifiers"],
+        description="The line as billed (null when the encounter did not say what was billed).",
+    )
+    difference = exact(
+        {
+            "kind": {"type": "string", "enum": list(DIFFERENCE_KINDS)},
+            "code": text,
+            "field": {"type": "string", "enum": ["code", "units", "modifiers", "status", "diagnosis_pointers", "line"]},
+            "line": line_index,
+            "billed": {"description": "The field's value as billed (string, integer, array or null)."},
+            "expected": {
+                "description": "The field's value in the payer's expected line (string, integer, array or null)."
+            },
+            "message": text,
+            "rule": text,
+            "source": text,
+        },
+        "How the claim as billed differs from the payer's line: a repair a tool may apply, or an edit a person decides.",
     )
     finding = exact(
         {
@@ -256,10 +323,23 @@ def _outcome_defs(ref: str) -> dict[str, Schema]:
             "lines": {"type": "array", "items": {"$ref": ref + "ClaimLine"}},
             "findings": {"type": "array", "items": {"$ref": ref + "Finding"}},
             "trace": {"type": "array", "items": {"$ref": ref + "TraceEntry"}},
+            "as_billed": {
+                "type": "boolean",
+                "description": "The encounter was a claim as billed (some entry has billed).",
+            },
+            "differences": {"type": "array", "items": {"$ref": ref + "Difference"}},
         },
         "Outcome format v1 (docs/outcome-format.md): what one payer's policy makes of one encounter.",
     )
-    return {"Outcome": outcome, "PayerRef": payer, "ClaimLine": line, "Finding": finding, "TraceEntry": trace}
+    return {
+        "Outcome": outcome,
+        "PayerRef": payer,
+        "ClaimLine": line,
+        "Finding": finding,
+        "TraceEntry": trace,
+        "LineBilled": line_billed,
+        "Difference": difference,
+    }
 
 
 def _standalone(defs: dict[str, Schema], root: str, title: str) -> Schema:
@@ -292,7 +372,10 @@ def _api_defs(ref: str, payers: Sequence[str]) -> dict[str, Schema]:
         payer_id = {**payer_id, "enum": list(payers)}
     return {
         "CheckRequest": _object(
-            {"encounter": {"$ref": ref + "Encounter"}, "payer": {**payer_id, "description": "Payer id (GET /v1/payers)."}},
+            {
+                "encounter": {"$ref": ref + "Encounter"},
+                "payer": {**payer_id, "description": "Payer id (GET /v1/payers)."},
+            },
             required=["encounter", "payer"],
             description="One encounter and the payer to evaluate it for.",
         ),
@@ -332,7 +415,11 @@ def _api_defs(ref: str, payers: Sequence[str]) -> dict[str, Schema]:
             description="The installed payers, sorted by id.",
         ),
         "Health": _object(
-            {"status": {"type": "string", "const": "ok"}, "version": {"type": "string"}, "payers": {"type": "integer", "minimum": 0}},
+            {
+                "status": {"type": "string", "const": "ok"},
+                "version": {"type": "string"},
+                "payers": {"type": "integer", "minimum": 0},
+            },
             required=["status", "version", "payers"],
         ),
         "Error": _object(
@@ -374,7 +461,9 @@ def _json(ref: str, name: str, description: str) -> Schema:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": ref + name}}}}
 
 
-def openapi_document(*, version: str, payers: Sequence[str] = (), max_body: int | None = None, timeout: float | None = None) -> Schema:
+def openapi_document(
+    *, version: str, payers: Sequence[str] = (), max_body: int | None = None, timeout: float | None = None
+) -> Schema:
     """The HTTP service's OpenAPI 3.1 document.
 
     ``payers`` (the installed payer ids) become the ``enum`` of the request's payer fields;

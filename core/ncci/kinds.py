@@ -31,17 +31,29 @@ def _times(line: ClaimLine, ctx: Context) -> tuple[dt.time, dt.time] | None:
     return service.start, service.end
 
 
+def billed_distinct(line: ClaimLine) -> str | None:
+    """The distinct-service modifier (59, XE, XP, XS, XU) the claim as billed put on ``line``, if any."""
+    if line.billed is None:
+        return None
+    return next((m for m in line.billed.modifiers if m in DISTINCT_MODIFIERS), None)
+
+
 def distinct(a: ClaimLine, b: ClaimLine, ctx: Context) -> str | None:
-    """Why two lines are distinct services: ``"region"``, ``"time"`` or None.
+    """Why two lines are distinct services: ``"region"``, ``"time"``, ``"billed"`` or None.
 
     ``region``: both lines record regions and they share none. ``time``: both come from services
-    with a start and an end, and the blocks do not overlap.
+    with a start and an end, and the blocks do not overlap. ``billed``: the facts that would show
+    it are not recorded (a line without regions, no time blocks), but the claim as billed asserts a
+    distinct service with a distinct-service modifier on one of the lines; taken as billed, not
+    verified.
     """
     if a.regions and b.regions and not set(a.regions) & set(b.regions):
         return "region"
     ta, tb = _times(a, ctx), _times(b, ctx)
     if ta is not None and tb is not None and not (ta[0] < tb[1] and tb[0] < ta[1]):
         return "time"
+    if (not a.regions or not b.regions) and (ta is None or tb is None) and (billed_distinct(a) or billed_distinct(b)):
+        return "billed"
     return None
 
 
@@ -164,14 +176,31 @@ def modifiers_ptp(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Ite
             continue
         if any(m in line.modifiers for m in DISTINCT_MODIFIERS):
             continue  # already bypassed (e.g. by the same-region rule CORE-SAME-01): nothing to add
-        modifier = settings.distinct_modifier_region if edit.why == "region" else settings.distinct_modifier_time
-        basis = "a different region documented" if edit.why == "region" else "separate time blocks documented"
         row = edit.row
+        finding = None
+        if edit.why == "billed":
+            asserted = billed_distinct(line) or billed_distinct(lines[edit.col1]) or ""
+            modifier = settings.distinct_modifier_time if asserted == "XU" else settings.distinct_modifier_region
+            basis = f"the claim as billed asserts a distinct service with {asserted}"
+            finding = Finding(
+                "DISTINCT_AS_BILLED",
+                "warning",
+                f"{line.code} is column 2 of NCCI PTP edit {row.column_1}/{row.column_2}: billed with {asserted}, but no"
+                " different region or separate time block is recorded, so the distinct service is taken as billed,"
+                " not verified; the note must show it",
+                rule.id,
+                rule.source,
+                edit.col2,
+            )
+        else:
+            modifier = settings.distinct_modifier_region if edit.why == "region" else settings.distinct_modifier_time
+            basis = "a different region documented" if edit.why == "region" else "separate time blocks documented"
         yield Change(
             rule.id,
             rule.source,
             line=edit.col2,
             add_modifiers=(modifier,),
+            finding=finding,
             reason=f"NCCI PTP edit {row.column_1}/{row.column_2} (modifier indicator 1; {row.rationale}; table: {table.info.version}):"
             f" {basis}, so the column-2 code takes {modifier}",
         )
