@@ -18,6 +18,7 @@ repairs (and only the repairs) are applied.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -43,12 +44,26 @@ ATTESTING_MODIFIERS: dict[str, str] = {
     "GY": "CMS Medicare Claims Processing Manual, Pub. 100-04, ch. 1, §60 (statutorily excluded services)",
     "GZ": "CMS Medicare Claims Processing Manual, Pub. 100-04, ch. 1, §60 (Advance Beneficiary Notice)",
     "KX": "CMS Medicare Claims Processing Manual, Pub. 100-04, ch. 5, §10.3 (KX modifier threshold)",
+    "AT": "CMS Medicare Benefit Policy Manual, Pub. 100-02, ch. 15, §240.1.3 (AT: active/corrective chiropractic treatment)",
 }
 
 _SCRUB_RULE = "CORE-SCRUB-01"
 _SCRUB_SOURCE = "ASC X12 005010X222A1 837P, loop 2400 SV1 (the line as billed) compared with the payer's policy"
 
+#: Modifiers that bill a line for its denial on purpose (non-covered, or liability notice given).
+_DENIAL_DECLARED = ("GA", "GX", "GY", "GZ")
+
+_UNTIMED_SOURCE = (
+    "CMS Medicare Claims Processing Manual, Pub. 100-04, ch. 5, §20.2 (a service-based, untimed code is one unit"
+    " per date of service, whatever its length)"
+)
+
 Entry = tuple[str, int]
+
+#: Findings that put the billed code itself in doubt: an edit for a person, with the code the
+#: documented facts point to when the finding names one.
+_DOUBTFUL_CODE = {"CODE_TECHNIQUE_MISMATCH": "CODE_BY_INTENT", "CMT_LEVEL_MISMATCH": "CMT_LEVEL"}
+_POINTS_TO = re.compile(r"(?:points to|regions is|is billed as) ([0-9A-Z]{5})\b")
 
 
 def _trace_basis(outcome: Outcome, line: int, field: str, value: Any = None) -> tuple[str, str, str]:
@@ -232,29 +247,50 @@ def differences(
                     source,
                 )
             )
+        for f in outcome.findings:
+            if f.line == n and f.code in _DOUBTFUL_CODE:
+                hint = _POINTS_TO.search(f.message)
+                out.append(
+                    Difference(
+                        "edit",
+                        _DOUBTFUL_CODE[f.code],
+                        "code",
+                        n,
+                        line.code,
+                        hint.group(1) if hint else None,
+                        f"{line.code} as billed: {f.message}",
+                        f.rule,
+                        f.source,
+                    )
+                )
         if line.status != "billable":
             basis = _finding_basis(outcome, n)
             rule, source, message = basis or _trace_basis(outcome, n, "status")
             denial = line.status == "expected_denial"
-            out.append(
-                Difference(
-                    "edit",
-                    "EXPECTED_DENIAL" if denial else "LINE_NOT_BILLABLE",
-                    "status",
-                    n,
-                    "billable",
-                    line.status,
-                    f"{code or line.code} as billed "
-                    + ("is expected to be denied" if denial else "is not billable for this payer")
-                    + (f": {message}" if message else ""),
-                    rule,
-                    source,
+            if denial and any(m in _DENIAL_DECLARED for m in line.modifiers) and billed.modifiers == line.modifiers:
+                pass  # billed for the denial on purpose (a GY, GZ, GA or GX line as the payer expects it)
+            else:
+                out.append(
+                    Difference(
+                        "edit",
+                        "EXPECTED_DENIAL" if denial else "LINE_NOT_BILLABLE",
+                        "status",
+                        n,
+                        "billable",
+                        line.status,
+                        f"{code or line.code} as billed "
+                        + ("is expected to be denied" if denial else "is not billable for this payer")
+                        + (f": {message}" if message else ""),
+                        rule,
+                        source,
+                    )
                 )
-            )
             if not denial:
                 continue
         if billed.units != line.units:
             rule, source, reason = _trace_basis(outcome, n, "units")
+            if rule == _SCRUB_RULE and not catalogue[line.code].timed:
+                rule, source = "CORE-CODE-01", _UNTIMED_SOURCE
             billed_units = (
                 "no units" if billed.units is None else f"{billed.units} unit{'s' if billed.units != 1 else ''}"
             )

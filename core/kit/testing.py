@@ -22,6 +22,13 @@ paths into the encounter; ``services[0].minutes`` indexes arrays), an optional `
 optional ``[variants.policy]`` of settings/rules laid over the payer's policy, and their own
 ``expect``.
 
+For a claim as billed (entries with ``billed``), ``repairs`` and ``edits`` in ``expect`` list the
+outcome's differences, exact multiset, each as ``"LINECODE DIFFERENCE BILLED -> EXPECTED"``
+(lists comma-joined, ``-`` for none; ``claim`` for a difference with no line)::
+
+    repairs = ["97124 MODIFIER_ORDER GP,59 -> 59,GP"]
+    edits = ["97124 UNITS_CHANGED 2 -> 1"]
+
 Use :func:`load_cases` and :func:`check_case` from pytest (see ``tests/test_cases.py``), or
 :func:`assert_case` for a readable failure.
 """
@@ -46,7 +53,7 @@ from ..evaluation.model import Encounter, Outcome
 from ..evaluation.paths import set_path
 from ..evaluation.policy import load_policy
 
-__all__ = ["Case", "assert_case", "check_case", "isolated_engine", "load_cases", "set_path"]
+__all__ = ["Case", "assert_case", "check_case", "difference_texts", "isolated_engine", "load_cases", "set_path"]
 
 _LINE = re.compile(
     r"^(?P<code>\S+)\s+[x×](?P<units>\d+)\s+\[(?P<mods>[^\]]*)\](?:\s+(?P<status>billable|expected_denial|not_billable))?$"
@@ -66,6 +73,8 @@ class Case:
     findings: tuple[str, ...]
     policy: Mapping[str, Any] | None = None
     title: str = ""
+    repairs: tuple[str, ...] | None = None
+    edits: tuple[str, ...] | None = None
 
 
 def _normalise_line(entry: Any, where: str) -> tuple[str, tuple[int, ...] | None]:
@@ -111,7 +120,34 @@ def _case(
         tuple(sorted(expect.get("findings", []))),
         policy,
         title,
+        _differences(expect, "repairs"),
+        _differences(expect, "edits"),
     )
+
+
+def _differences(expect: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+    if key not in expect:
+        return None
+    return tuple(sorted(" ".join(str(x).split()) for x in expect[key]))
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def difference_texts(outcome: Outcome, kind: str) -> list[str]:
+    """The outcome's repairs or edits as case-file strings: ``"97124 MODIFIER_ORDER GP,59 -> 59,GP"``."""
+    out = []
+    for d in outcome.differences:
+        if d.kind != kind:
+            continue
+        where = outcome.lines[d.line].code if d.line is not None else "claim"
+        out.append(f"{where} {d.code} {_shown(d.billed)} -> {_shown(d.expected)}")
+    return sorted(out)
 
 
 def load_cases(path: str | Path) -> list[Case]:
@@ -208,6 +244,15 @@ def check_case(case: Case, engine: Engine | None = None) -> list[str]:
             + "\n    actual findings:\n"
             + detail
         )
+    for kind, wanted in (("repair", case.repairs), ("edit", case.edits)):
+        if wanted is None:
+            continue
+        got = difference_texts(outcome, kind)
+        if got != list(wanted):
+            detail = "\n".join(f"      {d.kind:<6} {d.code}: {d.message} [{d.rule}]" for d in outcome.differences)
+            problems.append(
+                f"{kind}s differ:\n" + _side_by_side(list(wanted), got) + "\n    actual differences:\n" + detail
+            )
     return problems
 
 
