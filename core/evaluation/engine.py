@@ -30,8 +30,8 @@ from .errors import PayerPolicyError, PluginHookError
 from .kinds import Change, CodeChoice, Context
 from .manager import BUILTIN_MODULES, PluginHost
 from .model import Billed, ClaimLine, Encounter, Finding, Outcome, PayerRef, Status, TraceEntry
-from .scrub import differences
 from .policy import Policy, Rule
+from .scrub import differences
 from .units import units_ama_per_code, units_cms_total_time
 from .vocab import CodeCatalogue, default_catalogue
 
