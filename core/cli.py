@@ -144,6 +144,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info")
 
+    p = sub.add_parser(
+        "scrub",
+        parents=[strict],
+        help="check a claim as billed: billed vs expected lines, with the repairs a tool may apply and the edits a person decides",
+    )
+    p.add_argument(
+        "claim",
+        help="a claim: an encounter whose entries say what was billed (.json/.toml), a FHIR Claim (--from fhir),"
+        " or an X12 837P with many claims (.x12/.edi/.837, or --from x12); - for standard input",
+    )
+    p.add_argument(
+        "--from",
+        dest="source",
+        choices=("encounter", "fhir", "x12"),
+        help="input format (default: x12 for .x12, .edi and .837 files, else an encounter)",
+    )
+    p.add_argument(
+        "--payer",
+        action="append",
+        metavar="ID",
+        help="payer id(s), comma-separated or repeated (default: the payer an 837P claim is mapped to, else every payer)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("table", "json", "x12"),
+        default="table",
+        help="json: docs/scrub.md; x12: the 837P written back with the repairs applied and nothing else changed",
+    )
+    p.add_argument("--payer-map", metavar="FILE", help="837P payer mapping (TOML; default: the shipped policies/x12_payers.toml)")
+
     p = sub.add_parser("new-plugin", help="write a new pip-installable payer plugin (payerpolicy-NAME/)")
     p.add_argument("name", help="the new payer id: lower case letters, digits and _ (e.g. regional_blue)")
     p.add_argument("--extends", default="commercial", help="installed payer whose policy it starts from (default: commercial)")
@@ -200,6 +230,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "serve":
         return _serve(args)
+    if args.command == "scrub":
+        return _scrub(args)
     if args.command == "batch":
         from .batch import render_summary, run_batch
 
@@ -308,6 +340,38 @@ def _compare(engine: Engine, args: argparse.Namespace) -> int:
     else:
         print(compare_table(grid))
     return 0
+
+
+def _scrub(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from .views.scrub import ScrubError, ScrubResult, render_scrub, scrub_document, scrub_file
+
+    source = args.source or ("x12" if Path(args.claim).suffix.lower() in (".x12", ".edi", ".837") else "encounter")
+    if args.format == "x12" and source != "x12":
+        raise PayerPolicyError(f"{args.claim}: --format x12 writes an 837P back, so the input must be an 837P (--from x12)")
+    payers = _payer_list(",".join(args.payer)) if args.payer else None
+    if args.format == "x12" and payers and len(payers) > 1:
+        raise PayerPolicyError("--format x12 writes one claim per payer: give at most one --payer")
+    engine = Engine(PluginHost(strict=args.strict))
+    run = scrub_file(args.claim, engine, source=source, payers=payers, payer_map=args.payer_map)
+    results = run.results
+    for r in results:
+        if isinstance(r, ScrubError):
+            print(f"payerpolicy: error: {run.name}: {r.message}", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps(scrub_document(results), indent=2, ensure_ascii=False))
+    elif args.format == "x12":
+        out, notes = run.repaired()
+        for note in notes:
+            print(f"payerpolicy: {note}", file=sys.stderr)
+        sys.stdout.buffer.write(out)
+        sys.stdout.flush()
+    else:
+        print(render_scrub(results))
+    checked = sum(1 for r in results if isinstance(r, ScrubResult))
+    return 2 if checked < len(results) else 0
 
 
 def _serve(args: argparse.Namespace) -> int:
