@@ -23,6 +23,7 @@ __all__ = [
     "INTENTS",
     "NECESSITY_CONDITIONS",
     "PHASES",
+    "PROCEDURE_CATEGORIES",
     "PROVIDER_TYPES",
     "REGIONS",
     "SPINAL_REGIONS",
@@ -121,6 +122,10 @@ CATEGORIES = (
     "legacy",
     "wound_care",
 )
+
+#: Categories of codes that are encounter ``procedures`` (untimed, one unit, with a code) when an
+#: input format does not say (a FHIR Claim item without the entry extension, every 837P line).
+PROCEDURE_CATEGORIES = ("cmt_spinal", "cmt_extraspinal", "em", "evaluation")
 
 
 @attrs.frozen

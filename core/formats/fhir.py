@@ -107,9 +107,6 @@ _CARE_VALUE = {
     "zelis": "valueBoolean",
 }
 
-# Categories of codes that are encounter `procedures` when a Claim item does not say (no entry extension).
-_PROCEDURE_CATEGORIES = ("cmt_spinal", "cmt_extraspinal", "em", "evaluation")
-
 _PATIENT_PLACEHOLDER = {"display": "patient (not carried by a payerpolicy encounter)"}
 _COVERAGE_PLACEHOLDER = {"display": "coverage (not carried by a payerpolicy encounter)"}
 _BUNDLE_NAMESPACE = uuid.UUID("4f0c7a52-6f39-5d0e-9a53-70617965727a")
@@ -602,7 +599,7 @@ def _read_item(
         origins["minutes"] = f"{path}.quantity.value"
     if kind is None:
         info = catalogue.get(entry.get("code", "").upper())
-        kind = "procedure" if info is not None and info.category in _PROCEDURE_CATEGORIES else "service"
+        kind = "procedure" if info is not None and info.category in vocab.PROCEDURE_CATEGORIES else "service"
     if kind == "procedure":
         if "code" not in entry:
             raise EncounterError(f"{path}.productOrService", "a procedure needs a CPT or HCPCS code, not a technique")
