@@ -85,11 +85,15 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("report", help="an HTML report with charts from the output of `payerpolicy batch`")
-    p.add_argument("batch_output", metavar="BATCH_OUTPUT", help="batch output: JSON Lines (.jsonl) or Parquet (.parquet)")
+    p.add_argument(
+        "batch_output", metavar="BATCH_OUTPUT", help="batch output: JSON Lines (.jsonl) or Parquet (.parquet)"
+    )
     p.add_argument("--out", required=True, metavar="FILE", help="the HTML file to write")
     p.add_argument("--title", help="page title (default: the input file's name)")
 
-    p = sub.add_parser("explain", parents=[strict], help="why each line has its code, units and modifiers, rule by rule")
+    p = sub.add_parser(
+        "explain", parents=[strict], help="why each line has its code, units and modifiers, rule by rule"
+    )
     p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
     p.add_argument("--payer", required=True, help="payer id")
 
@@ -100,16 +104,29 @@ def _parser() -> argparse.ArgumentParser:
         parents=[strict],
         help="evaluate many encounters for several payers: JSON Lines, a directory or Parquet in; JSON Lines or Parquet out",
     )
-    p.add_argument("input", help="encounters: a .jsonl file (one per line), a directory of .json/.toml files, or a .parquet file")
+    p.add_argument(
+        "input", help="encounters: a .jsonl file (one per line), a directory of .json/.toml files, or a .parquet file"
+    )
     p.add_argument("--out", required=True, help="output file: .jsonl or .parquet, one row per (encounter, payer)")
     p.add_argument("--payers", help="comma-separated payer ids (default: every installed payer)")
     p.add_argument("--workers", type=int, help="processes to use (default: every core)")
-    p.add_argument("--chunk-size", type=int, default=500, help="records per unit of work and per part file (default 500)")
+    p.add_argument(
+        "--chunk-size", type=int, default=500, help="records per unit of work and per part file (default 500)"
+    )
     p.add_argument("--resume", action="store_true", help="continue the interrupted run that left OUT.partial/")
     p.add_argument("--trace", action="store_true", help="keep each outcome's trace (large; off by default)")
-    p.add_argument("--summary", action="store_true", help="print per payer billable units, expected denials and findings by code")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (tcp://host:8786; needs payerpolicy[dask])")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress line on standard error (default: on a terminal)")
+    p.add_argument(
+        "--summary", action="store_true", help="print per payer billable units, expected denials and findings by code"
+    )
+    p.add_argument(
+        "--scheduler", metavar="ADDRESS", help="run on a Dask cluster (tcp://host:8786; needs payerpolicy[dask])"
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress line on standard error (default: on a terminal)",
+    )
 
     p = sub.add_parser("ncci", help="NCCI edit tables")
     nsub = p.add_subparsers(dest="ncci_command", required=True, parser_class=_Parser)
@@ -137,10 +154,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     p.add_argument(
-        "--max-body", type=int, default=1024 * 1024, metavar="BYTES", help="largest request body, else 413 (default: 1048576)"
+        "--max-body",
+        type=int,
+        default=1024 * 1024,
+        metavar="BYTES",
+        help="largest request body, else 413 (default: 1048576)",
     )
     p.add_argument(
-        "--timeout", type=float, default=10.0, metavar="SECONDS", help="time limit of one evaluation, else 503 (default: 10)"
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="time limit of one evaluation, else 503 (default: 10)",
     )
     p.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info")
 
@@ -172,11 +197,15 @@ def _parser() -> argparse.ArgumentParser:
         default="table",
         help="json: docs/scrub.md; x12: the 837P written back with the repairs applied and nothing else changed",
     )
-    p.add_argument("--payer-map", metavar="FILE", help="837P payer mapping (TOML; default: the shipped policies/x12_payers.toml)")
+    p.add_argument(
+        "--payer-map", metavar="FILE", help="837P payer mapping (TOML; default: the shipped policies/x12_payers.toml)"
+    )
 
     p = sub.add_parser("new-plugin", help="write a new pip-installable payer plugin (payerpolicy-NAME/)")
     p.add_argument("name", help="the new payer id: lower case letters, digits and _ (e.g. regional_blue)")
-    p.add_argument("--extends", default="commercial", help="installed payer whose policy it starts from (default: commercial)")
+    p.add_argument(
+        "--extends", default="commercial", help="installed payer whose policy it starts from (default: commercial)"
+    )
     p.add_argument("--dir", default=".", help="directory to create payerpolicy-NAME/ in (default: the current one)")
     return parser
 
@@ -264,7 +293,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "ncci":
         from .ncci.importer import import_cms_files
 
-        for info in import_cms_files(args.ptp, args.mue, args.out, ptp_version=args.ptp_version, mue_version=args.mue_version):
+        for info in import_cms_files(
+            args.ptp, args.mue, args.out, ptp_version=args.ptp_version, mue_version=args.mue_version
+        ):
             print(f"{info.file}: {info.rows} rows, version {info.version}, sha256 {info.sha256[:16]}...")
         print(f"set PAYERPOLICY_NCCI_DIR={args.out} to use these tables")
         return 0
@@ -350,7 +381,9 @@ def _scrub(args: argparse.Namespace) -> int:
 
     source = args.source or ("x12" if Path(args.claim).suffix.lower() in (".x12", ".edi", ".837") else "encounter")
     if args.format == "x12" and source != "x12":
-        raise PayerPolicyError(f"{args.claim}: --format x12 writes an 837P back, so the input must be an 837P (--from x12)")
+        raise PayerPolicyError(
+            f"{args.claim}: --format x12 writes an 837P back, so the input must be an 837P (--from x12)"
+        )
     payers = _payer_list(",".join(args.payer)) if args.payer else None
     if args.format == "x12" and payers and len(payers) > 1:
         raise PayerPolicyError("--format x12 writes one claim per payer: give at most one --payer")
@@ -391,7 +424,9 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn  # noqa: F401  (the server module imports it only when it runs)
     except ImportError:
-        raise PayerPolicyError("the HTTP service needs uvicorn, which is not installed: install payerpolicy[server]") from None
+        raise PayerPolicyError(
+            "the HTTP service needs uvicorn, which is not installed: install payerpolicy[server]"
+        ) from None
     engine = Engine(PluginHost(strict=True)) if args.strict else None
     serve(args.host, args.port, engine=engine, max_body=args.max_body, timeout=args.timeout, log_level=args.log_level)
     return 0

@@ -105,7 +105,6 @@ class ChunkResult:
     stats: dict[str, PayerStats]
 
 
-
 # ------------------------------------------------------------------------------------------------
 # Evaluation (runs in worker processes and on Dask workers)
 
@@ -169,7 +168,11 @@ def evaluate_chunk(
                 outcome = eng.evaluate(encounter, payer)
             except Exception as exc:  # one payer's failure must not lose the record for the others
                 stats[payer].errors += 1
-                text = f"{source}: payer {payer}: {exc}" if isinstance(exc, PayerPolicyError) else f"{source}: payer {payer}: internal error {type(exc).__name__}: {exc}"
+                text = (
+                    f"{source}: payer {payer}: {exc}"
+                    if isinstance(exc, PayerPolicyError)
+                    else f"{source}: payer {payer}: internal error {type(exc).__name__}: {exc}"
+                )
                 rows.add(record, source, ident, payer, None, _error("", str(exc), text))
                 continue
             figures = stats[payer].count(outcome)

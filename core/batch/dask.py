@@ -144,5 +144,7 @@ def evaluate_dataframe(
     and ``error`` hold JSON text, as in the Parquet output of ``payerpolicy batch``.
     """
     if column not in frame.columns:
-        raise PayerPolicyError(f"the dataframe has no column {column!r} (columns: {', '.join(map(str, frame.columns))})")
+        raise PayerPolicyError(
+            f"the dataframe has no column {column!r} (columns: {', '.join(map(str, frame.columns))})"
+        )
     return frame.map_partitions(_frame_of_partition, payers, trace, strict, column, meta=_frame({}))

@@ -87,8 +87,16 @@ def render_summary(result: BatchResult, *, top: int = 10) -> str:
     buf = io.StringIO()
     buf.write(f"summary — {result.counts.read:,} encounters × {len(payers)} payers\n")
     for r in [headers, *rows][:8]:
-        buf.write("  " + "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip() + "\n")
+        buf.write(
+            "  "
+            + "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip()
+            + "\n"
+        )
     buf.write(f"  findings by code (top {len(shown)} of {len(ranked)}):\n")
     for r in rows[7:]:
-        buf.write("  " + "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip() + "\n")
+        buf.write(
+            "  "
+            + "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip()
+            + "\n"
+        )
     return buf.getvalue().rstrip("\n")

@@ -41,8 +41,6 @@ def _drop_nulls(value: Any) -> Any:
     return value
 
 
-
-
 def _iter_parquet(path: Path, skip: int) -> Iterator[tuple[int, str, str, Any]]:
     pa = _pyarrow()
     name = _source_name(path)

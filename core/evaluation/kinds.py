@@ -33,6 +33,7 @@ __all__ = [
     "RuleKind",
 ]
 
+
 def _strs(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(values)
 

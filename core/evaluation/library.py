@@ -20,7 +20,6 @@ from .vocab import CATEGORIES, INTENTS, PROVIDER_TYPES, SPINAL_REGIONS
 __all__ = ["CORE_KINDS", "lines_over_visit_limit", "payerpolicy_choose_code", "payerpolicy_rule_kinds"]
 
 
-
 #: Distinct-service modifiers: 59 and the X{EPSU} subset (CMS MLN Fact Sheet, Proper Use of Modifiers 59 and X{EPSU}).
 _DISTINCT = ("59", "XE", "XP", "XS", "XU")
 
@@ -126,7 +125,11 @@ def _code_from_technique(service: Service, where: str, rule: Rule) -> tuple[str 
     if len(candidates) == 1:
         return candidates[0], []
     if not candidates:
-        why = "no intent was documented" if not service.intent else f"the documented intents ({', '.join(service.intent)}) point to no code"
+        why = (
+            "no intent was documented"
+            if not service.intent
+            else f"the documented intents ({', '.join(service.intent)}) point to no code"
+        )
     else:
         why = f"the documented intents point to more than one code ({', '.join(candidates)})"
     return None, [

@@ -304,7 +304,9 @@ def _billed(parent: _Reader) -> Billed | None:
     for i, raw in enumerate(br.array("modifiers")):
         mod = raw.strip().upper() if isinstance(raw, str) else None
         if mod is None or not _MODIFIER.match(mod):
-            raise EncounterError(f"{br.sub('modifiers')}[{i}]", f'expected a 2-character modifier like "GP", found {_show(raw)}')
+            raise EncounterError(
+                f"{br.sub('modifiers')}[{i}]", f'expected a 2-character modifier like "GP", found {_show(raw)}'
+            )
         modifiers.append(mod)
     return Billed(
         units=br.whole("units", minimum=1, maximum=MAX_BILLED_UNITS),
@@ -406,7 +408,9 @@ class Encounter:
         pr = _Reader(r.data["provider"], "provider")
         pr.check_keys(_PROVIDER_KEYS)
         if not pr.has("type"):
-            raise EncounterError("provider.type", "required field is missing; known: " + ", ".join(vocab.PROVIDER_TYPES))
+            raise EncounterError(
+                "provider.type", "required field is missing; known: " + ", ".join(vocab.PROVIDER_TYPES)
+            )
         ptype = pr.choice("type", vocab.PROVIDER_TYPES, what="provider type", required=True)
         assert ptype is not None
         npi = pr.text("npi")
@@ -477,7 +481,8 @@ class Encounter:
             start, end = sr.time("start"), sr.time("end")
             if (start is None) != (end is None):
                 raise EncounterError(
-                    f"services[{i}].{'end' if end is None else 'start'}", "expected start and end together, found only " + ("start" if end is None else "end")
+                    f"services[{i}].{'end' if end is None else 'start'}",
+                    "expected start and end together, found only " + ("start" if end is None else "end"),
                 )
             if start is not None and end is not None:
                 if end <= start:

@@ -62,14 +62,6 @@ _SETTING_KEYS = (
 PolicySource = str | Path | tuple[str, str]
 
 
-
-
-
-
-
-
-
-
 # --------------------------------------------------------------------------------------------
 # Loading
 
@@ -241,7 +233,9 @@ def _build(
     for file, data in layers:
         for key in data:
             if key not in known_top:
-                problems.add(file, key, "one of the top-level keys " + ", ".join(known_top), _Text(f"unknown key {key!r}"))
+                problems.add(
+                    file, key, "one of the top-level keys " + ", ".join(known_top), _Text(f"unknown key {key!r}")
+                )
         if data.get("schema_version") != SCHEMA_VERSION:
             problems.add(file, "schema_version", f"{SCHEMA_VERSION}", data.get("schema_version"))
         abstract = data.get("abstract", False) is True
@@ -449,7 +443,9 @@ def _build(
             spec = kind.params.get(key)
             if spec is None:
                 known = ", ".join((*_COMMON_RULE_KEYS, *kind.params))
-                problems.add(file, f"{where}.{key}", f"a key of kind {kind.name!r} ({known})", _Text(f"unknown key {key!r}"))
+                problems.add(
+                    file, f"{where}.{key}", f"a key of kind {kind.name!r} ({known})", _Text(f"unknown key {key!r}")
+                )
                 continue
             converted, expected = spec.convert(value)
             if expected is not None:
@@ -480,11 +476,18 @@ def _build(
             )
         )
 
-    if not abstract and unit_method is not None and not any(
-        r.kind == "timed_units" and r.params.get("method") == unit_method and r.enabled for r in rules
+    if (
+        not abstract
+        and unit_method is not None
+        and not any(r.kind == "timed_units" and r.params.get("method") == unit_method and r.enabled for r in rules)
     ):
         file, _ = settings_raw["unit_method"]
-        problems.add(file, "settings.unit_method", f"a [[rules]] entry of kind 'timed_units' with method = {unit_method!r}", _Text("none"))
+        problems.add(
+            file,
+            "settings.unit_method",
+            f"a [[rules]] entry of kind 'timed_units' with method = {unit_method!r}",
+            _Text("none"),
+        )
     if problems.items:
         return None
     assert unit_method is not None and region_mod is not None and time_mod is not None

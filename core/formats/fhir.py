@@ -85,7 +85,17 @@ EXTENSIONS = {
     "payer-policy": "ClaimResponse: the payer id and policy version applied (complex: payer, version)",
 }
 
-_ITEM_EXTENSIONS = ("entry", "technique", "intent", "minutes", "start", "end", "regions", "necessity", "separately-identifiable")
+_ITEM_EXTENSIONS = (
+    "entry",
+    "technique",
+    "intent",
+    "minutes",
+    "start",
+    "end",
+    "regions",
+    "necessity",
+    "separately-identifiable",
+)
 _SERVICE_ONLY = ("technique", "intent", "minutes", "start", "end", "necessity")
 _PROCEDURE_ONLY = ("separately-identifiable",)
 _CLAIM_EXTENSIONS = ("care", "documentation")
@@ -125,9 +135,7 @@ def _models() -> Any:
     try:
         from fhir.resources.R4B import bundle, claim, claimresponse
     except ImportError:
-        raise PayerPolicyError(
-            "FHIR support needs the fhir.resources library: install payerpolicy[fhir]"
-        ) from None
+        raise PayerPolicyError("FHIR support needs the fhir.resources library: install payerpolicy[fhir]") from None
     return {"Claim": claim.Claim, "ClaimResponse": claimresponse.ClaimResponse, "Bundle": bundle.Bundle}
 
 
@@ -156,7 +164,8 @@ def _validate(resource: str, data: Mapping[str, Any]) -> dict[str, Any]:
         found = first.get("input")
         shown = f"; found {json.dumps(found)}" if isinstance(found, str | int | float | bool) else ""
         raise EncounterError(
-            _fhir_path(resource, first.get("loc", ())), f"not valid FHIR R4 {resource}: {first.get('msg', 'invalid')}{shown}"
+            _fhir_path(resource, first.get("loc", ())),
+            f"not valid FHIR R4 {resource}: {first.get('msg', 'invalid')}{shown}",
         ) from None
     normal: dict[str, Any] = parsed.model_dump(mode="json", by_alias=True, exclude_none=True)
     return normal
@@ -200,7 +209,9 @@ def _provider_reference(encounter: Encounter) -> dict[str, Any]:
     return ref
 
 
-def _claim_frame(encounter: Encounter, created: dt.date | None, extensions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _claim_frame(
+    encounter: Encounter, created: dt.date | None, extensions: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     claim: dict[str, Any] = {"resourceType": "Claim"}
     if extensions:
         claim["extension"] = extensions
@@ -212,7 +223,10 @@ def _claim_frame(encounter: Encounter, created: dt.date | None, extensions: list
             "type": _coding(_CLAIM_TYPE_SYSTEM, "professional"),
             "use": "claim",
             "patient": dict(_PATIENT_PLACEHOLDER),
-            "billablePeriod": {"start": encounter.date_of_service.isoformat(), "end": encounter.date_of_service.isoformat()},
+            "billablePeriod": {
+                "start": encounter.date_of_service.isoformat(),
+                "end": encounter.date_of_service.isoformat(),
+            },
             "created": (created or encounter.date_of_service).isoformat(),
             "provider": _provider_reference(encounter),
             "priority": _coding(_PRIORITY_SYSTEM, "normal"),
@@ -264,7 +278,9 @@ def claim_from_encounter(encounter: Encounter, *, created: dt.date | None = None
         ext += [{"url": _ext("regions"), "valueCode": r} for r in proc.regions]
         if proc.separately_identifiable is not None:
             ext.append({"url": _ext("separately-identifiable"), "valueBoolean": proc.separately_identifiable})
-        items.append(_item(len(items) + 1, ext, _coding(_code_system(proc.code), proc.code), proc.diagnosis_pointers, encounter))
+        items.append(
+            _item(len(items) + 1, ext, _coding(_code_system(proc.code), proc.code), proc.diagnosis_pointers, encounter)
+        )
     for svc in encounter.services:
         ext = [{"url": _ext("entry"), "valueCode": "service"}]
         if svc.technique is not None:
@@ -353,7 +369,10 @@ def _payerpolicy_extensions(
     is an error (a misspelled one is never silently ignored), and so is any modifierExtension.
     """
     if element.get("modifierExtension"):
-        raise EncounterError(f"{path}.modifierExtension[0]", "modifier extensions are not understood; payerpolicy cannot read this element safely")
+        raise EncounterError(
+            f"{path}.modifierExtension[0]",
+            "modifier extensions are not understood; payerpolicy cannot read this element safely",
+        )
     out = []
     for n, ext in enumerate(element.get("extension", [])):
         url = ext.get("url", "")
@@ -383,7 +402,7 @@ def encounter_from_claim(data: Any, *, catalogue: vocab.CodeCatalogue | None = N
         raise EncounterError("", "expected a FHIR Claim resource (a JSON object)")
     kind = data.get("resourceType")
     if kind != "Claim":
-        raise EncounterError("resourceType", f"expected a FHIR \"Claim\" resource, found {json.dumps(kind)}")
+        raise EncounterError("resourceType", f'expected a FHIR "Claim" resource, found {json.dumps(kind)}')
     claim = _validate("Claim", data)
     origins = _Origins()
     out: dict[str, Any] = {}
@@ -413,7 +432,8 @@ def encounter_from_claim(data: Any, *, catalogue: vocab.CodeCatalogue | None = N
     if ident is not None:
         if ident.get("system") != NPI_SYSTEM:
             raise EncounterError(
-                "Claim.provider.identifier.system", f"expected the NPI system {NPI_SYSTEM}, found {json.dumps(ident.get('system'))}"
+                "Claim.provider.identifier.system",
+                f"expected the NPI system {NPI_SYSTEM}, found {json.dumps(ident.get('system'))}",
             )
         provider["npi"] = ident.get("value")
         origins.note("provider.npi", "Claim.provider.identifier.value")
@@ -428,7 +448,9 @@ def encounter_from_claim(data: Any, *, catalogue: vocab.CodeCatalogue | None = N
                 sub = f"{path}.extension[{m}]"
                 field = part.get("url")
                 if field not in _CARE_VALUE:
-                    raise EncounterError(f"{sub}.url", f"unknown care field {json.dumps(field)}; known: {', '.join(_CARE_VALUE)}")
+                    raise EncounterError(
+                        f"{sub}.url", f"unknown care field {json.dumps(field)}; known: {', '.join(_CARE_VALUE)}"
+                    )
                 value = _one_value(part, sub, _CARE_VALUE[field], f"care field {field}")
                 if field == "ytd_therapy_charges":
                     if value.get("currency", "USD") != "USD" or "value" not in value:
@@ -447,7 +469,10 @@ def encounter_from_claim(data: Any, *, catalogue: vocab.CodeCatalogue | None = N
                     origins.note(f"documentation[{len(documentation)}]", f"{sub}.valueCode")
                     documentation.append(_one_value(part, sub, "valueCode", "a documentation element"))
                 else:
-                    raise EncounterError(f"{sub}.url", f"unknown documentation part {json.dumps(part.get('url'))}; known: listed, element")
+                    raise EncounterError(
+                        f"{sub}.url",
+                        f"unknown documentation part {json.dumps(part.get('url'))}; known: listed, element",
+                    )
             if not listed:
                 raise EncounterError(path, 'expected the sub-extension "listed" with valueBoolean true')
             origins.note("documentation", path)
@@ -467,7 +492,9 @@ def encounter_from_claim(data: Any, *, catalogue: vocab.CodeCatalogue | None = N
             raise EncounterError(f"{path}.sequence", f"sequence {dx['sequence']} is used by two diagnoses")
         concept = dx.get("diagnosisCodeableConcept")
         if concept is None:
-            raise EncounterError(f"{path}.diagnosisCodeableConcept", "required: an ICD-10-CM code (diagnosisReference is not read)")
+            raise EncounterError(
+                f"{path}.diagnosisCodeableConcept", "required: an ICD-10-CM code (diagnosisReference is not read)"
+            )
         code = _single_code(concept, f"{path}.diagnosisCodeableConcept", (ICD10CM_SYSTEM,))[1]
         position[dx["sequence"]] = len(diagnoses) + 1
         origins.note(f"diagnoses[{len(diagnoses)}]", f"{path}.diagnosisCodeableConcept.coding[0].code")
@@ -491,7 +518,8 @@ def encounter_from_claim(data: Any, *, catalogue: vocab.CodeCatalogue | None = N
             origins.note("date_of_service", f"{path}.servicedDate")
         elif day != date_of_service:
             raise EncounterError(
-                f"{path}.servicedDate", f"expected the date of service of Claim.item[0] ({date_of_service}); one encounter is one visit; found {day}"
+                f"{path}.servicedDate",
+                f"expected the date of service of Claim.item[0] ({date_of_service}); one encounter is one visit; found {day}",
             )
         entry = _read_item(item, path, position, catalogue)
         kind = entry.pop("_kind")
@@ -520,7 +548,9 @@ def _item_date(item: Mapping[str, Any], path: str) -> str:
     if period and period.get("start") and period.get("end") and period["start"][:10] == period["end"][:10]:
         return str(period["start"][:10])
     if period:
-        raise EncounterError(f"{path}.servicedPeriod", "expected one day (start and end on the same date); an encounter is one visit")
+        raise EncounterError(
+            f"{path}.servicedPeriod", "expected one day (start and end on the same date); an encounter is one visit"
+        )
     raise EncounterError(f"{path}.servicedDate", "required: the date of service (an ISO date, e.g. 2025-03-12)")
 
 
@@ -565,24 +595,34 @@ def _read_item(
         if name == "entry":
             kind = _one_value(ext, ext_path, "valueCode", "the entry kind")
             if kind not in ("service", "procedure"):
-                raise EncounterError(f"{ext_path}.valueCode", f'expected "service" or "procedure", found {json.dumps(kind)}')
+                raise EncounterError(
+                    f"{ext_path}.valueCode", f'expected "service" or "procedure", found {json.dumps(kind)}'
+                )
             continue
         if name in ("intent", "regions", "necessity"):
             field = name
             origins[f"{field}[{len(repeated.get(field, []))}]"] = f"{ext_path}.valueCode"
             repeated.setdefault(field, []).append(_one_value(ext, ext_path, "valueCode", f"one of {name}"))
             continue
-        value_type = {"technique": "valueCode", "minutes": "valueUnsignedInt", "start": "valueTime", "end": "valueTime",
-                      "separately-identifiable": "valueBoolean"}[name]
+        value_type = {
+            "technique": "valueCode",
+            "minutes": "valueUnsignedInt",
+            "start": "valueTime",
+            "end": "valueTime",
+            "separately-identifiable": "valueBoolean",
+        }[name]
         value = _one_value(ext, ext_path, value_type, name)
         if value_type == "valueTime":
             if not str(value).endswith(":00") or len(str(value)) != 8:
-                raise EncounterError(f"{ext_path}.valueTime", f"expected a whole minute like 10:05:00, found {json.dumps(value)}")
+                raise EncounterError(
+                    f"{ext_path}.valueTime", f"expected a whole minute like 10:05:00, found {json.dumps(value)}"
+                )
             value = str(value)[:5]
         field = name.replace("-", "_")
         if field == "technique" and "technique" in entry and entry["technique"] != value:
             raise EncounterError(
-                f"{ext_path}.valueCode", f"technique {json.dumps(value)} differs from productOrService {json.dumps(entry['technique'])}"
+                f"{ext_path}.valueCode",
+                f"technique {json.dumps(value)} differs from productOrService {json.dumps(entry['technique'])}",
             )
         entry[field] = value
         origins[field] = f"{ext_path}.{value_type}"
@@ -606,7 +646,10 @@ def _read_item(
         for field in _SERVICE_ONLY:
             key = field.replace("-", "_")
             if key in entry or (key + "[0]") in origins:
-                raise EncounterError(origins.get(key, origins.get(key + "[0]", path)), f"{field} is for services, not procedures (entry: procedure)")
+                raise EncounterError(
+                    origins.get(key, origins.get(key + "[0]", path)),
+                    f"{field} is for services, not procedures (entry: procedure)",
+                )
     else:
         for field in _PROCEDURE_ONLY:
             key = field.replace("-", "_")
@@ -660,7 +703,9 @@ def claim_from_outcome(outcome: Outcome, encounter: Encounter, *, created: dt.da
     claim["insurer"] = _payer_reference(outcome)
     if outcome.diagnoses:
         claim["diagnosis"] = _diagnoses(outcome.diagnoses)
-    claim["insurance"] = [{"sequence": 1, "focal": True, "coverage": {"display": f"coverage with {outcome.payer.name}"}}]
+    claim["insurance"] = [
+        {"sequence": 1, "focal": True, "coverage": {"display": f"coverage with {outcome.payer.name}"}}
+    ]
     items = []
     for sequence, line in enumerate(outcome.claim_lines, 1):
         ext: list[dict[str, Any]] = [
@@ -701,7 +746,14 @@ def _finding_extension(finding: Finding, item_sequence: Mapping[int, int]) -> di
 
 
 def _note_text(finding: Finding) -> str:
-    where = "; ".join(part for part in (f"rule {finding.rule}" if finding.rule else "", f"source: {finding.source}" if finding.source else "") if part)
+    where = "; ".join(
+        part
+        for part in (
+            f"rule {finding.rule}" if finding.rule else "",
+            f"source: {finding.source}" if finding.source else "",
+        )
+        if part
+    )
     return f"{finding.severity} {finding.code}: {finding.message}" + (f" [{where}]" if where else "")
 
 
@@ -731,7 +783,12 @@ def claim_response_from_outcome(
     for number, finding in enumerate(outcome.findings, 1):
         notes.setdefault(finding.line, []).append(number)
         process_notes.append(
-            {"extension": [_finding_extension(finding, item_sequence)], "number": number, "type": "display", "text": _note_text(finding)}
+            {
+                "extension": [_finding_extension(finding, item_sequence)],
+                "number": number,
+                "type": "display",
+                "text": _note_text(finding),
+            }
         )
         if finding.severity == "error":
             error: dict[str, Any] = {"extension": [_finding_extension(finding, item_sequence)]}
@@ -771,7 +828,9 @@ def claim_response_from_outcome(
             {"url": "code", "valueCoding": {"system": _code_system(line.code), "code": line.code}},
             {"url": "units", "valueUnsignedInt": line.units},
         ]
-        parts += [{"url": "modifier", "valueCoding": {"system": _modifier_system(m), "code": m}} for m in line.modifiers]
+        parts += [
+            {"url": "modifier", "valueCoding": {"system": _modifier_system(m), "code": m}} for m in line.modifiers
+        ]
         parts.append({"url": "encounter-entry", "valueString": _entry_name(line)})
         parts.append({"url": "line", "valueUnsignedInt": index})
         parts += [{"url": "note", "valuePositiveInt": n} for n in notes.get(index, [])]
@@ -815,7 +874,9 @@ def _full_url(encounter: Encounter, payer: str, what: str) -> str:
     return f"urn:uuid:{uuid.uuid5(_BUNDLE_NAMESPACE, key)}"
 
 
-def outcome_bundle(encounter: Encounter, outcomes: Iterable[Outcome], *, created: dt.date | None = None) -> dict[str, Any]:
+def outcome_bundle(
+    encounter: Encounter, outcomes: Iterable[Outcome], *, created: dt.date | None = None
+) -> dict[str, Any]:
     """A FHIR R4 ``Bundle`` (type ``collection``) with a Claim and a ClaimResponse per outcome.
 
     Each ClaimResponse's ``request`` points at its Claim's ``fullUrl``; the URNs are UUIDs derived

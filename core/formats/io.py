@@ -38,7 +38,9 @@ def parse_json(text: str | bytes, name: str, *, one_line: bool = False) -> Any:
         where = f"column {exc.colno}" if one_line else f"line {exc.lineno} column {exc.colno}"
         raise EncounterError("", f"invalid JSON at {where}: {exc.msg}", name) from None
     except (ValueError, RecursionError) as exc:
-        raise EncounterError("", f"invalid JSON: the file cannot be read ({type(exc).__name__}: nesting or numbers too large)", name) from None
+        raise EncounterError(
+            "", f"invalid JSON: the file cannot be read ({type(exc).__name__}: nesting or numbers too large)", name
+        ) from None
 
 
 def read_encounter_data(path: str) -> Any:

@@ -250,7 +250,9 @@ def envelope_from_mapping(data: Any, *, file: str = "<envelope>") -> Envelope:
                 values = {}
                 for key, raw in settings.items():
                     if key not in _PAYER_KEYS:
-                        raise _problem(file, f"payers.{payer_id}.{key}", f"one of the keys {', '.join(_PAYER_KEYS)}", key)
+                        raise _problem(
+                            file, f"payers.{payer_id}.{key}", f"one of the keys {', '.join(_PAYER_KEYS)}", key
+                        )
                     values[key] = _value(file, f"payers.{payer_id}.{key}", _PAYER_KEYS[key], raw)
                 payers[str(payer_id)] = PayerSettings(**values)
             fields["payers"] = payers
@@ -264,7 +266,9 @@ def envelope_from_mapping(data: Any, *, file: str = "<envelope>") -> Envelope:
                     if not amount.is_finite() or amount < 0 or amount.as_tuple().exponent < -2:  # type: ignore[operator]
                         raise InvalidOperation
                 except InvalidOperation:
-                    raise _problem(file, f"charges.{code}", 'an amount in dollars as a string like "45.00"', raw) from None
+                    raise _problem(
+                        file, f"charges.{code}", 'an amount in dollars as a string like "45.00"', raw
+                    ) from None
                 charges[str(code).upper()] = amount
             fields["charges"] = charges
         else:
@@ -297,16 +301,22 @@ def _amount(value: Decimal) -> str:
 def _check_line(line: ClaimLine, n: int, outcome: Outcome) -> None:
     where = f"line {n} ({line.code}) of the {outcome.payer.id} outcome"
     if len(line.modifiers) > 4:
-        raise PayerPolicyError(f"cannot write the 837P: {where} has {len(line.modifiers)} modifiers; SV101 takes at most 4")
+        raise PayerPolicyError(
+            f"cannot write the 837P: {where} has {len(line.modifiers)} modifiers; SV101 takes at most 4"
+        )
     if not line.diagnosis_pointers:
         raise PayerPolicyError(
             f"cannot write the 837P: {where} has no diagnosis pointer; SV107 needs one "
             f"(add diagnosis_pointers to {line.origin}[{line.service}] of the encounter)"
         )
     if len(line.diagnosis_pointers) > 4:
-        raise PayerPolicyError(f"cannot write the 837P: {where} has {len(line.diagnosis_pointers)} diagnosis pointers; SV107 takes at most 4")
+        raise PayerPolicyError(
+            f"cannot write the 837P: {where} has {len(line.diagnosis_pointers)} diagnosis pointers; SV107 takes at most 4"
+        )
     if any(p > len(outcome.diagnoses) for p in line.diagnosis_pointers):
-        raise PayerPolicyError(f"cannot write the 837P: {where} points past the claim's {len(outcome.diagnoses)} diagnoses")
+        raise PayerPolicyError(
+            f"cannot write the 837P: {where} points past the claim's {len(outcome.diagnoses)} diagnoses"
+        )
 
 
 def sv1_segment(line: ClaimLine, charge: Decimal = Decimal(0)) -> str:
@@ -334,9 +344,13 @@ def _check_outcome(outcome: Outcome) -> tuple[ClaimLine, ...]:
     if not lines:
         raise PayerPolicyError(f"cannot write the 837P: no line of the {outcome.payer.id} outcome goes on the claim")
     if not outcome.diagnoses:
-        raise PayerPolicyError("cannot write the 837P: the claim has no diagnosis; HI needs a principal diagnosis (ABK)")
+        raise PayerPolicyError(
+            "cannot write the 837P: the claim has no diagnosis; HI needs a principal diagnosis (ABK)"
+        )
     if len(outcome.diagnoses) > 12:
-        raise PayerPolicyError(f"cannot write the 837P: the claim has {len(outcome.diagnoses)} diagnoses; HI takes at most 12")
+        raise PayerPolicyError(
+            f"cannot write the 837P: the claim has {len(outcome.diagnoses)} diagnoses; HI takes at most 12"
+        )
     for n, line in enumerate(lines, 1):
         _check_line(line, n, outcome)
     return lines
@@ -392,9 +406,13 @@ def interchange(outcome: Outcome, encounter: Encounter, envelope: Envelope | Non
         _segment("ST", "837", st_control, IMPLEMENTATION),
         _segment("BHT", "0019", "00", claim_id, created.strftime("%Y%m%d"), created.strftime("%H%M"), "CH"),
         # 1000A submitter, 1000B receiver
-        _segment("NM1", "41", "2", _clean(env.submitter_name, "the submitter name"), "", "", "", "", "46", env.submitter_id),
+        _segment(
+            "NM1", "41", "2", _clean(env.submitter_name, "the submitter name"), "", "", "", "", "46", env.submitter_id
+        ),
         _segment("PER", "IC", _clean(env.submitter_contact, "the submitter contact"), "TE", env.submitter_phone),
-        _segment("NM1", "40", "2", _clean(env.receiver_name, "the receiver name"), "", "", "", "", "46", env.receiver_etin),
+        _segment(
+            "NM1", "40", "2", _clean(env.receiver_name, "the receiver name"), "", "", "", "", "46", env.receiver_etin
+        ),
         # 2000A / 2010AA billing provider
         _segment("HL", "1", "", "20", "1"),
         *([_segment("PRV", "BI", "PXC", env.billing_taxonomy)] if env.billing_taxonomy else []),
@@ -406,27 +424,69 @@ def interchange(outcome: Outcome, encounter: Encounter, envelope: Envelope | Non
         _segment("HL", "2", "1", "22", "0"),
         _segment("SBR", "P", "18", "", "", "", "", "", "", filing),
         _segment(
-            "NM1", "IL", "1", _clean(env.subscriber_last_name, "the subscriber last name"),
-            _clean(env.subscriber_first_name, "the subscriber first name"), "", "", "", "MI", env.subscriber_member_id,
+            "NM1",
+            "IL",
+            "1",
+            _clean(env.subscriber_last_name, "the subscriber last name"),
+            _clean(env.subscriber_first_name, "the subscriber first name"),
+            "",
+            "",
+            "",
+            "MI",
+            env.subscriber_member_id,
         ),
         _segment("N3", _clean(env.subscriber_address, "the subscriber address")),
         _segment("N4", _clean(env.subscriber_city, "the subscriber city"), env.subscriber_state, env.subscriber_zip),
         _segment("DMG", "D8", env.subscriber_birth_date.strftime("%Y%m%d"), env.subscriber_gender),
         _segment("NM1", "PR", "2", payer_name, "", "", "", "", "PI", payer.id),
         # 2300 claim; CLM05 = place of service : B (professional) : 1 (original claim)
-        _segment("CLM", claim_id, _amount(total), "", "", COMPONENT.join((env.place_of_service, "B", "1")), "Y", "A", "Y", "Y"),
+        _segment(
+            "CLM",
+            claim_id,
+            _amount(total),
+            "",
+            "",
+            COMPONENT.join((env.place_of_service, "B", "1")),
+            "Y",
+            "A",
+            "Y",
+            "Y",
+        ),
         *body,
     ]
     transaction.append(_segment("SE", str(len(transaction) + 1), st_control))
     isa = _segment(
-        "ISA", "00", " " * 10, "00", " " * 10,
-        "ZZ", env.sender_id.ljust(15), "ZZ", env.receiver_id.ljust(15),
-        created.strftime("%y%m%d"), created.strftime("%H%M"), REPETITION, "00501", f"{control:09d}", "0", env.usage, COMPONENT,
+        "ISA",
+        "00",
+        " " * 10,
+        "00",
+        " " * 10,
+        "ZZ",
+        env.sender_id.ljust(15),
+        "ZZ",
+        env.receiver_id.ljust(15),
+        created.strftime("%y%m%d"),
+        created.strftime("%H%M"),
+        REPETITION,
+        "00501",
+        f"{control:09d}",
+        "0",
+        env.usage,
+        COMPONENT,
     )
     segments = [
         isa,
-        _segment("GS", "HC", env.sender_id.strip(), env.receiver_id.strip(), created.strftime("%Y%m%d"), created.strftime("%H%M"),
-                 str(control), "X", IMPLEMENTATION),
+        _segment(
+            "GS",
+            "HC",
+            env.sender_id.strip(),
+            env.receiver_id.strip(),
+            created.strftime("%Y%m%d"),
+            created.strftime("%H%M"),
+            str(control),
+            "X",
+            IMPLEMENTATION,
+        ),
         *transaction,
         _segment("GE", "1", str(control)),
         _segment("IEA", "1", f"{control:09d}"),

@@ -105,10 +105,6 @@ class TableInfo:
     notes: tuple[str, ...] = ()
 
 
-
-
-
-
 @attrs.frozen(eq=False)
 class MueTable:
     """MUE rows keyed by code."""
@@ -214,10 +210,6 @@ def _split(text: str, file: str, kind: str) -> tuple[dict[str, str], list[str], 
             raise NcciTableError(file, offset, f"expected {width} tab-separated fields, found {len(fields)}")
         rows.append((offset, fields))
     return header, notes, rows
-
-
-
-
 
 
 def parse_mue(text: str, file: str) -> MueTable:

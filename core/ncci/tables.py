@@ -32,12 +32,6 @@ def resolve_table(table: str, kind: str) -> str:
     return str(path.resolve())
 
 
-
-
-
-
-
-
 @functools.cache
 def load_ptp(file: str) -> PtpTable:
     """Load a PTP table (``builtin:ptp`` or a path), once per process.

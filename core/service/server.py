@@ -65,7 +65,9 @@ _T = TypeVar("_T")
 class _Problem(Exception):
     """A request the service answers with an error body (never logged)."""
 
-    def __init__(self, status: int, error: str, message: str, field: str | None = None, detail: str | None = None) -> None:
+    def __init__(
+        self, status: int, error: str, message: str, field: str | None = None, detail: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error = error
@@ -112,12 +114,16 @@ def _parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except json.JSONDecodeError as exc:
-        raise _Problem(422, "invalid_json", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise _Problem(
+            422, "invalid_json", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
     except UnicodeDecodeError:
         raise _Problem(422, "invalid_json", "invalid JSON: the body is not UTF-8 text") from None
     except (ValueError, RecursionError) as exc:
         raise _Problem(
-            422, "invalid_json", f"invalid JSON: the body cannot be read ({type(exc).__name__}: nesting or numbers too large)"
+            422,
+            "invalid_json",
+            f"invalid JSON: the body cannot be read ({type(exc).__name__}: nesting or numbers too large)",
         ) from None
 
 
@@ -135,7 +141,9 @@ def _envelope(data: Any, known: Sequence[str], required: Sequence[str]) -> Mappi
 
 def _payer_id(value: Any, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        found = json.dumps(value) if isinstance(value, str | int | float | bool) or value is None else type(value).__name__
+        found = (
+            json.dumps(value) if isinstance(value, str | int | float | bool) or value is None else type(value).__name__
+        )
         raise _Problem(422, "invalid_request", f"expected a payer id (a non-empty string), found {found}", field)
     return value.strip()
 
@@ -190,7 +198,9 @@ def create_app(
             raise _Problem(503, "timeout", f"the evaluation took longer than the limit of {timeout:g} s") from None
 
     async def check(request: Request) -> Response:
-        data = _envelope(_parse_json(await _read_body(request, max_body)), ("encounter", "payer"), ("encounter", "payer"))
+        data = _envelope(
+            _parse_json(await _read_body(request, max_body)), ("encounter", "payer"), ("encounter", "payer")
+        )
         payer = _payer_id(data["payer"], "payer")
 
         def work() -> dict[str, Any]:
@@ -210,7 +220,9 @@ def create_app(
         payers: list[str] | None = None
         if raw is not None:
             if not isinstance(raw, list) or not raw:
-                raise _Problem(422, "invalid_request", "expected a non-empty array of payer ids, or null for every payer", "payers")
+                raise _Problem(
+                    422, "invalid_request", "expected a non-empty array of payer ids, or null for every payer", "payers"
+                )
             payers = [_payer_id(p, f"payers[{i}]") for i, p in enumerate(raw)]
 
         def work() -> dict[str, Any]:
@@ -287,7 +299,9 @@ def _guarded(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Re
             return problem.response()
         except PluginHookError as exc:
             # The message may quote the request's data: it goes to the client, not to the log.
-            ERROR_LOG.error("plugin %r failed in %s during %s %s", exc.plugin, exc.where, request.method, request.url.path)
+            ERROR_LOG.error(
+                "plugin %r failed in %s during %s %s", exc.plugin, exc.where, request.method, request.url.path
+            )
             return _Problem(500, "plugin_error", str(exc)).response()
         except Exception as exc:
             frames = "".join(traceback.format_tb(exc.__traceback__))
@@ -298,7 +312,9 @@ def _guarded(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Re
                 type(exc).__name__,
                 frames,
             )
-            return _Problem(500, "internal_error", f"internal error ({type(exc).__name__}); a bug, please report it").response()
+            return _Problem(
+                500, "internal_error", f"internal error ({type(exc).__name__}); a bug, please report it"
+            ).response()
 
     return run
 

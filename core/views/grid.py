@@ -245,10 +245,15 @@ def build_grid(encounter: Encounter, outcomes: Mapping[str, Outcome], what_if: W
             old = what_if.encounter
             present = _has(old, origin, index)
             before_cells = [
-                cell_for(what_if.outcomes[p], origin, index) if present and p in what_if.outcomes else Cell("", "absent")
+                cell_for(what_if.outcomes[p], origin, index)
+                if present and p in what_if.outcomes
+                else Cell("", "absent")
                 for p in payers
             ]
-            cells = [c if b.text == c.text else attrs.evolve(c, before=b.text) for c, b in zip(cells, before_cells, strict=True)]
+            cells = [
+                c if b.text == c.text else attrs.evolve(c, before=b.text)
+                for c, b in zip(cells, before_cells, strict=True)
+            ]
             old_label = entry_label(old, origin, index) if present else ""
             label_before = old_label if old_label != label else None
         rows.append(Row(f"{origin}[{index}]", label, cells, label_before))

@@ -102,14 +102,14 @@ def table(
 ) -> str:
     """A plain data table; values are escaped, columns in ``numeric`` are right-aligned."""
     ident = f' id="{esc(table_id)}"' if table_id else ""
-    head = "".join(f'<th scope="col"{" class=num" if i in numeric else ""}>{esc(h)}</th>' for i, h in enumerate(headers))
+    head = "".join(
+        f'<th scope="col"{" class=num" if i in numeric else ""}>{esc(h)}</th>' for i, h in enumerate(headers)
+    )
     attrs_iter = iter(row_attrs) if row_attrs is not None else None
     body = []
     for row in rows:
         extra = next(attrs_iter) if attrs_iter is not None else ""
-        cells = "".join(
-            f'<td{" class=num" if i in numeric else ""}>{esc(v)}</td>' for i, v in enumerate(row)
-        )
+        cells = "".join(f"<td{' class=num' if i in numeric else ''}>{esc(v)}</td>" for i, v in enumerate(row))
         body.append(f"<tr{extra}>{cells}</tr>")
     return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -197,9 +197,7 @@ def compare_html(grid: Grid) -> str:
         if grid.what_if
         else f"<span class=mark>*</span> (shaded): differs from {esc(grid.payers[0])}"
     )
-    parts.append(
-        f'<p class="legend">{legend}. Shaded red: expected denial; grey: not billed.</p>'
-    )
+    parts.append(f'<p class="legend">{legend}. Shaded red: expected denial; grey: not billed.</p>')
     parts.append('<section id="findings"><h2>Findings</h2>')
     for p in grid.payers:
         found = [f for f in grid.findings if f.payer == p]

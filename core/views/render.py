@@ -188,7 +188,9 @@ def compare_markdown(grid: Grid) -> str:
         out += ["", f"#### Findings — {_md(p)}", ""]
         for f in findings:
             change = {"added": " **(added)**", "removed": " **(removed)**"}.get(f.change, "")
-            out.append(f"- {f.severity} {_md_code(f.code)} {_md(f.where)} \\[{_md(f.rule)}\\]{change}: {_md(f.message)}")
+            out.append(
+                f"- {f.severity} {_md_code(f.code)} {_md(f.where)} \\[{_md(f.rule)}\\]{change}: {_md(f.message)}"
+            )
     return "\n".join(out) + "\n"
 
 

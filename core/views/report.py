@@ -205,7 +205,9 @@ def _row(data: Any, where: str) -> BatchRow:
     if isinstance(error, str):
         error = json.loads(error)
     if (outcome is None) == (error is None):
-        raise PayerPolicyError(f"{where}: expected exactly one of outcome and error, found {'both' if outcome else 'neither'}")
+        raise PayerPolicyError(
+            f"{where}: expected exactly one of outcome and error, found {'both' if outcome else 'neither'}"
+        )
     parsed = None
     if outcome is not None:
         try:
@@ -215,7 +217,9 @@ def _row(data: Any, where: str) -> BatchRow:
                 f"{where}: outcome: expected outcome format v1 (see docs/outcome-format.md), found a problem with {exc}"
             ) from None
     elif not isinstance(error, dict):
-        raise PayerPolicyError(f"{where}: error: expected an object with field, message and text, found {type(error).__name__}")
+        raise PayerPolicyError(
+            f"{where}: error: expected an object with field, message and text, found {type(error).__name__}"
+        )
     record = data.get("record")
     return BatchRow(
         record=record if isinstance(record, int) else None,
@@ -452,11 +456,19 @@ def render_report(summary: BatchSummary, title: str | None = None) -> str:
         rows.append([p, t.encounters, t.billable_units, t.billable_lines, t.expected_denials,
                      t.expected_denial_units, t.not_billable, t.error_rows])  # fmt: skip
     parts.append(
-        table(headers, rows, numeric=range(1, 8), table_id="payer-totals", row_attrs=[f' data-payer="{esc(p)}"' for p in payers])
+        table(
+            headers,
+            rows,
+            numeric=range(1, 8),
+            table_id="payer-totals",
+            row_attrs=[f' data-payer="{esc(p)}"' for p in payers],
+        )
     )
     unassigned = summary.error_rows - sum(t.error_rows for t in summary.totals.values())
     if unassigned:
-        parts.append(f'<p class="note">{unassigned} error rows name no payer (the encounter itself is not valid input).</p>')
+        parts.append(
+            f'<p class="note">{unassigned} error rows name no payer (the encounter itself is not valid input).</p>'
+        )
     parts.append(f'<h2>Charts</h2><div class="charts" id="charts">{_charts(summary)}</div>')
 
     parts.append("<h2>Findings that cost the most units</h2>")

@@ -8,15 +8,30 @@ results as text (:func:`render_scrub`) and as the stable JSON document of
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from ..evaluation.model import ClaimLine, Outcome
+from ..evaluation.engine import Engine
+from ..evaluation.errors import EncounterError, PayerPolicyError
+from ..evaluation.model import ClaimLine, Encounter, Outcome
+from ..formats.claim_facts import ClaimFact, claim_facts
+from ..formats.io import read_encounter
 from .render import _table
 
-__all__ = ["SCRUB_VERSION", "ScrubError", "ScrubResult", "render_scrub", "scrub_document"]
+__all__ = [
+    "SCRUB_VERSION",
+    "ScrubError",
+    "ScrubResult",
+    "ScrubRun",
+    "render_scrub",
+    "scrub_document",
+    "scrub_encounter",
+    "scrub_file",
+    "x12_repairs",
+]
 
 #: Version of the ``scrub --format json`` document; fields are added, never renamed or removed.
 SCRUB_VERSION = 1
@@ -30,6 +45,7 @@ class ScrubResult:
     claim: str | None
     outcomes: Mapping[str, Outcome]
     payer_source: str = "requested"
+    facts: tuple[ClaimFact, ...] = ()
 
 
 @attrs.frozen
@@ -75,6 +91,10 @@ def _outcome_text(outcome: Outcome) -> list[str]:
     return out
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def render_scrub(results: Iterable[ScrubResult | ScrubError]) -> str:
     """The scrub results as text: per claim, per payer, billed → expected with repairs and edits."""
     out: list[str] = []
@@ -87,12 +107,16 @@ def render_scrub(results: Iterable[ScrubResult | ScrubError]) -> str:
             continue
         claims += 1
         out.append(f"claim {name} (position {result.position + 1})")
+        if result.facts:
+            out.append("  taken from the billed modifiers: " + "; ".join(f.text() for f in result.facts))
         for outcome in result.outcomes.values():
             out += _outcome_text(outcome)
             repairs += len(outcome.repairs)
             edits += len(outcome.edits)
         out.append("")
-    out.append(f"{claims} claim{'s' if claims != 1 else ''} checked, {repairs} repairs, {edits} edits, {errors} unreadable")
+    out.append(
+        f"{claims} claim{'s' if claims != 1 else ''} checked, {_n(repairs, 'repair')}, {_n(edits, 'edit')}, {errors} unreadable"
+    )
     return "\n".join(out)
 
 
@@ -109,6 +133,9 @@ def scrub_document(results: Sequence[ScrubResult | ScrubError]) -> dict[str, Any
                 "position": r.position,
                 "claim": r.claim,
                 "payer_source": r.payer_source,
+                "facts": [
+                    {"field": f.field, "value": f.value, "modifier": f.modifier, "entry": f.entry} for f in r.facts
+                ],
                 "outcomes": {pid: o.to_mapping() for pid, o in r.outcomes.items()},
                 "repairs": sum(len(o.repairs) for o in r.outcomes.values()),
                 "edits": sum(len(o.edits) for o in r.outcomes.values()),
@@ -145,3 +172,131 @@ def x12_repairs(record: Any, outcome: Outcome) -> dict[int, tuple[tuple[str, ...
         pointers = line.diagnosis_pointers if any(d.field == "diagnosis_pointers" for d in repairs) else None
         out[index] = (modifiers, pointers)
     return out
+
+
+@attrs.frozen
+class ScrubRun:
+    """The claims of one input and their results; for an 837P, what it takes to write it back repaired."""
+
+    name: str
+    results: tuple[ScrubResult | ScrubError, ...]
+    data: bytes = b""
+    records: tuple[Any, ...] = ()
+
+    def repaired(self) -> tuple[bytes, list[str]]:
+        """The 837P with every claim's repairs applied (edits never), and one note per claim left as billed."""
+        from ..formats.x12_in import LineChange, rewrite_lines
+
+        if not self.data:
+            raise PayerPolicyError(f"{self.name}: only an 837P can be written back as an 837P")
+        changes: dict[tuple[int, int], Any] = {}
+        notes: list[str] = []
+        by_position = {r.position: r for r in self.records}
+        for result in self.results:
+            if isinstance(result, ScrubError):
+                notes.append(f"claim {result.claim or result.position + 1}: not read, left as billed")
+                continue
+            if len(result.outcomes) != 1:
+                notes.append(
+                    f"claim {result.claim or result.position + 1}: checked for {len(result.outcomes)} payers"
+                    " (its payer is not mapped), left as billed; give --payer to repair it"
+                )
+                continue
+            (outcome,) = result.outcomes.values()
+            for index, (modifiers, pointers) in x12_repairs(by_position[result.position], outcome).items():
+                changes[(result.position, index)] = LineChange(modifiers=modifiers, diagnosis_pointers=pointers)
+        repaired = sum(1 for _ in changes)
+        notes.append(f"{repaired} line{'s' if repaired != 1 else ''} repaired; edits are reported, never applied")
+        return rewrite_lines(self.data, changes), notes
+
+
+def _read_bytes(path: str) -> bytes:
+    try:
+        if path == "-":
+            return sys.stdin.buffer.read()
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise PayerPolicyError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def scrub_encounter(
+    encounter: Encounter,
+    engine: Engine,
+    payers: Sequence[str] | None,
+    *,
+    position: int = 0,
+    payer_source: str = "requested",
+) -> ScrubResult:
+    """One claim as billed, checked for ``payers`` (every installed payer when None).
+
+    The facts the billed modifiers state (AT, GA, GX, GY, GZ, 25) fill the encounter fields that
+    are absent first (:func:`~payerpolicy.formats.claim_facts.claim_facts`), and are listed in the result.
+    """
+    data, facts = claim_facts(encounter.to_mapping(), engine.catalogue)
+    if facts:
+        encounter = Encounter.from_mapping(data, catalogue=engine.catalogue)
+    return ScrubResult(position, encounter.id, engine.compare(encounter, payers), payer_source, facts)
+
+
+def scrub_file(
+    path: str,
+    engine: Engine,
+    *,
+    source: str = "encounter",
+    payers: Sequence[str] | None = None,
+    payer_map: str | None = None,
+) -> ScrubRun:
+    """Read the claim(s) of ``path`` and check each as billed.
+
+    ``source`` is ``encounter`` (JSON/TOML with ``billed`` entries), ``fhir`` (a FHIR R4 Claim) or
+    ``x12`` (an 837P with any number of claims). Bad input in a one-claim file raises
+    :class:`~payerpolicy.errors.PayerPolicyError`; in an 837P, an envelope problem raises and a bad
+    claim becomes a :class:`ScrubError` while the next claims are still checked. Unknown ``payers``
+    raise before any work.
+    """
+    name = "<stdin>" if path == "-" else path
+    for pid in payers or ():
+        engine.host.payer(pid)
+    if source != "x12":
+        if source == "fhir":
+            from ..formats.fhir import read_fhir_encounter
+
+            encounter = read_fhir_encounter(path, catalogue=engine.catalogue)
+        else:
+            encounter = read_encounter(path, catalogue=engine.catalogue)
+        if not encounter.as_billed:
+            raise PayerPolicyError(
+                f"{name}: nothing in it says what was billed: give services/procedures a 'billed' entry"
+                " (units, modifiers; docs/encounter-format.md#billed), or use `payerpolicy check` to code the visit"
+            )
+        return ScrubRun(name, (scrub_encounter(encounter, engine, payers),))
+    from ..formats.x12_in import ClaimError, load_payer_map, read_837p
+
+    data = _read_bytes(path)
+    mapping = load_payer_map(payer_map) if payer_map else None
+    results: list[ScrubResult | ScrubError] = []
+    records: list[Any] = []
+    for record in read_837p(data, source=name, payer_map=mapping, catalogue=engine.catalogue):
+        if isinstance(record, ClaimError):
+            results.append(ScrubError(record.position, record.claim_id, str(record)))
+            continue
+        records.append(record)
+        try:
+            encounter = Encounter.from_mapping(record.encounter, catalogue=engine.catalogue)
+            ids = list(payers) if payers else ([record.payer] if record.payer else None)
+            how = "requested" if payers else ("mapped" if record.payer else "all")
+            results.append(scrub_encounter(encounter, engine, ids, position=record.position, payer_source=how))
+        except EncounterError as exc:
+            results.append(
+                ScrubError(
+                    record.position,
+                    record.claim_id,
+                    f"claim {record.position + 1} ({record.claim_id}): {exc.field}: {exc.message}",
+                )
+            )
+        except PayerPolicyError as exc:
+            results.append(
+                ScrubError(record.position, record.claim_id, f"claim {record.position + 1} ({record.claim_id}): {exc}")
+            )
+    return ScrubRun(name, tuple(results), data, tuple(records))
