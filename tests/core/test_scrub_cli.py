@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from payerpolicy.cli import main
-
 from test_x12_in import pyx12_errors
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "x12"
@@ -118,6 +117,7 @@ def test_x12_out_applies_repairs_only_and_keeps_every_other_byte(tmp_path, capsy
     file = tmp_path / "claims.x12"
     file.write_bytes(billed)
     code, out, err = run(capsys, "scrub", str(file), "--format", "json")
+    assert code == 0, err
     diffs = [d for c in json.loads(out)["claims"] for o in c["outcomes"].values() for d in o["differences"]]
     assert [(d["kind"], d["code"], d["billed"], d["expected"]) for d in diffs] == [
         ("repair", "DISTINCT_MODIFIER_REPLACED", "XS", "59")
