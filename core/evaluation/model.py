@@ -308,11 +308,14 @@ def _billed(parent: _Reader) -> Billed | None:
                 f"{br.sub('modifiers')}[{i}]", f'expected a 2-character modifier like "GP", found {_show(raw)}'
             )
         modifiers.append(mod)
-    return Billed(
+    billed = Billed(
         units=br.whole("units", minimum=1, maximum=MAX_BILLED_UNITS),
         modifiers=tuple(modifiers),
         charge=_decimal(br, "charge", "120.00"),
     )
+    if billed.units is None and not billed.modifiers and billed.charge is None:
+        raise EncounterError(parent.sub("billed"), "expected at least one of units, modifiers, charge; found none")
+    return billed
 
 
 @attrs.frozen

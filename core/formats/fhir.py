@@ -27,7 +27,7 @@ from typing import Any
 
 from ..evaluation import vocab
 from ..evaluation.errors import EncounterError, PayerPolicyError
-from ..evaluation.model import ClaimLine, Encounter, Finding, Outcome
+from ..evaluation.model import Billed, ClaimLine, Encounter, Finding, Outcome
 from .io import parse_json, read_text
 
 __all__ = [
@@ -279,7 +279,14 @@ def claim_from_encounter(encounter: Encounter, *, created: dt.date | None = None
         if proc.separately_identifiable is not None:
             ext.append({"url": _ext("separately-identifiable"), "valueBoolean": proc.separately_identifiable})
         items.append(
-            _item(len(items) + 1, ext, _coding(_code_system(proc.code), proc.code), proc.diagnosis_pointers, encounter)
+            _item(
+                len(items) + 1,
+                ext,
+                _coding(_code_system(proc.code), proc.code),
+                proc.diagnosis_pointers,
+                encounter,
+                proc.billed,
+            )
         )
     for svc in encounter.services:
         ext = [{"url": _ext("entry"), "valueCode": "service"}]
@@ -299,7 +306,7 @@ def claim_from_encounter(encounter: Encounter, *, created: dt.date | None = None
             # No code yet: the payer's policy chooses it from the technique (CORE-INT-01).
             assert svc.technique is not None
             product = _coding(TECHNIQUE_SYSTEM, svc.technique)
-        items.append(_item(len(items) + 1, ext, product, svc.diagnosis_pointers, encounter))
+        items.append(_item(len(items) + 1, ext, product, svc.diagnosis_pointers, encounter, svc.billed))
     claim["item"] = items
     return _checked("Claim", claim)
 
@@ -319,12 +326,19 @@ def _item(
     product: dict[str, Any],
     pointers: Sequence[int],
     encounter: Encounter,
+    billed: Billed | None = None,
 ) -> dict[str, Any]:
     item: dict[str, Any] = {"extension": extensions, "sequence": sequence}
     if pointers:
         item["diagnosisSequence"] = list(pointers)
     item["productOrService"] = product
+    if billed is not None and billed.modifiers:
+        item["modifier"] = [_coding(_modifier_system(m), m) for m in billed.modifiers]
     item["servicedDate"] = encounter.date_of_service.isoformat()
+    if billed is not None and billed.units is not None:
+        item["quantity"] = {"value": billed.units}
+    if billed is not None and billed.charge is not None:
+        item["net"] = {"value": float(billed.charge), "currency": "USD"}
     return item
 
 
@@ -575,6 +589,45 @@ def _single_code(concept: Mapping[str, Any], path: str, systems: Sequence[str]) 
     return found
 
 
+def _billed_of_item(item: Mapping[str, Any], path: str) -> dict[str, Any] | None:
+    """What a Claim item says was billed: a count ``quantity`` (units), ``modifier`` codings, ``net``."""
+    billed: dict[str, Any] = {}
+    quantity = item.get("quantity")
+    if quantity and not (quantity.get("system") == UCUM_SYSTEM and quantity.get("code") == "min"):
+        unit = quantity.get("code")
+        if quantity.get("system") not in (None, UCUM_SYSTEM) or unit not in (None, "1", "{unit}", "{units}", "UN"):
+            raise EncounterError(
+                f"{path}.quantity",
+                "expected a count of units (no unit, or UCUM 1 / {unit}) or minutes (UCUM min), found"
+                f" {json.dumps(quantity.get('system'))} {json.dumps(unit)}",
+            )
+        value = quantity.get("value")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+            raise EncounterError(
+                f"{path}.quantity.value", f"expected a whole number of units, found {json.dumps(value)}"
+            )
+        billed["units"] = int(value)
+    modifiers = []
+    for m, concept in enumerate(item.get("modifier", [])):
+        _, code = _single_code(concept, f"{path}.modifier[{m}]", (CPT_SYSTEM, HCPCS_SYSTEM))
+        modifiers.append(code)
+    if modifiers:
+        billed["modifiers"] = modifiers
+    net = item.get("net")
+    if net is not None:
+        if (
+            net.get("currency", "USD") != "USD"
+            or isinstance(net.get("value"), bool)
+            or not isinstance(net.get("value"), int | float)
+        ):
+            raise EncounterError(f"{path}.net", "expected an amount in USD")
+        billed["charge"] = str(Decimal(str(net["value"])).quantize(Decimal("0.01")))
+    if not billed:
+        return None
+    billed.setdefault("modifiers", [])
+    return billed
+
+
 def _read_item(
     item: Mapping[str, Any], path: str, position: Mapping[int, int], catalogue: vocab.CodeCatalogue
 ) -> dict[str, Any]:
@@ -627,6 +680,10 @@ def _read_item(
         entry[field] = value
         origins[field] = f"{ext_path}.{value_type}"
     entry.update(repeated)
+    billed = _billed_of_item(item, path)
+    if billed is not None:
+        entry["billed"] = billed
+        origins["billed"] = path
     quantity = item.get("quantity")
     if quantity and quantity.get("system") == UCUM_SYSTEM and quantity.get("code") == "min":
         # Minutes may also be written as a UCUM quantity; a count of units is not read (units are computed).

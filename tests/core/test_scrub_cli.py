@@ -160,3 +160,30 @@ def test_a_bad_claim_is_an_error_row_and_the_next_claims_are_checked(tmp_path, c
 def test_an_unknown_payer_stops_before_any_work(tmp_path, capsys):
     code, out, err = run(capsys, "scrub", str(FIXTURES / "medicare_dc.x12"), "--payer", "nosuch")
     assert code == 2 and out == "" and "nosuch" in err
+
+
+def test_a_fhir_claim_with_quantity_modifier_and_net_scrubs_like_its_json(tmp_path, capsys):
+    from payerpolicy import Encounter
+    from payerpolicy.formats.fhir import claim_from_encounter
+
+    claim = claim_from_encounter(
+        Encounter.from_mapping(
+            {
+                **CLAIM,
+                "services": [
+                    {**CLAIM["services"][0], "billed": {"units": 2, "modifiers": ["GP", "59"], "charge": "90.00"}}
+                ],
+            }
+        )
+    )
+    item = claim["item"][1]
+    assert item["quantity"] == {"value": 2}
+    assert [m["coding"][0]["code"] for m in item["modifier"]] == ["GP", "59"]
+    assert item["net"] == {"value": 90.0, "currency": "USD"}
+    fhir_file, json_file = tmp_path / "claim.fhir.json", tmp_path / "claim.json"
+    fhir_file.write_text(json.dumps(claim))
+    json_file.write_text(json.dumps(CLAIM))
+    _, from_fhir, _ = run(capsys, "scrub", str(fhir_file), "--from", "fhir", "--payer", "bcbsnc", "--format", "json")
+    _, from_json, _ = run(capsys, "scrub", str(json_file), "--payer", "bcbsnc", "--format", "json")
+    diffs = [json.loads(doc)["claims"][0]["outcomes"]["bcbsnc"]["differences"] for doc in (from_fhir, from_json)]
+    assert diffs[0] == diffs[1] and len(diffs[0]) == 2
