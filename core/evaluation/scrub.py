@@ -80,6 +80,14 @@ def _trace_basis(outcome: Outcome, line: int, field: str, value: Any = None) -> 
     return _SCRUB_RULE, _SCRUB_SOURCE, ""
 
 
+def _removed_by(outcome: Outcome, line: int, modifier: str) -> tuple[str, str, str] | None:
+    """Rule, source and reason of a trace entry that took ``modifier`` off ``line``, if one did."""
+    for t in reversed(outcome.trace):
+        if t.line == line and t.field == "modifiers" and modifier in (t.before or ()) and modifier not in (t.after or ()):
+            return t.rule, t.source, t.reason
+    return None
+
+
 def _finding_basis(outcome: Outcome, line: int) -> tuple[str, str, str] | None:
     """Rule, source and message of the most severe finding about ``line``."""
     rank = {"error": 0, "expected_denial": 1, "warning": 2, "info": 3}
@@ -142,9 +150,17 @@ def _modifier_differences(outcome: Outcome, n: int, line: ClaimLine, billed: Bil
         )
     over = len(have) > limit
     for m in extra:
-        kind = "edit" if m in ATTESTING_MODIFIERS else "repair"
-        basis = _finding_basis(outcome, n)
-        rule, source = (basis[0], basis[1]) if basis else (_SCRUB_RULE, ATTESTING_MODIFIERS.get(m, _SCRUB_SOURCE))
+        removed = _removed_by(outcome, n, m)
+        if m in ATTESTING_MODIFIERS:
+            kind, why = "edit", "; it asserts a fact, so a person decides"
+        elif removed is not None:
+            kind, why = "repair", f"; the policy takes it off ({removed[2]})" if removed[2] else ""
+        else:
+            kind, why = "edit", "; keep it only if the payer asks for it"
+        if removed is not None:
+            rule, source = removed[0], removed[1]
+        else:
+            rule, source = _SCRUB_RULE, ATTESTING_MODIFIERS.get(m, _SCRUB_SOURCE)
         out.append(
             Difference(
                 kind,
@@ -153,8 +169,7 @@ def _modifier_differences(outcome: Outcome, n: int, line: ClaimLine, billed: Bil
                 n,
                 m,
                 None,
-                f"{line.code}: billed with {m}, which this payer's policy does not put on the line"
-                + ("; it asserts a fact, so a person decides" if kind == "edit" else ""),
+                f"{line.code}: billed with {m}, which this payer's policy does not put on the line{why}",
                 rule,
                 source,
             )
@@ -359,6 +374,7 @@ def repaired_modifiers(outcome: Outcome, line: int) -> tuple[str, ...] | None:
         return None
     mods = list(target.billed.modifiers)
     ordered = False
+    limited: int | None = None
     for d in outcome.differences:
         if d.line != line or d.field != "modifiers" or d.kind != "repair":
             continue
@@ -368,10 +384,17 @@ def repaired_modifiers(outcome: Outcome, line: int) -> tuple[str, ...] | None:
             mods.append(d.expected)
         elif d.code == "MODIFIER_NOT_EXPECTED":
             mods = [m for m in mods if m != d.billed]
-        elif d.code in ("MODIFIER_ORDER", "MODIFIER_LIMIT"):
+        elif d.code == "MODIFIER_ORDER":
             ordered = True
+        elif d.code == "MODIFIER_LIMIT":
+            ordered, limited = True, len(d.expected) if isinstance(d.expected, list) else 4
     want = list(target.modifiers)
     rank = {m: i for i, m in enumerate(want)}
     if ordered or any(d.line == line and d.kind == "repair" and d.field == "modifiers" for d in outcome.differences):
         mods = sorted(mods, key=lambda m: (rank.get(m, len(want)), mods.index(m)))
-    return tuple(dict.fromkeys(mods))
+    mods = list(dict.fromkeys(mods))
+    if limited is not None:
+        # Over the limit: the modifiers the payer's line does not have go first, last billed first.
+        while len(mods) > max(limited, 1) and any(m not in rank for m in mods):
+            mods.remove(next(m for m in reversed(mods) if m not in rank))
+    return tuple(mods)

@@ -399,6 +399,61 @@ def _api_defs(ref: str, payers: Sequence[str]) -> dict[str, Schema]:
             required=["encounter", "payers", "outcomes"],
             description="What `payerpolicy compare --format json` prints: one outcome per payer, in column order.",
         ),
+        "ScrubRequest": _object(
+            {
+                "claim": {"$ref": ref + "Encounter"},
+                "payers": {
+                    "anyOf": [{"type": "array", "items": payer_id, "minItems": 1}, {"type": "null"}],
+                    "description": "Payer ids; absent or null: every installed payer.",
+                },
+            },
+            required=["claim"],
+            description="One claim as billed: an encounter whose services or procedures carry 'billed'.",
+        ),
+        "ScrubDocument": _object(
+            {
+                "scrub_version": {"type": "integer", "const": 1},
+                "claims": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "position": {"type": "integer", "minimum": 0},
+                            "claim": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                            "payer_source": {"type": "string", "enum": ["requested", "mapped", "all"]},
+                            "facts": {
+                                "type": "array",
+                                "items": _object(
+                                    {
+                                        "field": {"type": "string"},
+                                        "value": {},
+                                        "modifier": {"type": "string"},
+                                        "entry": {"type": "string"},
+                                    },
+                                    required=["field", "value", "modifier", "entry"],
+                                ),
+                            },
+                            "outcomes": {"type": "object", "additionalProperties": {"$ref": ref + "Outcome"}},
+                            "repairs": {"type": "integer", "minimum": 0},
+                            "edits": {"type": "integer", "minimum": 0},
+                        },
+                        required=["position", "claim", "payer_source", "facts", "outcomes", "repairs", "edits"],
+                    ),
+                },
+                "errors": {
+                    "type": "array",
+                    "items": _object(
+                        {
+                            "position": {"type": "integer", "minimum": 0},
+                            "claim": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                            "message": {"type": "string"},
+                        },
+                        required=["position", "claim", "message"],
+                    ),
+                },
+            },
+            required=["scrub_version", "claims", "errors"],
+            description="What `payerpolicy scrub --format json` prints (docs/scrub.md).",
+        ),
         "PayerInfo": _object(
             {
                 "id": {"type": "string"},
@@ -437,6 +492,7 @@ def _api_defs(ref: str, payers: Sequence[str]) -> dict[str, Schema]:
                         "method_not_allowed",
                         "plugin_error",
                         "internal_error",
+                        "invalid_x12",
                     ],
                 },
                 "field": {
@@ -517,6 +573,36 @@ def openapi_document(
                 "Comparison",
                 "The response is exactly what `payerpolicy compare --format json` prints.",
             ),
+            "/v1/scrub": {
+                "post": {
+                    "summary": "A claim as billed, per payer: billed vs expected lines, repairs and edits",
+                    "description": "A JSON ScrubRequest, or an X12 837P (005010X222A1) body with Content-Type "
+                    "application/edi-x12 and an optional ?payers=id,id query. The response is exactly what "
+                    "`payerpolicy scrub --format json` prints; an 837P claim that cannot be read is an entry of "
+                    "`errors` and the other claims are still checked; an 837P envelope that cannot be read is a "
+                    "422 invalid_x12.",
+                    "parameters": [
+                        {
+                            "name": "payers",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                            "description": "With an 837P body: comma-separated payer ids (default: each claim's mapped payer).",
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": ref + "ScrubRequest"}},
+                            "application/edi-x12": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "responses": {
+                        "200": _json(ref, "ScrubDocument", "Every claim with its outcomes, every unreadable claim."),
+                        **errors,
+                    },
+                }
+            },
             "/v1/payers": {
                 "get": {
                     "summary": "The installed payers",

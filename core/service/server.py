@@ -43,10 +43,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import default_engine
 from .._version import __version__
 from ..evaluation.engine import Engine
-from ..evaluation.errors import EncounterError, PluginHookError, UnknownPayerError
+from ..evaluation.errors import EncounterError, PayerPolicyError, PluginHookError, UnknownPayerError
 from ..evaluation.model import Encounter
 from ..formats.schema import openapi_document
 from ..views.render import compare_mapping
+from ..views.scrub import scrub_document, scrub_encounter, scrub_x12
 
 __all__ = ["DEFAULT_MAX_BODY", "DEFAULT_TIMEOUT", "create_app", "serve"]
 
@@ -58,7 +59,7 @@ DEFAULT_TIMEOUT = 10.0
 ACCESS_LOG = logging.getLogger("payerpolicy.server.access")
 ERROR_LOG = logging.getLogger("payerpolicy.server.error")
 
-_PATHS = ("/v1/check", "/v1/compare", "/v1/payers", "/healthz", "/openapi.json")
+_PATHS = ("/v1/check", "/v1/compare", "/v1/scrub", "/v1/payers", "/healthz", "/openapi.json")
 _T = TypeVar("_T")
 
 
@@ -236,6 +237,49 @@ def create_app(
 
         return JSONResponse(await evaluate(work))
 
+    def payer_list(raw: Any, field: str) -> list[str] | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, list) or not raw:
+            raise _Problem(422, "invalid_request", "expected a non-empty array of payer ids, or null", field)
+        ids = [_payer_id(p, f"{field}[{i}]") for i, p in enumerate(raw)]
+        for i, pid in enumerate(ids):
+            try:
+                engine.host.payer(pid)
+            except UnknownPayerError as exc:
+                raise _payer_problem(exc, f"{field}[{i}]") from None
+        return ids
+
+    async def scrub(request: Request) -> Response:
+        body = await _read_body(request, max_body)
+        kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if kind == "application/edi-x12":
+            query = request.query_params.get("payers")
+            payers = payer_list([p for p in query.split(",")] if query is not None else None, "payers")
+
+            def work_x12() -> dict[str, Any]:
+                try:
+                    return scrub_document(scrub_x12(body, engine, name="body", payers=payers).results)
+                except PayerPolicyError as exc:
+                    raise _Problem(422, "invalid_x12", str(exc), "body") from None
+
+            return JSONResponse(await evaluate(work_x12))
+        data = _envelope(_parse_json(body), ("claim", "payers"), ("claim",))
+        payers_json = payer_list(data.get("payers"), "payers")
+
+        def work() -> dict[str, Any]:
+            encounter = _encounter(engine, data["claim"])
+            if not encounter.as_billed:
+                raise _Problem(
+                    422,
+                    "invalid_encounter",
+                    "nothing in the claim says what was billed: give services/procedures a 'billed' entry",
+                    "claim",
+                )
+            return scrub_document([scrub_encounter(encounter, engine, payers_json)])
+
+        return JSONResponse(await evaluate(work))
+
     async def list_payers(request: Request) -> Response:
         return JSONResponse(payers_body)
 
@@ -259,6 +303,7 @@ def create_app(
     routes = [
         Route("/v1/check", _guarded(check), methods=["POST"]),
         Route("/v1/compare", _guarded(compare), methods=["POST"]),
+        Route("/v1/scrub", _guarded(scrub), methods=["POST"]),
         Route("/v1/payers", _guarded(list_payers), methods=["GET"]),
         Route("/healthz", _guarded(healthz), methods=["GET"]),
         Route("/openapi.json", _guarded(openapi_json), methods=["GET"]),

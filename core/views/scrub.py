@@ -30,6 +30,7 @@ __all__ = [
     "scrub_document",
     "scrub_encounter",
     "scrub_file",
+    "scrub_x12",
     "x12_repairs",
 ]
 
@@ -271,9 +272,25 @@ def scrub_file(
                 " (units, modifiers; docs/encounter-format.md#billed), or use `payerpolicy check` to code the visit"
             )
         return ScrubRun(name, (scrub_encounter(encounter, engine, payers),))
+    return scrub_x12(_read_bytes(path), engine, name=name, payers=payers, payer_map=payer_map)
+
+
+def scrub_x12(
+    data: bytes,
+    engine: Engine,
+    *,
+    name: str = "<837P>",
+    payers: Sequence[str] | None = None,
+    payer_map: str | None = None,
+) -> ScrubRun:
+    """Check every claim of an 837P as billed: a result per claim, or an error row for a claim that cannot be read.
+
+    An envelope problem raises :class:`~payerpolicy.formats.x12_in.X12Error` (one line naming the
+    segment). A claim is checked for ``payers`` when given, else for the payer the payer map gives
+    it, else for every installed payer.
+    """
     from ..formats.x12_in import ClaimError, load_payer_map, read_837p
 
-    data = _read_bytes(path)
     mapping = load_payer_map(payer_map) if payer_map else None
     results: list[ScrubResult | ScrubError] = []
     records: list[Any] = []
@@ -282,21 +299,14 @@ def scrub_file(
             results.append(ScrubError(record.position, record.claim_id, str(record)))
             continue
         records.append(record)
+        where = f"claim {record.position + 1} ({record.claim_id})"
         try:
             encounter = Encounter.from_mapping(record.encounter, catalogue=engine.catalogue)
             ids = list(payers) if payers else ([record.payer] if record.payer else None)
             how = "requested" if payers else ("mapped" if record.payer else "all")
             results.append(scrub_encounter(encounter, engine, ids, position=record.position, payer_source=how))
         except EncounterError as exc:
-            results.append(
-                ScrubError(
-                    record.position,
-                    record.claim_id,
-                    f"claim {record.position + 1} ({record.claim_id}): {exc.field}: {exc.message}",
-                )
-            )
+            results.append(ScrubError(record.position, record.claim_id, f"{where}: {exc.field}: {exc.message}"))
         except PayerPolicyError as exc:
-            results.append(
-                ScrubError(record.position, record.claim_id, f"claim {record.position + 1} ({record.claim_id}): {exc}")
-            )
+            results.append(ScrubError(record.position, record.claim_id, f"{where}: {exc}"))
     return ScrubRun(name, tuple(results), data, tuple(records))

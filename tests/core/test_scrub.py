@@ -165,3 +165,14 @@ def test_an_encounter_without_billed_has_no_differences(engine):
     assert outcome.differences == ()
     assert outcome.to_mapping()["differences"] == []
     assert outcome.to_mapping()["lines"][0]["billed"] is None
+
+
+def test_repairs_over_the_modifier_limit_drop_only_what_the_payer_does_not_want(engine):
+    from payerpolicy.kit.testing import load_cases
+
+    case = next(c for c in load_cases(Path(__file__).parents[1] / "cases" / "bcbsnc") if c.id.endswith("[five modifiers]"))
+    outcome = run_case(case, engine)
+    (line,) = [n for n, x in enumerate(outcome.lines) if x.code == "97124"]
+    # GP, 59, KX, GA, RT billed; the plan wants 59, GP: RT goes (a claim line holds four), KX and GA
+    # are for a person to decide, so they stay; the rest is put in the plan's order.
+    assert repaired_modifiers(outcome, line) == ("59", "GP", "KX", "GA")

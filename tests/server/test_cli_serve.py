@@ -27,7 +27,9 @@ def test_without_the_extra_serve_is_one_line_and_exit_2(missing):
 
 
 def test_the_cli_does_not_import_the_server_until_serve():
-    run = _run("import sys, payerpolicy.cli; print(sorted(m for m in ('starlette', 'uvicorn', 'payerpolicy.service.server') if m in sys.modules))")
+    run = _run(
+        "import sys, payerpolicy.cli; print(sorted(m for m in ('starlette', 'uvicorn', 'payerpolicy.service.server') if m in sys.modules))"
+    )
     assert run.stdout == "[]\n"
 
 

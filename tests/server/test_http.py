@@ -101,7 +101,7 @@ def test_healthz(live: LiveServer):
 def test_openapi_document_is_served(live: LiveServer):
     document = httpx.get(live.url + "/openapi.json").json()
     assert document["openapi"] == "3.1.0"
-    assert set(document["paths"]) == {"/v1/check", "/v1/compare", "/v1/payers", "/healthz"}
+    assert set(document["paths"]) == {"/v1/check", "/v1/compare", "/v1/scrub", "/v1/payers", "/healthz"}
     assert document["components"]["schemas"]["CheckRequest"]["properties"]["payer"]["enum"] == PAYERS
     assert "1048576 bytes" in document["paths"]["/v1/check"]["post"]["responses"]["413"]["description"]
 
@@ -120,7 +120,10 @@ BAD_ENCOUNTERS = {
     "unknown field": (lambda d: d["services"][1].update(colour="blue"), "services[1].colour"),
     "missing provider": (lambda d: d.pop("provider"), "provider.type"),
     "bad date": (lambda d: d.update(date_of_service="12/03/2025"), "date_of_service"),
-    "pointer past the diagnoses": (lambda d: d["procedures"][0].update(diagnosis_pointers=[1, 9]), "procedures[0].diagnosis_pointers[1]"),
+    "pointer past the diagnoses": (
+        lambda d: d["procedures"][0].update(diagnosis_pointers=[1, 9]),
+        "procedures[0].diagnosis_pointers[1]",
+    ),
     "unknown technique": (lambda d: d["services"][0].update(technique="reiki"), "services[0].technique"),
     "unknown code": (lambda d: d["procedures"][0].update(code="99999"), "procedures[0].code"),
     "float charges": (lambda d: d["care"].update(ytd_therapy_charges=2450.5), "care.ytd_therapy_charges"),
@@ -180,10 +183,34 @@ def test_unknown_payer_is_422_with_the_cli_message(live: LiveServer, dc_visit, c
         ("/v1/check", b"[]", "invalid_request", "body", "expected a JSON object with the fields encounter, payer"),
         ("/v1/check", b'{"encounter": {}}', "invalid_request", "payer", "required field is missing"),
         ("/v1/check", b'{"payer": "commercial"}', "invalid_request", "encounter", "required field is missing"),
-        ("/v1/check", b'{"encounter": {}, "payer": 7}', "invalid_request", "payer", "expected a payer id (a non-empty string), found 7"),
-        ("/v1/check", b'{"encounter": {}, "payer": "x", "payers": []}', "invalid_request", "payers", "unknown field; expected one of: encounter, payer"),
-        ("/v1/compare", b'{"encounter": {}, "payers": []}', "invalid_request", "payers", "expected a non-empty array of payer ids, or null for every payer"),
-        ("/v1/compare", b'{"encounter": {}, "payers": ["a", ""]}', "invalid_request", "payers[1]", 'expected a payer id (a non-empty string), found ""'),
+        (
+            "/v1/check",
+            b'{"encounter": {}, "payer": 7}',
+            "invalid_request",
+            "payer",
+            "expected a payer id (a non-empty string), found 7",
+        ),
+        (
+            "/v1/check",
+            b'{"encounter": {}, "payer": "x", "payers": []}',
+            "invalid_request",
+            "payers",
+            "unknown field; expected one of: encounter, payer",
+        ),
+        (
+            "/v1/compare",
+            b'{"encounter": {}, "payers": []}',
+            "invalid_request",
+            "payers",
+            "expected a non-empty array of payer ids, or null for every payer",
+        ),
+        (
+            "/v1/compare",
+            b'{"encounter": {}, "payers": ["a", ""]}',
+            "invalid_request",
+            "payers[1]",
+            'expected a payer id (a non-empty string), found ""',
+        ),
         ("/v1/compare", b"\xff\xfe\x00", "invalid_json", None, "invalid JSON: the body is not UTF-8 text"),
     ],
 )
@@ -236,10 +263,7 @@ def _length(data: bytes) -> int:
 
 
 def test_body_over_one_megabyte_is_413_before_it_is_read(live: LiveServer):
-    head = (
-        "POST /v1/check HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        "Content-Length: 1048577\r\n"
-    )
+    head = "POST /v1/check HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1048577\r\n"
     status, body = _raw_request(live.url, head, b'{"encounter": ')
     assert status == 413
     assert body == {
@@ -297,7 +321,9 @@ def test_slow_evaluation_does_not_block_healthz():
         result: dict[str, Any] = {}
 
         def slow() -> None:
-            result["response"] = httpx.post(url + "/v1/check", json={"encounter": SMALL, "payer": "commercial"}, timeout=60)
+            result["response"] = httpx.post(
+                url + "/v1/check", json={"encounter": SMALL, "payer": "commercial"}, timeout=60
+            )
 
         thread = threading.Thread(target=slow)
         thread.start()
@@ -334,12 +360,16 @@ def test_logs_never_show_patient_data(tmp_path: Path):
     try:
         encounter = copy.deepcopy(SMALL)
         encounter["id"] = marker
-        ok = httpx.post(server.url + "/v1/check?patient=" + marker, json={"encounter": encounter, "payer": "commercial"})
+        ok = httpx.post(
+            server.url + "/v1/check?patient=" + marker, json={"encounter": encounter, "payer": "commercial"}
+        )
         assert ok.status_code == 200 and ok.json()["encounter"] == marker
         bad = {**encounter, "provider": {"type": "PT", "npi": marker}}
         rejected = httpx.post(server.url + "/v1/check", json={"encounter": bad, "payer": "commercial"})
         assert rejected.status_code == 422 and marker in rejected.json()["message"]
-        assert httpx.post(server.url + "/v1/compare", json={"encounter": encounter, "payers": [marker]}).status_code == 422
+        assert (
+            httpx.post(server.url + "/v1/compare", json={"encounter": encounter, "payers": [marker]}).status_code == 422
+        )
         assert httpx.post(server.url + "/v1/check", content=marker.encode()).status_code == 422
         assert httpx.get(server.url + "/v1/patients/" + marker).status_code == 404
     finally:

@@ -137,9 +137,11 @@ def test_real_outcomes_validate():
 
 
 def test_outcome_schema_names_every_outcome_field():
-    outcome = default_engine().check(
-        Encounter.from_mapping(json.loads((ROOT / "examples" / "dc_visit.json").read_text())), "commercial"
-    ).to_mapping()
+    outcome = (
+        default_engine()
+        .check(Encounter.from_mapping(json.loads((ROOT / "examples" / "dc_visit.json").read_text())), "commercial")
+        .to_mapping()
+    )
     schema = outcome_schema()
     assert list(schema["properties"]) == list(outcome)
     assert list(schema["$defs"]["ClaimLine"]["properties"]) == list(outcome["lines"][0])
@@ -147,4 +149,6 @@ def test_outcome_schema_names_every_outcome_field():
     assert list(schema["$defs"]["TraceEntry"]["properties"]) == list(outcome["trace"][0])
     assert list(schema["$defs"]["PayerRef"]["properties"]) == list(outcome["payer"])
     broken = {**outcome, "lines": [{**outcome["lines"][0], "status": "paid"}]}
-    assert _errors(OUTCOME, broken) == ["lines/0/status: 'paid' is not one of ['billable', 'expected_denial', 'not_billable']"]
+    assert _errors(OUTCOME, broken) == [
+        "lines/0/status: 'paid' is not one of ['billable', 'expected_denial', 'not_billable']"
+    ]
