@@ -363,10 +363,11 @@ def differences(
     return tuple(out)
 
 
-def repaired_modifiers(outcome: Outcome, line: int) -> tuple[str, ...] | None:
+def repaired_modifiers(outcome: Outcome, line: int, *, limit: int = 4) -> tuple[str, ...] | None:
     """The line's modifiers as billed with the outcome's repairs applied, and nothing else changed.
 
-    None when the line was not billed. Edits are not applied: a modifier an edit names stays as
+    None when the line was not billed. ``limit`` is the payer's modifiers per line (over it, the
+    modifiers the payer's line does not have are dropped, last billed first). Edits are not applied: a modifier an edit names stays as
     billed (present or absent).
     """
     target = outcome.lines[line]
@@ -387,7 +388,7 @@ def repaired_modifiers(outcome: Outcome, line: int) -> tuple[str, ...] | None:
         elif d.code == "MODIFIER_ORDER":
             ordered = True
         elif d.code == "MODIFIER_LIMIT":
-            ordered, limited = True, len(d.expected) if isinstance(d.expected, list) else 4
+            ordered, limited = True, limit
     want = list(target.modifiers)
     rank = {m: i for i, m in enumerate(want)}
     if ordered or any(d.line == line and d.kind == "repair" and d.field == "modifiers" for d in outcome.differences):
