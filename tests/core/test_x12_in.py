@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import pyx12.params
 import pyx12.x12n_document
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from payerpolicy import Encounter, Engine, PayerPolicyError
 from payerpolicy.formats.io import read_encounter
 from payerpolicy.formats.x12 import Envelope, PayerSettings, interchange
@@ -31,7 +33,7 @@ from payerpolicy.formats.x12_in import (
     read_837p,
     rewrite_lines,
 )
-from payerpolicy.formats.x12_synth import synthetic_837p
+from payerpolicy.formats.x12_synth import interchange_text, synthetic_837p, synthetic_claims
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "x12"
@@ -579,3 +581,56 @@ def test_rewrite_lines_refuses_what_it_cannot_write(key, change, message):
     with pytest.raises(PayerPolicyError) as info:
         rewrite_lines(COMMERCIAL.encode("ascii"), {key: change})
     assert str(info.value) == message
+
+
+# ---------------------------------------------------------------------------------------------
+# Properties over synthetic files
+
+SYNTH = synthetic_837p(60, seed=3, claims_per_interchange=25, claims_per_transaction=10)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_synthetic_claim_reads_back_as_drawn(seed):
+    drawn = synthetic_claims(80, seed=seed)
+    records = read(interchange_text(drawn, claims_per_transaction=30))
+    assert len(records) == len(drawn)
+    for claim, record in zip(drawn, records, strict=True):
+        assert isinstance(record, ClaimRecord), record
+        assert record.claim_id == claim.claim_id
+        assert record.encounter["date_of_service"] == claim.date_of_service.isoformat()
+        assert record.encounter["diagnoses"] == list(claim.diagnoses)
+        assert lines_of(record) == [(x.code, x.units, list(x.modifiers), list(x.pointers), f"{x.charge:.2f}") for x in claim.lines]
+        provider = claim.rendering or claim.billing
+        assert record.encounter["provider"]["npi"] == provider.npi
+        assert (record.payer_name, record.payer_identifier, record.filing_indicator) == (claim.payer_name, claim.payer_id, claim.filing_indicator)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_rewrite_lines_changes_exactly_the_lines_asked(data):
+    records = [r for r in read(SYNTH) if isinstance(r, ClaimRecord)]
+    keys = data.draw(st.sets(st.sampled_from([(r.position, ref.line) for r in records for ref in r.lines]), max_size=8))
+    modifier = st.sampled_from(["59", "XS", "GP", "GO", "KX", "CQ", "GY", "AT", "25"])
+    changes = {}
+    for position, line in keys:
+        n_dx = len(records[position].encounter["diagnoses"])
+        changes[(position, line)] = LineChange(
+            modifiers=data.draw(st.none() | st.lists(modifier, max_size=4).map(tuple)),
+            diagnosis_pointers=data.draw(st.none() | st.lists(st.integers(1, n_dx), min_size=1, max_size=4).map(tuple)),
+        )
+    out = rewrite_lines(SYNTH, changes)
+    after = read(out)
+    changed_sv1 = 0
+    for before, new in zip(records, after, strict=True):
+        assert isinstance(new, ClaimRecord)
+        for line, (old_line, new_line) in enumerate(zip(lines_of(before), lines_of(new), strict=True)):
+            change = changes.get((before.position, line))
+            code, units, modifiers, pointers, charge = old_line
+            if change is not None:
+                modifiers = list(change.modifiers) if change.modifiers is not None else modifiers
+                pointers = list(change.diagnosis_pointers) if change.diagnosis_pointers is not None else pointers
+            assert new_line == (code, units, modifiers, pointers, charge)
+            changed_sv1 += new_line != old_line
+    differing = _differing_lines(SYNTH, out)
+    assert len(differing) == changed_sv1
+    assert all(a.startswith("SV1*") and b.startswith("SV1*") for a, b in differing)
