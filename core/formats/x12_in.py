@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -32,7 +33,8 @@ from typing import Any
 import attrs
 
 from ..evaluation import vocab
-from ..evaluation.errors import PayerPolicyError
+from ..evaluation.errors import EncounterError, PayerPolicyError
+from ..evaluation.model import Encounter
 
 __all__ = [
     "IMPLEMENTATION",
@@ -48,7 +50,9 @@ __all__ = [
     "payer_map_from_mapping",
     "provider_type_for_taxonomy",
     "read_837p",
+    "read_837p_file",
     "rewrite_lines",
+    "to_encounter",
 ]
 
 #: The only implementation guide read: 837 Health Care Claim: Professional, 5010 with addenda (GS08, ST03).
@@ -712,8 +716,8 @@ class _Scanner:
                 elif ctx.kind == "22" and loop == "PR":
                     ctx.payer_name = seg.get(3) or None
                     ctx.payer_identifier = seg.get(9) or None
-            elif seg.id == "PRV" and ctx.kind == "20" and loop == "":
-                ctx.taxonomy = (seg.get(3), seg)
+            elif seg.id == "PRV" and ctx.kind == "20" and (loop == "" or seg.get(1) == "BI"):
+                ctx.taxonomy = (seg.get(3), seg)  # 2000A: before 2010AA (tolerated after it)
             elif seg.id == "N4" and ctx.kind == "20" and loop == "85":
                 ctx.state = seg.get(2) or None
             elif seg.id == "SBR" and ctx.kind == "22":
@@ -1035,6 +1039,40 @@ def read_837p(
     payers = payer_map if payer_map is not None else load_payer_map()
     codes = catalogue or vocab.default_catalogue()
     return (_ClaimReader(claim, payers, codes).read() for claim in claims)
+
+
+def read_837p_file(
+    path: str, *, payer_map: PayerMap | None = None, catalogue: vocab.CodeCatalogue | None = None
+) -> Iterator[ClaimRecord | ClaimError]:
+    """:func:`read_837p` on a file (``-``: standard input); a missing or unreadable file is a PayerPolicyError naming it."""
+    if path == "-":
+        return read_837p(sys.stdin.buffer.read(), source="<stdin>", payer_map=payer_map, catalogue=catalogue)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise PayerPolicyError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise PayerPolicyError(f"{path}: cannot read the file ({type(exc).__name__})") from None
+    return read_837p(data, source=path, payer_map=payer_map, catalogue=catalogue)
+
+
+def to_encounter(record: ClaimRecord, *, catalogue: vocab.CodeCatalogue | None = None) -> Encounter | ClaimError:
+    """The record's :class:`~payerpolicy.Encounter`, or a :class:`ClaimError` when the encounter format refuses it.
+
+    The error names the ``SV1`` segment of the entry the encounter field belongs to (``CLM`` for a
+    claim-level field) and keeps the field path in its message.
+    """
+    try:
+        return Encounter.from_mapping(record.encounter, catalogue=catalogue)
+    except EncounterError as exc:
+        segment, segment_id = record.segment, "CLM"
+        entry = re.match(r"^(services|procedures)\[(\d+)\]", exc.field)
+        if entry is not None:
+            for ref in record.lines:
+                if (ref.origin, ref.entry) == (entry[1], int(entry[2])):
+                    segment, segment_id = ref.segment, "SV1"
+        message = f"{exc.field}: {exc.message}" if exc.field else exc.message
+        return ClaimError(record.position, record.claim_id, segment, segment_id, None, f"the encounter format refuses {message}", record.transaction)
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import pyx12.params
 import pyx12.x12n_document
@@ -31,7 +32,9 @@ from payerpolicy.formats.x12_in import (
     payer_map_from_mapping,
     provider_type_for_taxonomy,
     read_837p,
+    read_837p_file,
     rewrite_lines,
+    to_encounter,
 )
 from payerpolicy.formats.x12_synth import interchange_text, synthetic_837p, synthetic_claims
 
@@ -634,3 +637,38 @@ def test_rewrite_lines_changes_exactly_the_lines_asked(data):
     differing = _differing_lines(SYNTH, out)
     assert len(differing) == changed_sv1
     assert all(a.startswith("SV1*") and b.startswith("SV1*") for a, b in differing)
+
+
+# ---------------------------------------------------------------------------------------------
+# Files and encounters
+
+
+def test_read_837p_file(tmp_path, monkeypatch):
+    path = tmp_path / "claims.x12"
+    path.write_bytes(fixture("multi_payer.x12"))
+    assert list(read_837p_file(str(path))) == read(fixture("multi_payer.x12"))
+    with pytest.raises(PayerPolicyError, match=r"nope.x12: no such file$"):
+        read_837p_file(str(tmp_path / "nope.x12"))
+    (tmp_path / "bad.x12").write_bytes(b"")
+    with pytest.raises(X12Error, match=r"/bad.x12: expected an X12 interchange starting with ISA, found an empty file$"):
+        read_837p_file(str(tmp_path / "bad.x12"))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(fixture("commercial_dc.x12"))))
+    assert list(read_837p_file("-")) == read(fixture("commercial_dc.x12"))
+
+
+def test_to_encounter_names_the_line_the_encounter_format_refuses():
+    record = read(fixture("commercial_dc.x12"))[0]
+    assert isinstance(record, ClaimRecord)
+    plain = attrs.evolve(record, encounter=without_billed(record.encounter))
+    encounter = to_encounter(plain)
+    assert isinstance(encounter, Encounter)
+    assert [s.code for s in encounter.services] == ["97140", "97124", "97110"]
+    bad = without_billed(record.encounter)
+    bad["services"][1]["diagnosis_pointers"] = [0]
+    error = to_encounter(attrs.evolve(record, encounter=bad))
+    assert error == ClaimError(0, "S42-COMMERCIAL", 28, "SV1", None,
+                               "the encounter format refuses services[1].diagnosis_pointers[0]: expected a whole number >= 1, found 0", "0001")
+    bad = without_billed(record.encounter)
+    bad["date_of_service"] = "2025-02-30"
+    error = to_encounter(attrs.evolve(record, encounter=bad))
+    assert (error.segment, error.segment_id) == (19, "CLM")  # type: ignore[union-attr]
