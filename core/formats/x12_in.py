@@ -464,7 +464,13 @@ class _Scanner:
         number = self.file_number + 1
         if not text.startswith("ISA", pos):
             found = text[pos : pos + 3]
-            raise X12Error(self.source, f"expected an interchange starting with ISA, found {found!r}", segment=number, scope="the file")
+            if text.startswith("\xef\xbb\xbf", pos):
+                found = "a UTF-8 byte order mark (bytes EF BB BF); an 837P holds only X12 characters"
+            elif re.search(r"[^\x20-\x7e]", found):
+                found = "bytes " + " ".join(f"{ord(c):02X}" for c in found) + "; an 837P holds only X12 characters"
+            else:
+                found = repr(found)
+            raise X12Error(self.source, f"expected an interchange starting with ISA, found {found}", segment=number, scope="the file")
         if len(text) - pos < 106:
             raise X12Error(self.source, f"expected the ISA segment's 106 characters, found {len(text) - pos}", segment=number, segment_id="ISA", scope="the file")
         element = text[pos + 3]
@@ -577,9 +583,10 @@ class _Scanner:
                                segment=number, segment_id=seg.id, scope=scope)
             if not _SEGMENT_ID.match(seg.id):
                 self._check_characters(first, end, delims, segments)
+                number, scope = _place(segments, len(segments) - 1)
                 raise X12Error(self.source, f"expected a segment id (2 or 3 capital letters or digits), found {seg.id[:20]!r}"
                                + (" (is a segment terminator missing?)" if len(seg.id) > 3 else ""),
-                               segment=self.file_number, segment_id=None, scope="the file")
+                               segment=number, segment_id=None, scope=scope)
             start = end + 1
             if seg.id == "IEA":
                 self._check_characters(first, end + 1, delims, segments)

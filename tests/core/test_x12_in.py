@@ -338,6 +338,13 @@ def test_other_envelope_problems():
     assert _envelope_error(COMMERCIAL.replace("HL*2*1*22*0~", "HL*2*9*22*0~")) == (
         "claims.x12: HL segment 12 of transaction set 0001, HL02: expected the HL01 of an earlier billing provider level (HL03 20), found '9'"
     )
+    assert _envelope_error(b"\xef\xbb\xbf" + COMMERCIAL.encode("ascii")) == (
+        "claims.x12: segment 1 of the file: expected an interchange starting with ISA, found a UTF-8 byte order mark (bytes EF BB BF); an 837P holds only X12 characters"
+    )
+    assert _envelope_error(COMMERCIAL.encode("utf-16")).endswith("found bytes FF FE 49; an 837P holds only X12 characters")
+    assert _envelope_error(COMMERCIAL.replace("LX*2~", "lx*2~")) == (
+        "claims.x12: segment 24 of transaction set 0001: expected a segment id (2 or 3 capital letters or digits), found 'lx'"
+    )
     assert _envelope_error(COMMERCIAL + "junk~") == "claims.x12: segment 38 of the file: expected an interchange starting with ISA, found 'jun'"
 
 
