@@ -231,6 +231,9 @@ def test_the_writers_interchange_reads_back_to_the_same_lines(payer, visit):
     assert record.encounter["provider"]["type"] == encounter.provider.type
     assert record.encounter["id"] == encounter.id
     assert record.payer == payer  # the default payer map gives the payer back
+    if payer == "ca_wc":  # with the billing provider in NC, the payer name (the plugin's) still says California
+        (record,) = read(interchange(outcome, encounter, attrs.evolve(envelope, billing_state="NC")))
+        assert record.payer == "ca_wc"  # type: ignore[union-attr]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -483,6 +486,9 @@ def test_the_taxonomy_table_gives_only_provider_types_of_the_format():
         ("X", "PALMETTO GBA", "MB", "NC", "medicare"),
         ("X", "PLACEHOLDER WC CARRIER", "WC", "CA", "ca_wc"),
         ("X", "PLACEHOLDER WC CARRIER", "WC", "NV", None),
+        ("X", "STATE COMPENSATION INSURANCE FUND", "WC", "NV", "ca_wc"),
+        ("X", "CALIFORNIA WORKERS' COMPENSATION (DWC OMFS)", "WC", None, "ca_wc"),
+        ("X", "CALIFORNIA PLACEHOLDER PLAN", "CI", "NV", "commercial"),
         ("X", "BLUE CROSS BLUE SHIELD OF NORTH CAROLINA", "12", "NC", "bcbsnc"),
         ("X", "BCBSNC", "BL", "NC", "bcbsnc"),
         ("X", "BLUE CROSS OF NC", "BL", "NC", "bcbsnc"),
