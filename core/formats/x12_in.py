@@ -1142,6 +1142,9 @@ def rewrite_lines(data: bytes, changes: Mapping[tuple[int, int], LineChange]) ->
         if not 0 <= index < len(sv1s) or sv1s[index] is None:
             raise PayerPolicyError(f"cannot rewrite {where}: the claim has no SV1 for that line ({len(sv1s)} lines)")
         _check_change(change, where)
+        n_dx = _diagnosis_count(claims[position])
+        if change.diagnosis_pointers is not None and max(change.diagnosis_pointers) > n_dx:
+            raise PayerPolicyError(f"cannot rewrite {where}: a diagnosis pointer points past the claim's {n_dx} diagnoses")
         seg = sv1s[index]
         assert seg is not None
         if change.diagnosis_pointers is not None and len(seg.elements) < 2:
@@ -1156,6 +1159,16 @@ def rewrite_lines(data: bytes, changes: Mapping[tuple[int, int], LineChange]) ->
         last = end
     out.append(text[last:])
     return "".join(out).encode("latin-1")
+
+
+def _diagnosis_count(claim: _Claim) -> int:
+    count = 0
+    for seg in claim.segments[1:]:
+        if seg.id == "LX":
+            break
+        if seg.id == "HI":
+            count += sum(1 for n in range(1, len(seg.elements)) if seg.component(n, 1) in ("ABK", "ABF"))
+    return count
 
 
 def _line_sv1s(claim: _Claim) -> list[_Segment | None]:

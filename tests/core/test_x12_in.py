@@ -591,6 +591,7 @@ def test_rewrite_lines_keeps_other_elements_and_line_endings():
         ((0, 0), LineChange(modifiers=("5*",)), "cannot rewrite claim 0, line 0: expected 2-character modifiers, found '5*'"),
         ((0, 0), LineChange(diagnosis_pointers=()), "cannot rewrite claim 0, line 0: SV107 takes 1 to 4 diagnosis pointers, found 0"),
         ((0, 0), LineChange(diagnosis_pointers=(13,)), "cannot rewrite claim 0, line 0: expected diagnosis pointers from 1 to 12, found 13"),
+        ((0, 0), LineChange(diagnosis_pointers=(1, 6)), "cannot rewrite claim 0, line 0: a diagnosis pointer points past the claim's 5 diagnoses"),
     ],
 )
 def test_rewrite_lines_refuses_what_it_cannot_write(key, change, message):
