@@ -53,7 +53,7 @@ def policies(session: nox.Session) -> None:
     """Validate every shipped policy file with `payerpolicy policy check`."""
     session.install(".")
     for file in sorted((ROOT / "policies").glob("*.toml")):
-        if file.name != "codes.toml":
+        if file.name not in ("codes.toml", "x12_payers.toml"):
             session.run("payerpolicy", "policy", "check", str(file))
 
 

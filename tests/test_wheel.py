@@ -33,6 +33,7 @@ def test_wheel_maps_folders_into_one_package(wheel: Path) -> None:
     assert "payerpolicy/policies/commercial.toml" in names
     assert "payerpolicy/policies/core.toml" in names
     assert "payerpolicy/policies/codes.toml" in names
+    assert "payerpolicy/policies/x12_payers.toml" in names
     assert "payerpolicy/plugins/commercial.py" in names
     assert "payerpolicy/py.typed" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -32,7 +33,8 @@ from typing import Any
 import attrs
 
 from ..evaluation import vocab
-from ..evaluation.errors import PayerPolicyError
+from ..evaluation.errors import EncounterError, PayerPolicyError
+from ..evaluation.model import Encounter
 
 __all__ = [
     "IMPLEMENTATION",
@@ -48,7 +50,9 @@ __all__ = [
     "payer_map_from_mapping",
     "provider_type_for_taxonomy",
     "read_837p",
+    "read_837p_file",
     "rewrite_lines",
+    "to_encounter",
 ]
 
 #: The only implementation guide read: 837 Health Care Claim: Professional, 5010 with addenda (GS08, ST03).
@@ -229,9 +233,7 @@ class PayerRule:
     states: tuple[str, ...] = ()
     note: str = ""
 
-    def matches(
-        self, payer_identifier: str | None, payer_name: str | None, filing_indicator: str | None, state: str | None
-    ) -> bool:
+    def matches(self, payer_identifier: str | None, payer_name: str | None, filing_indicator: str | None, state: str | None) -> bool:
         """Whether this rule holds for a claim with these 837P values."""
         if self.payer_ids and (payer_identifier or "").upper() not in self.payer_ids:
             return False
@@ -252,11 +254,7 @@ class PayerMap:
     source: str = "<payer map>"
 
     def resolve(
-        self,
-        payer_identifier: str | None,
-        payer_name: str | None,
-        filing_indicator: str | None,
-        state: str | None = None,
+        self, payer_identifier: str | None, payer_name: str | None, filing_indicator: str | None, state: str | None = None
     ) -> str | None:
         """The payer id of the first rule that holds, or None when none does."""
         for rule in self.rules:
@@ -304,18 +302,10 @@ def payer_map_from_mapping(data: Any, *, file: str = "<payer map>") -> PayerMap:
                 raise _map_problem(file, f"{where}.{key}", "one of the keys " + ", ".join(_RULE_KEYS), str(key))
         payer = raw.get("payer")
         if not isinstance(payer, str) or not _PAYER_ID.match(payer):
-            raise _map_problem(
-                file, f"{where}.payer", 'a payer id such as "medicare" (lower-case letters, digits, _)', payer
-            )
+            raise _map_problem(file, f"{where}.payer", "a payer id such as \"medicare\" (lower-case letters, digits, _)", payer)
         fields: dict[str, Any] = {"payer": payer}
         if "payer_ids" in raw:
-            ids = _strings(
-                file,
-                f"{where}.payer_ids",
-                raw["payer_ids"],
-                r"^[A-Za-z0-9 .\-]{1,80}$",
-                "a payer identifier (NM109) of 1 to 80 letters or digits",
-            )
+            ids = _strings(file, f"{where}.payer_ids", raw["payer_ids"], r"^[A-Za-z0-9 .\-]{1,80}$", "a payer identifier (NM109) of 1 to 80 letters or digits")
             fields["payer_ids"] = tuple(i.upper() for i in ids)
         if "names" in raw:
             names = _strings(file, f"{where}.names", raw["names"], None, "a regular expression")
@@ -326,18 +316,10 @@ def payer_map_from_mapping(data: Any, *, file: str = "<payer map>") -> PayerMap:
                     raise _map_problem(file, f"{where}.names[{i}]", f"a regular expression ({exc})", pattern) from None
             fields["names"] = names
         if "filing_indicators" in raw:
-            codes = _strings(
-                file,
-                f"{where}.filing_indicators",
-                raw["filing_indicators"],
-                r"^[0-9A-Za-z]{2}$",
-                'a 2-character claim filing indicator (SBR09) such as "MB"',
-            )
+            codes = _strings(file, f"{where}.filing_indicators", raw["filing_indicators"], r"^[0-9A-Za-z]{2}$", "a 2-character claim filing indicator (SBR09) such as \"MB\"")
             fields["filing_indicators"] = tuple(c.upper() for c in codes)
         if "states" in raw:
-            states = _strings(
-                file, f"{where}.states", raw["states"], r"^[A-Za-z]{2}$", 'a 2-letter state code such as "CA"'
-            )
+            states = _strings(file, f"{where}.states", raw["states"], r"^[A-Za-z]{2}$", "a 2-letter state code such as \"CA\"")
             fields["states"] = tuple(s.upper() for s in states)
         if "note" in raw:
             if not isinstance(raw["note"], str):
@@ -467,16 +449,8 @@ class _Scanner:
         self.file_number = 0
         self.claims: list[_Claim] = []
 
-    def fail(
-        self,
-        message: str,
-        seg: _Segment | None = None,
-        element: str | None = None,
-        *,
-        in_transaction: str | None = None,
-        segment_id: str | None = None,
-        number: int | None = None,
-    ) -> X12Error:
+    def fail(self, message: str, seg: _Segment | None = None, element: str | None = None, *, in_transaction: str | None = None,
+             segment_id: str | None = None, number: int | None = None) -> X12Error:
         if seg is not None:
             number = seg.number if in_transaction else seg.file_number
             segment_id = seg.id
@@ -490,100 +464,48 @@ class _Scanner:
         number = self.file_number + 1
         if not text.startswith("ISA", pos):
             found = text[pos : pos + 3]
-            raise X12Error(
-                self.source,
-                f"expected an interchange starting with ISA, found {found!r}",
-                segment=number,
-                scope="the file",
-            )
+            if text.startswith("\xef\xbb\xbf", pos):
+                found = "a UTF-8 byte order mark (bytes EF BB BF); an 837P holds only X12 characters"
+            elif re.search(r"[^\x20-\x7e]", found):
+                found = "bytes " + " ".join(f"{ord(c):02X}" for c in found) + "; an 837P holds only X12 characters"
+            else:
+                found = repr(found)
+            raise X12Error(self.source, f"expected an interchange starting with ISA, found {found}", segment=number, scope="the file")
         if len(text) - pos < 106:
-            raise X12Error(
-                self.source,
-                f"expected the ISA segment's 106 characters, found {len(text) - pos}",
-                segment=number,
-                segment_id="ISA",
-                scope="the file",
-            )
+            raise X12Error(self.source, f"expected the ISA segment's 106 characters, found {len(text) - pos}", segment=number, segment_id="ISA", scope="the file")
         element = text[pos + 3]
         if element.isalnum() or element in " \r\n":
-            raise X12Error(
-                self.source,
-                f"expected an element separator (such as '*') after ISA, found {element!r}",
-                segment=number,
-                segment_id="ISA",
-                scope="the file",
-            )
+            raise X12Error(self.source, f"expected an element separator (such as '*') after ISA, found {element!r}",
+                           segment=number, segment_id="ISA", scope="the file")
         # The ISA's elements have fixed widths: the 16 separators are at fixed offsets.
         widths = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1)
         offset = pos + 3
         for n, width in enumerate(widths, 1):
             if text[offset] != element:
-                raise X12Error(
-                    self.source,
-                    f"expected the element separator {element!r} before ISA{n:02d} at character {offset - pos + 1}, found {text[offset]!r} (the ISA has fixed-width elements; its length must be 106)",
-                    segment=number,
-                    segment_id="ISA",
-                    element=f"ISA{n:02d}",
-                    scope="the file",
-                )
+                raise X12Error(self.source, f"expected the element separator {element!r} before ISA{n:02d} at character {offset - pos + 1}, found {text[offset]!r} (the ISA has fixed-width elements; its length must be 106)",
+                               segment=number, segment_id="ISA", element=f"ISA{n:02d}", scope="the file")
             field = text[offset + 1 : offset + 1 + width]
             if element in field:
-                raise X12Error(
-                    self.source,
-                    f"expected {width} characters in ISA{n:02d}, found {len(field.split(element)[0])} (the ISA has fixed-width elements; its length must be 106)",
-                    segment=number,
-                    segment_id="ISA",
-                    element=f"ISA{n:02d}",
-                    scope="the file",
-                )
+                raise X12Error(self.source, f"expected {width} characters in ISA{n:02d}, found {len(field.split(element)[0])} (the ISA has fixed-width elements; its length must be 106)",
+                               segment=number, segment_id="ISA", element=f"ISA{n:02d}", scope="the file")
             offset += 1 + width
         if text[offset] != element:
-            raise X12Error(
-                self.source,
-                f"expected the element separator before ISA16, found {text[offset]!r} (the ISA's length must be 106)",
-                segment=number,
-                segment_id="ISA",
-                element="ISA16",
-                scope="the file",
-            )
+            raise X12Error(self.source, f"expected the element separator before ISA16, found {text[offset]!r} (the ISA's length must be 106)",
+                           segment=number, segment_id="ISA", element="ISA16", scope="the file")
         component, terminator = text[offset + 1], text[offset + 2]
         repetition = text[pos + 82]
         if component.isalnum() or component in (" ", element):
-            raise X12Error(
-                self.source,
-                f"expected a component separator (such as ':') in ISA16, found {component!r}",
-                segment=number,
-                segment_id="ISA",
-                element="ISA16",
-                scope="the file",
-            )
+            raise X12Error(self.source, f"expected a component separator (such as ':') in ISA16, found {component!r}",
+                           segment=number, segment_id="ISA", element="ISA16", scope="the file")
         if terminator.isalnum() or terminator in (" ", element, component):
-            raise X12Error(
-                self.source,
-                f"missing segment terminator after ISA16: expected a terminator (such as '~'), found {terminator!r}",
-                segment=number,
-                segment_id="ISA",
-                element="ISA16",
-                scope="the file",
-            )
+            raise X12Error(self.source, f"missing segment terminator after ISA16: expected a terminator (such as '~'), found {terminator!r}",
+                           segment=number, segment_id="ISA", element="ISA16", scope="the file")
         if text[pos + 84 : pos + 89] != "00501":
-            raise X12Error(
-                self.source,
-                f"expected interchange version 00501 (5010), found {text[pos + 84 : pos + 89]!r}",
-                segment=number,
-                segment_id="ISA",
-                element="ISA12",
-                scope="the file",
-            )
+            raise X12Error(self.source, f"expected interchange version 00501 (5010), found {text[pos + 84 : pos + 89]!r}",
+                           segment=number, segment_id="ISA", element="ISA12", scope="the file")
         if repetition.isalnum() or repetition in (" ", element, component, terminator):
-            raise X12Error(
-                self.source,
-                f"expected a repetition separator (such as '^') in ISA11, found {repetition!r}",
-                segment=number,
-                segment_id="ISA",
-                element="ISA11",
-                scope="the file",
-            )
+            raise X12Error(self.source, f"expected a repetition separator (such as '^') in ISA11, found {repetition!r}",
+                           segment=number, segment_id="ISA", element="ISA11", scope="the file")
         return _Delimiters(element, component, repetition, terminator)
 
     def _check_characters(self, start: int, stop: int, delims: _Delimiters, segments: Sequence[_Segment]) -> None:
@@ -600,18 +522,9 @@ class _Scanner:
                 index = self.text.count(delims.element, seg.start, where)
                 element = f"{seg.id}{index:02d}" if index else None
                 number, scope = _place(segments, k)
-                raise X12Error(
-                    self.source,
-                    f"{what} at offset {where}: an 837P holds only X12 characters (ASCII letters, digits, spaces and punctuation)",
-                    segment=number,
-                    segment_id=seg.id,
-                    element=element,
-                    scope=scope,
-                )
-        raise X12Error(
-            self.source,
-            f"{what} at offset {where}: an 837P holds only X12 characters (ASCII letters, digits, spaces and punctuation)",
-        )
+                raise X12Error(self.source, f"{what} at offset {where}: an 837P holds only X12 characters (ASCII letters, digits, spaces and punctuation)",
+                               segment=number, segment_id=seg.id, element=element, scope=scope)
+        raise X12Error(self.source, f"{what} at offset {where}: an 837P holds only X12 characters (ASCII letters, digits, spaces and punctuation)")
 
     def scan(self) -> list[_Claim]:
         text = self.text
@@ -645,26 +558,16 @@ class _Scanner:
             if start >= n:
                 last = segments[-1] if segments else None
                 self._check_characters(first, n, delims, segments)
-                raise X12Error(
-                    self.source,
-                    "expected IEA at the end of the interchange, found the end of the file",
-                    segment=last.file_number if last else None,
-                    segment_id=last.id if last else None,
-                    scope="the file",
-                )
+                raise X12Error(self.source, "expected IEA at the end of the interchange, found the end of the file",
+                               segment=last.file_number if last else None, segment_id=last.id if last else None, scope="the file")
             end = text.find(term, start)
             self.file_number += 1
             if end < 0:
                 raw = text[start:]
                 seg_id = raw.split(delims.element, 1)[0][:3]
                 self._check_characters(first, n, delims, segments)
-                raise X12Error(
-                    self.source,
-                    f"missing segment terminator {term!r} at the end of the file",
-                    segment=self.file_number,
-                    segment_id=seg_id,
-                    scope="the file",
-                )
+                raise X12Error(self.source, f"missing segment terminator {term!r} at the end of the file",
+                               segment=self.file_number, segment_id=seg_id, scope="the file")
             raw = text[start:end]
             if term == "\n" and raw.endswith("\r"):
                 raw = raw[:-1]
@@ -676,23 +579,14 @@ class _Scanner:
                 line_break = min(raw.find(c) for c in _LINE_BREAKS if c in raw)
                 following = raw[line_break:].strip().split(delims.element, 1)[0][:3]
                 number, scope = _place(segments, len(segments) - 1)
-                raise X12Error(
-                    self.source,
-                    f"missing segment terminator {term!r}: the segment runs on past a line break into {following!r}",
-                    segment=number,
-                    segment_id=seg.id,
-                    scope=scope,
-                )
+                raise X12Error(self.source, f"missing segment terminator {term!r}: the segment runs on past a line break into {following!r}",
+                               segment=number, segment_id=seg.id, scope=scope)
             if not _SEGMENT_ID.match(seg.id):
                 self._check_characters(first, end, delims, segments)
-                raise X12Error(
-                    self.source,
-                    f"expected a segment id (2 or 3 capital letters or digits), found {seg.id[:20]!r}"
-                    + (" (is a segment terminator missing?)" if len(seg.id) > 3 else ""),
-                    segment=self.file_number,
-                    segment_id=None,
-                    scope="the file",
-                )
+                number, scope = _place(segments, len(segments) - 1)
+                raise X12Error(self.source, f"expected a segment id (2 or 3 capital letters or digits), found {seg.id[:20]!r}"
+                               + (" (is a segment terminator missing?)" if len(seg.id) > 3 else ""),
+                               segment=number, segment_id=None, scope=scope)
             start = end + 1
             if seg.id == "IEA":
                 self._check_characters(first, end + 1, delims, segments)
@@ -712,13 +606,9 @@ class _Scanner:
             raise self.fail(f"expected GS or IEA, found {seg.id}", seg)
         iea = segments[i]
         if iea.get(1) != str(groups):
-            raise self.fail(
-                f"expected {groups} (the functional groups in the interchange), found {iea.get(1)!r}", iea, "IEA01"
-            )
+            raise self.fail(f"expected {groups} (the functional groups in the interchange), found {iea.get(1)!r}", iea, "IEA01")
         if iea.get(2) != isa.get(13):
-            raise self.fail(
-                f"expected the interchange control number {isa.get(13)!r} of ISA13, found {iea.get(2)!r}", iea, "IEA02"
-            )
+            raise self.fail(f"expected the interchange control number {isa.get(13)!r} of ISA13, found {iea.get(2)!r}", iea, "IEA02")
         if groups == 0:
             raise self.fail("expected at least one functional group (GS) in the interchange", iea)
 
@@ -745,12 +635,8 @@ class _Scanner:
 
     @staticmethod
     def _version_message(found: str) -> str:
-        known = {
-            "005010X223A2": " (an 837I, institutional claim)",
-            "005010X224A2": " (an 837D, dental claim)",
-            "005010X222": " (the 837P without its addenda A1)",
-            "004010X098A1": " (the 4010 837P, retired in 2012)",
-        }
+        known = {"005010X223A2": " (an 837I, institutional claim)", "005010X224A2": " (an 837D, dental claim)",
+                 "005010X222": " (the 837P without its addenda A1)", "004010X098A1": " (the 4010 837P, retired in 2012)"}
         return f"expected version {IMPLEMENTATION} (837P, professional claim), found {found!r}{known.get(found, '')}"
 
     def _transaction(self, segments: list[_Segment], i: int, gs: _Segment) -> int:
@@ -761,11 +647,7 @@ class _Scanner:
         # number the segments inside the set
         j = i
         body: list[_Segment] = []
-        while (
-            j < len(segments)
-            and segments[j].id not in ("SE", "GE", "IEA", "GS", "ISA")
-            and not (j > i and segments[j].id == "ST")
-        ):
+        while j < len(segments) and segments[j].id not in ("SE", "GE", "IEA", "GS", "ISA") and not (j > i and segments[j].id == "ST"):
             body.append(attrs.evolve(segments[j], number=j - i + 1))
             j += 1
         if j >= len(segments) or segments[j].id != "SE":
@@ -777,19 +659,9 @@ class _Scanner:
             raise self.fail(self._version_message(st.get(3)), body[0], "ST03", in_transaction=control)
         if se.get(1) != str(len(body)):
             hint = " (is a segment terminator missing?)" if se.get(1).isdigit() and int(se.get(1)) > len(body) else ""
-            raise self.fail(
-                f"expected {len(body)} (the segments from ST to SE), found {se.get(1)!r}{hint}",
-                se,
-                "SE01",
-                in_transaction=control,
-            )
+            raise self.fail(f"expected {len(body)} (the segments from ST to SE), found {se.get(1)!r}{hint}", se, "SE01", in_transaction=control)
         if se.get(2) != control:
-            raise self.fail(
-                f"expected the transaction set control number {control!r} of ST02, found {se.get(2)!r}",
-                se,
-                "SE02",
-                in_transaction=control,
-            )
+            raise self.fail(f"expected the transaction set control number {control!r} of ST02, found {se.get(2)!r}", se, "SE02", in_transaction=control)
         self._claims(body, control)
         return j + 1
 
@@ -813,39 +685,19 @@ class _Scanner:
                 close()
                 hl_id, parent_id, level = seg.get(1), seg.get(2), seg.get(3)
                 if not hl_id or hl_id in hls:
-                    raise self.fail(
-                        f"expected a new hierarchical id, found {hl_id!r}" + (" (used before)" if hl_id else ""),
-                        seg,
-                        "HL01",
-                        in_transaction=control,
-                    )
+                    raise self.fail(f"expected a new hierarchical id, found {hl_id!r}" + (" (used before)" if hl_id else ""), seg, "HL01", in_transaction=control)
                 parent = None
                 if level == "20":
                     if parent_id:
-                        raise self.fail(
-                            f"expected no parent for a billing provider level (HL03 20), found {parent_id!r}",
-                            seg,
-                            "HL02",
-                            in_transaction=control,
-                        )
+                        raise self.fail(f"expected no parent for a billing provider level (HL03 20), found {parent_id!r}", seg, "HL02", in_transaction=control)
                 elif level in ("22", "23"):
                     parent = hls.get(parent_id)
                     want = "20" if level == "22" else "22"
                     if parent is None or parent.kind != want:
                         what = "billing provider" if want == "20" else "subscriber"
-                        raise self.fail(
-                            f"expected the HL01 of an earlier {what} level (HL03 {want}), found {parent_id!r}",
-                            seg,
-                            "HL02",
-                            in_transaction=control,
-                        )
+                        raise self.fail(f"expected the HL01 of an earlier {what} level (HL03 {want}), found {parent_id!r}", seg, "HL02", in_transaction=control)
                 else:
-                    raise self.fail(
-                        f"expected a hierarchical level code 20 (billing provider), 22 (subscriber) or 23 (patient), found {level!r}",
-                        seg,
-                        "HL03",
-                        in_transaction=control,
-                    )
+                    raise self.fail(f"expected a hierarchical level code 20 (billing provider), 22 (subscriber) or 23 (patient), found {level!r}", seg, "HL03", in_transaction=control)
                 ctx = _Context(level, seg, parent)
                 hls[hl_id] = ctx
                 loop = ""
@@ -859,11 +711,7 @@ class _Scanner:
                 continue
             if seg.id == "CLM":
                 if ctx is None or ctx.kind == "20":
-                    raise self.fail(
-                        "expected a subscriber (HL03 22) or patient (HL03 23) level before the claim",
-                        seg,
-                        in_transaction=control,
-                    )
+                    raise self.fail("expected a subscriber (HL03 22) or patient (HL03 23) level before the claim", seg, in_transaction=control)
                 claim = [seg]
                 continue
             if ctx is None:
@@ -875,8 +723,8 @@ class _Scanner:
                 elif ctx.kind == "22" and loop == "PR":
                     ctx.payer_name = seg.get(3) or None
                     ctx.payer_identifier = seg.get(9) or None
-            elif seg.id == "PRV" and ctx.kind == "20" and loop == "":
-                ctx.taxonomy = (seg.get(3), seg)
+            elif seg.id == "PRV" and ctx.kind == "20" and (loop == "" or seg.get(1) == "BI"):
+                ctx.taxonomy = (seg.get(3), seg)  # 2000A: before 2010AA (tolerated after it)
             elif seg.id == "N4" and ctx.kind == "20" and loop == "85":
                 ctx.state = seg.get(2) or None
             elif seg.id == "SBR" and ctx.kind == "22":
@@ -914,16 +762,10 @@ def _date(seg: _Segment) -> dt.date:
     if qualifier == "RD8" and "-" in value:
         first, _, last = value.partition("-")
         if first != last:
-            raise _ClaimProblem(
-                seg,
-                "DTP03",
-                f"expected one date of service per line, found the range {value!r}; payerpolicy checks one date per claim",
-            )
+            raise _ClaimProblem(seg, "DTP03", f"expected one date of service per line, found the range {value!r}; payerpolicy checks one date per claim")
         value = first
     elif qualifier != "D8":
-        raise _ClaimProblem(
-            seg, "DTP02", f"expected the date format D8 (or RD8 with one date), found {_shown(qualifier)}"
-        )
+        raise _ClaimProblem(seg, "DTP02", f"expected the date format D8 (or RD8 with one date), found {_shown(qualifier)}")
     try:
         if not re.match(r"^\d{8}$", value):
             raise ValueError
@@ -940,24 +782,16 @@ def _diagnoses(hi_segments: Sequence[_Segment]) -> list[str]:
                 continue
             qualifier, code = seg.component(n, 1), seg.component(n, 2)
             if qualifier in ("BK", "BF"):
-                raise _ClaimProblem(
-                    seg,
-                    f"HI{n:02d}-1",
-                    f"expected an ICD-10-CM diagnosis (ABK, ABF), found the ICD-9 qualifier {qualifier!r}",
-                )
+                raise _ClaimProblem(seg, f"HI{n:02d}-1", f"expected an ICD-10-CM diagnosis (ABK, ABF), found the ICD-9 qualifier {qualifier!r}")
             if qualifier not in ("ABK", "ABF"):
                 continue  # other health care information (condition codes, anesthesia, ...)
             if qualifier == "ABK" and out:
-                raise _ClaimProblem(
-                    seg, f"HI{n:02d}-1", "expected one principal diagnosis (ABK), first; found another ABK"
-                )
+                raise _ClaimProblem(seg, f"HI{n:02d}-1", "expected one principal diagnosis (ABK), first; found another ABK")
             if qualifier == "ABF" and not out:
                 raise _ClaimProblem(seg, f"HI{n:02d}-1", "expected the principal diagnosis (ABK) first, found ABF")
             bare = code.upper().replace(".", "")
             if not _ICD10.match(bare):
-                raise _ClaimProblem(
-                    seg, f"HI{n:02d}-2", f"expected an ICD-10-CM code such as M5450, found {_shown(code)}"
-                )
+                raise _ClaimProblem(seg, f"HI{n:02d}-2", f"expected an ICD-10-CM code such as M5450, found {_shown(code)}")
             out.append(bare if len(bare) <= 3 else f"{bare[:3]}.{bare[3:]}")
     return out
 
@@ -969,14 +803,11 @@ def _taxonomy_type(seg: _Segment, qualifier: str) -> str:
         raise _ClaimProblem(seg, "PRV02", f"expected PXC (a NUCC taxonomy code follows), found {_shown(seg.get(2))}")
     code = seg.get(3)
     if not _TAXONOMY.match(code):
-        raise _ClaimProblem(
-            seg, "PRV03", f"expected a 10-character provider taxonomy code such as 111N00000X, found {_shown(code)}"
-        )
+        raise _ClaimProblem(seg, "PRV03", f"expected a 10-character provider taxonomy code such as 111N00000X, found {_shown(code)}")
     ptype = provider_type_for_taxonomy(code)
     if ptype is None:
         raise _ClaimProblem(
-            seg,
-            "PRV03",
+            seg, "PRV03",
             f"taxonomy {code} is not one payerpolicy maps to a provider type (chiropractor, physical or occupational therapist or assistant, massage therapist, athletic trainer, physician; docs/x12.md)",
         )
     return ptype
@@ -998,20 +829,13 @@ def _charge(seg: _Segment) -> str:
         if not amount.is_finite() or amount < 0 or amount.as_tuple().exponent < -2:  # type: ignore[operator]
             raise InvalidOperation
     except InvalidOperation:
-        raise _ClaimProblem(
-            seg, "SV102", f"expected the line charge in dollars such as 120.00, found {_shown(raw)}"
-        ) from None
+        raise _ClaimProblem(seg, "SV102", f"expected the line charge in dollars such as 120.00, found {_shown(raw)}") from None
     return f"{amount:.2f}"
 
 
 def _units(seg: _Segment) -> int:
     if seg.get(3) != "UN":
-        raise _ClaimProblem(
-            seg,
-            "SV103",
-            f"expected UN (units), found {_shown(seg.get(3))}"
-            + (" (minutes are for anesthesia)" if seg.get(3) == "MJ" else ""),
-        )
+        raise _ClaimProblem(seg, "SV103", f"expected UN (units), found {_shown(seg.get(3))}" + (" (minutes are for anesthesia)" if seg.get(3) == "MJ" else ""))
     raw = seg.get(4)
     try:
         value = Decimal(raw)
@@ -1096,9 +920,7 @@ class _ClaimReader:
                 line = lines[-1]
                 if seg.id == "SV1":
                     if line.sv1 is not None:
-                        raise _ClaimProblem(
-                            seg, None, f"expected one SV1 per line (LX {line.lx.get(1)}), found a second one"
-                        )
+                        raise _ClaimProblem(seg, None, f"expected one SV1 per line (LX {line.lx.get(1)}), found a second one")
                     line.sv1 = seg
                 elif seg.id == "DTP" and seg.get(1) == "472":
                     line.dates.append(seg)
@@ -1124,9 +946,7 @@ class _ClaimReader:
         if not lines:
             raise _ClaimProblem(clm, None, "the claim has no service lines (2400 LX with SV1)")
         if not hi:
-            raise _ClaimProblem(
-                clm, None, "the claim has no HI segment; an 837P needs the principal diagnosis (HI01 ABK)"
-            )
+            raise _ClaimProblem(clm, None, "the claim has no HI segment; an 837P needs the principal diagnosis (HI01 ABK)")
         diagnoses = _diagnoses(hi)
         if not diagnoses:
             raise _ClaimProblem(hi[0], "HI01-1", "expected the principal diagnosis (ABK), found none")
@@ -1139,11 +959,7 @@ class _ClaimReader:
         taxonomy_seg = rendering_prv or (billing.taxonomy[1] if billing.taxonomy else None)
         if taxonomy_seg is None:
             where = rendering or clm
-            raise _ClaimProblem(
-                where,
-                None,
-                "no provider taxonomy: expected PRV*PE*PXC in 2310B (rendering provider) or PRV*BI*PXC in 2000A (billing provider)",
-            )
+            raise _ClaimProblem(where, None, "no provider taxonomy: expected PRV*PE*PXC in 2310B (rendering provider) or PRV*BI*PXC in 2000A (billing provider)")
         ptype = _taxonomy_type(taxonomy_seg, "PE" if taxonomy_seg is rendering_prv else "BI")
         npi = _npi(rendering) if rendering is not None else (_npi(billing.npi[1]) if billing.npi else None)
 
@@ -1153,9 +969,7 @@ class _ClaimReader:
         refs: list[LineRef] = []
         for index, line in enumerate(lines):
             if line.sv1 is None:
-                raise _ClaimProblem(
-                    line.lx, None, f"line {line.lx.get(1) or index + 1} has no SV1 segment (professional service)"
-                )
+                raise _ClaimProblem(line.lx, None, f"line {line.lx.get(1) or index + 1} has no SV1 segment (professional service)")
             sv1 = line.sv1
             if not line.dates:
                 raise _ClaimProblem(sv1, None, f"line {line.lx.get(1) or index + 1} has no date of service (DTP*472)")
@@ -1164,8 +978,7 @@ class _ClaimReader:
                 dos = day
             elif day != dos:
                 raise _ClaimProblem(
-                    line.dates[0],
-                    "DTP03",
+                    line.dates[0], "DTP03",
                     f"expected the claim's one date of service {dos:%Y%m%d}, found {day:%Y%m%d}; payerpolicy checks one visit per claim (send each date as its own claim)",
                 )
             if line.rendering is not None:
@@ -1173,17 +986,12 @@ class _ClaimReader:
                 line_npi = _npi(line.rendering)
                 if (line_type, line_npi) != (ptype, npi):
                     raise _ClaimProblem(
-                        line.rendering,
-                        "NM109" if line_type == ptype else None,
+                        line.rendering, "NM109" if line_type == ptype else None,
                         f"line {line.lx.get(1) or index + 1} names another rendering provider (2420A: {line_type} {line_npi}) than the claim ({ptype} {npi}); payerpolicy checks one provider per claim",
                     )
             info, modifiers = _procedure(sv1, self.catalogue)
             billed = {"units": _units(sv1), "modifiers": modifiers, "charge": _charge(sv1)}
-            entry: dict[str, Any] = {
-                "code": info.code,
-                "billed": billed,
-                "diagnosis_pointers": _pointers(sv1, len(diagnoses)),
-            }
+            entry: dict[str, Any] = {"code": info.code, "billed": billed, "diagnosis_pointers": _pointers(sv1, len(diagnoses))}
             if info.category in vocab.PROCEDURE_CATEGORIES:
                 if info.is_em and "25" in modifiers:
                     entry["separately_identifiable"] = True
@@ -1197,12 +1005,7 @@ class _ClaimReader:
         provider: dict[str, Any] = {"type": ptype}
         if npi is not None:
             provider["npi"] = npi
-        encounter: dict[str, Any] = {
-            "id": claim_id,
-            "date_of_service": dos.isoformat(),
-            "provider": provider,
-            "diagnoses": diagnoses,
-        }
+        encounter: dict[str, Any] = {"id": claim_id, "date_of_service": dos.isoformat(), "provider": provider, "diagnoses": diagnoses}
         if services:
             encounter["services"] = services
         if procedures:
@@ -1245,6 +1048,40 @@ def read_837p(
     return (_ClaimReader(claim, payers, codes).read() for claim in claims)
 
 
+def read_837p_file(
+    path: str, *, payer_map: PayerMap | None = None, catalogue: vocab.CodeCatalogue | None = None
+) -> Iterator[ClaimRecord | ClaimError]:
+    """:func:`read_837p` on a file (``-``: standard input); a missing or unreadable file is a PayerPolicyError naming it."""
+    if path == "-":
+        return read_837p(sys.stdin.buffer.read(), source="<stdin>", payer_map=payer_map, catalogue=catalogue)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise PayerPolicyError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise PayerPolicyError(f"{path}: cannot read the file ({type(exc).__name__})") from None
+    return read_837p(data, source=path, payer_map=payer_map, catalogue=catalogue)
+
+
+def to_encounter(record: ClaimRecord, *, catalogue: vocab.CodeCatalogue | None = None) -> Encounter | ClaimError:
+    """The record's :class:`~payerpolicy.Encounter`, or a :class:`ClaimError` when the encounter format refuses it.
+
+    The error names the ``SV1`` segment of the entry the encounter field belongs to (``CLM`` for a
+    claim-level field) and keeps the field path in its message.
+    """
+    try:
+        return Encounter.from_mapping(record.encounter, catalogue=catalogue)
+    except EncounterError as exc:
+        segment, segment_id = record.segment, "CLM"
+        entry = re.match(r"^(services|procedures)\[(\d+)\]", exc.field)
+        if entry is not None:
+            for ref in record.lines:
+                if (ref.origin, ref.entry) == (entry[1], int(entry[2])):
+                    segment, segment_id = ref.segment, "SV1"
+        message = f"{exc.field}: {exc.message}" if exc.field else exc.message
+        return ClaimError(record.position, record.claim_id, segment, segment_id, None, f"the encounter format refuses {message}", record.transaction)
+
+
 # --------------------------------------------------------------------------------------------
 # Rewriting SV1 segments in place
 
@@ -1252,17 +1089,13 @@ def read_837p(
 def _check_change(change: LineChange, where: str) -> None:
     if change.modifiers is not None:
         if len(change.modifiers) > 4:
-            raise PayerPolicyError(
-                f"cannot rewrite {where}: SV101 takes at most 4 modifiers, found {len(change.modifiers)}"
-            )
+            raise PayerPolicyError(f"cannot rewrite {where}: SV101 takes at most 4 modifiers, found {len(change.modifiers)}")
         for m in change.modifiers:
             if not _MODIFIER.match(m):
                 raise PayerPolicyError(f"cannot rewrite {where}: expected 2-character modifiers, found {m!r}")
     if change.diagnosis_pointers is not None:
         if not 1 <= len(change.diagnosis_pointers) <= 4:
-            raise PayerPolicyError(
-                f"cannot rewrite {where}: SV107 takes 1 to 4 diagnosis pointers, found {len(change.diagnosis_pointers)}"
-            )
+            raise PayerPolicyError(f"cannot rewrite {where}: SV107 takes 1 to 4 diagnosis pointers, found {len(change.diagnosis_pointers)}")
         for p in change.diagnosis_pointers:
             if isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= 12:
                 raise PayerPolicyError(f"cannot rewrite {where}: expected diagnosis pointers from 1 to 12, found {p!r}")
@@ -1309,6 +1142,9 @@ def rewrite_lines(data: bytes, changes: Mapping[tuple[int, int], LineChange]) ->
         if not 0 <= index < len(sv1s) or sv1s[index] is None:
             raise PayerPolicyError(f"cannot rewrite {where}: the claim has no SV1 for that line ({len(sv1s)} lines)")
         _check_change(change, where)
+        n_dx = _diagnosis_count(claims[position])
+        if change.diagnosis_pointers is not None and max(change.diagnosis_pointers) > n_dx:
+            raise PayerPolicyError(f"cannot rewrite {where}: a diagnosis pointer points past the claim's {n_dx} diagnoses")
         seg = sv1s[index]
         assert seg is not None
         if change.diagnosis_pointers is not None and len(seg.elements) < 2:
@@ -1323,6 +1159,16 @@ def rewrite_lines(data: bytes, changes: Mapping[tuple[int, int], LineChange]) ->
         last = end
     out.append(text[last:])
     return "".join(out).encode("latin-1")
+
+
+def _diagnosis_count(claim: _Claim) -> int:
+    count = 0
+    for seg in claim.segments[1:]:
+        if seg.id == "LX":
+            break
+        if seg.id == "HI":
+            count += sum(1 for n in range(1, len(seg.elements)) if seg.component(n, 1) in ("ABK", "ABF"))
+    return count
 
 
 def _line_sv1s(claim: _Claim) -> list[_Segment | None]:

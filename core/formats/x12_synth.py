@@ -24,7 +24,7 @@ from decimal import Decimal
 
 import attrs
 
-__all__ = ["SynthClaim", "SynthLine", "SynthProvider", "interchange_text", "npi_with_check_digit", "synthetic_837p"]
+__all__ = ["SynthClaim", "SynthLine", "SynthProvider", "interchange_text", "npi_with_check_digit", "synthetic_837p", "synthetic_claims"]
 
 _IMPLEMENTATION = "005010X222A1"
 

@@ -10,9 +10,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import pyx12.params
 import pyx12.x12n_document
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from payerpolicy import Encounter, Engine, PayerPolicyError
 from payerpolicy.formats.io import read_encounter
 from payerpolicy.formats.x12 import Envelope, PayerSettings, interchange
@@ -29,9 +32,11 @@ from payerpolicy.formats.x12_in import (
     payer_map_from_mapping,
     provider_type_for_taxonomy,
     read_837p,
+    read_837p_file,
     rewrite_lines,
+    to_encounter,
 )
-from payerpolicy.formats.x12_synth import synthetic_837p
+from payerpolicy.formats.x12_synth import interchange_text, synthetic_837p, synthetic_claims
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "x12"
@@ -226,6 +231,9 @@ def test_the_writers_interchange_reads_back_to_the_same_lines(payer, visit):
     assert record.encounter["provider"]["type"] == encounter.provider.type
     assert record.encounter["id"] == encounter.id
     assert record.payer == payer  # the default payer map gives the payer back
+    if payer == "ca_wc":  # with the billing provider in NC, the payer name (the plugin's) still says California
+        (record,) = read(interchange(outcome, encounter, attrs.evolve(envelope, billing_state="NC")))
+        assert record.payer == "ca_wc"  # type: ignore[union-attr]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,6 +340,13 @@ def test_other_envelope_problems():
     )
     assert _envelope_error(COMMERCIAL.replace("HL*2*1*22*0~", "HL*2*9*22*0~")) == (
         "claims.x12: HL segment 12 of transaction set 0001, HL02: expected the HL01 of an earlier billing provider level (HL03 20), found '9'"
+    )
+    assert _envelope_error(b"\xef\xbb\xbf" + COMMERCIAL.encode("ascii")) == (
+        "claims.x12: segment 1 of the file: expected an interchange starting with ISA, found a UTF-8 byte order mark (bytes EF BB BF); an 837P holds only X12 characters"
+    )
+    assert _envelope_error(COMMERCIAL.encode("utf-16")).endswith("found bytes FF FE 49; an 837P holds only X12 characters")
+    assert _envelope_error(COMMERCIAL.replace("LX*2~", "lx*2~")) == (
+        "claims.x12: segment 24 of transaction set 0001: expected a segment id (2 or 3 capital letters or digits), found 'lx'"
     )
     assert _envelope_error(COMMERCIAL + "junk~") == "claims.x12: segment 38 of the file: expected an interchange starting with ISA, found 'jun'"
 
@@ -471,6 +486,9 @@ def test_the_taxonomy_table_gives_only_provider_types_of_the_format():
         ("X", "PALMETTO GBA", "MB", "NC", "medicare"),
         ("X", "PLACEHOLDER WC CARRIER", "WC", "CA", "ca_wc"),
         ("X", "PLACEHOLDER WC CARRIER", "WC", "NV", None),
+        ("X", "STATE COMPENSATION INSURANCE FUND", "WC", "NV", "ca_wc"),
+        ("X", "CALIFORNIA WORKERS' COMPENSATION (DWC OMFS)", "WC", None, "ca_wc"),
+        ("X", "CALIFORNIA PLACEHOLDER PLAN", "CI", "NV", "commercial"),
         ("X", "BLUE CROSS BLUE SHIELD OF NORTH CAROLINA", "12", "NC", "bcbsnc"),
         ("X", "BCBSNC", "BL", "NC", "bcbsnc"),
         ("X", "BLUE CROSS OF NC", "BL", "NC", "bcbsnc"),
@@ -573,9 +591,98 @@ def test_rewrite_lines_keeps_other_elements_and_line_endings():
         ((0, 0), LineChange(modifiers=("5*",)), "cannot rewrite claim 0, line 0: expected 2-character modifiers, found '5*'"),
         ((0, 0), LineChange(diagnosis_pointers=()), "cannot rewrite claim 0, line 0: SV107 takes 1 to 4 diagnosis pointers, found 0"),
         ((0, 0), LineChange(diagnosis_pointers=(13,)), "cannot rewrite claim 0, line 0: expected diagnosis pointers from 1 to 12, found 13"),
+        ((0, 0), LineChange(diagnosis_pointers=(1, 6)), "cannot rewrite claim 0, line 0: a diagnosis pointer points past the claim's 5 diagnoses"),
     ],
 )
 def test_rewrite_lines_refuses_what_it_cannot_write(key, change, message):
     with pytest.raises(PayerPolicyError) as info:
         rewrite_lines(COMMERCIAL.encode("ascii"), {key: change})
     assert str(info.value) == message
+
+
+# ---------------------------------------------------------------------------------------------
+# Properties over synthetic files
+
+SYNTH = synthetic_837p(60, seed=3, claims_per_interchange=25, claims_per_transaction=10)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_synthetic_claim_reads_back_as_drawn(seed):
+    drawn = synthetic_claims(80, seed=seed)
+    records = read(interchange_text(drawn, claims_per_transaction=30))
+    assert len(records) == len(drawn)
+    for claim, record in zip(drawn, records, strict=True):
+        assert isinstance(record, ClaimRecord), record
+        assert record.claim_id == claim.claim_id
+        assert record.encounter["date_of_service"] == claim.date_of_service.isoformat()
+        assert record.encounter["diagnoses"] == list(claim.diagnoses)
+        assert lines_of(record) == [(x.code, x.units, list(x.modifiers), list(x.pointers), f"{x.charge:.2f}") for x in claim.lines]
+        provider = claim.rendering or claim.billing
+        assert record.encounter["provider"]["npi"] == provider.npi
+        assert (record.payer_name, record.payer_identifier, record.filing_indicator) == (claim.payer_name, claim.payer_id, claim.filing_indicator)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_rewrite_lines_changes_exactly_the_lines_asked(data):
+    records = [r for r in read(SYNTH) if isinstance(r, ClaimRecord)]
+    keys = data.draw(st.sets(st.sampled_from([(r.position, ref.line) for r in records for ref in r.lines]), max_size=8))
+    modifier = st.sampled_from(["59", "XS", "GP", "GO", "KX", "CQ", "GY", "AT", "25"])
+    changes = {}
+    for position, line in keys:
+        n_dx = len(records[position].encounter["diagnoses"])
+        changes[(position, line)] = LineChange(
+            modifiers=data.draw(st.none() | st.lists(modifier, max_size=4).map(tuple)),
+            diagnosis_pointers=data.draw(st.none() | st.lists(st.integers(1, n_dx), min_size=1, max_size=4).map(tuple)),
+        )
+    out = rewrite_lines(SYNTH, changes)
+    after = read(out)
+    changed_sv1 = 0
+    for before, new in zip(records, after, strict=True):
+        assert isinstance(new, ClaimRecord)
+        for line, (old_line, new_line) in enumerate(zip(lines_of(before), lines_of(new), strict=True)):
+            change = changes.get((before.position, line))
+            code, units, modifiers, pointers, charge = old_line
+            if change is not None:
+                modifiers = list(change.modifiers) if change.modifiers is not None else modifiers
+                pointers = list(change.diagnosis_pointers) if change.diagnosis_pointers is not None else pointers
+            assert new_line == (code, units, modifiers, pointers, charge)
+            changed_sv1 += new_line != old_line
+    differing = _differing_lines(SYNTH, out)
+    assert len(differing) == changed_sv1
+    assert all(a.startswith("SV1*") and b.startswith("SV1*") for a, b in differing)
+
+
+# ---------------------------------------------------------------------------------------------
+# Files and encounters
+
+
+def test_read_837p_file(tmp_path, monkeypatch):
+    path = tmp_path / "claims.x12"
+    path.write_bytes(fixture("multi_payer.x12"))
+    assert list(read_837p_file(str(path))) == read(fixture("multi_payer.x12"))
+    with pytest.raises(PayerPolicyError, match=r"nope.x12: no such file$"):
+        read_837p_file(str(tmp_path / "nope.x12"))
+    (tmp_path / "bad.x12").write_bytes(b"")
+    with pytest.raises(X12Error, match=r"/bad.x12: expected an X12 interchange starting with ISA, found an empty file$"):
+        read_837p_file(str(tmp_path / "bad.x12"))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(fixture("commercial_dc.x12"))))
+    assert list(read_837p_file("-")) == read(fixture("commercial_dc.x12"))
+
+
+def test_to_encounter_names_the_line_the_encounter_format_refuses():
+    record = read(fixture("commercial_dc.x12"))[0]
+    assert isinstance(record, ClaimRecord)
+    plain = attrs.evolve(record, encounter=without_billed(record.encounter))
+    encounter = to_encounter(plain)
+    assert isinstance(encounter, Encounter)
+    assert [s.code for s in encounter.services] == ["97140", "97124", "97110"]
+    bad = without_billed(record.encounter)
+    bad["services"][1]["diagnosis_pointers"] = [0]
+    error = to_encounter(attrs.evolve(record, encounter=bad))
+    assert error == ClaimError(0, "S42-COMMERCIAL", 28, "SV1", None,
+                               "the encounter format refuses services[1].diagnosis_pointers[0]: expected a whole number >= 1, found 0", "0001")
+    bad = without_billed(record.encounter)
+    bad["date_of_service"] = "2025-02-30"
+    error = to_encounter(attrs.evolve(record, encounter=bad))
+    assert (error.segment, error.segment_id) == (19, "CLM")  # type: ignore[union-attr]
