@@ -4,7 +4,8 @@ Each kind is plain code that reads its parameters from a policy rule; *which* ru
 payer, with which parameters, sources and dates, is data (``policies/*.toml``). This module is a
 plugin like any other (registered by the host as ``payerpolicy.library``).
 
-Rule ids cited below are those of ``rules.md`` (the project's domain reference).
+Rule ids cited below (CORE-INT-01, ...) are the project's own public rule ids; each rule's public
+source is in the policy data.
 """
 
 from __future__ import annotations
@@ -516,7 +517,7 @@ def apply_necessity_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Cont
 
 
 def apply_unlisted_code(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
-    """Unlisted codes are paid by report, if at all (97039; seed 001)."""
+    """Unlisted codes are paid by report, if at all (97039; Collins, Dynamic Chiropractic 2006)."""
     for i, line in _on_claim(lines):
         if line.code in rule["codes"]:
             yield Change.note(
