@@ -251,6 +251,8 @@ class Service:
 
     ``code`` or ``technique`` is given; ``minutes`` are direct one-on-one minutes. ``start`` and
     ``end`` place the service in the visit's timeline (used for same-time conflicts).
+    ``assistant_minutes`` are the minutes of it a therapy assistant (PTA, OTA) furnished apart from
+    the therapist (Medicare's CQ/CO de minimis rule); None when no assistant took part.
     """
 
     code: str | None = None
@@ -262,6 +264,7 @@ class Service:
     regions: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     necessity: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     diagnosis_pointers: tuple[int, ...] = attrs.field(default=(), converter=_tuple)
+    assistant_minutes: int | None = None
 
 
 @attrs.frozen
@@ -277,7 +280,18 @@ class Procedure:
 _ENCOUNTER_KEYS = ("id", "date_of_service", "provider", "care", "diagnoses", "services", "procedures", "documentation")
 _PROVIDER_KEYS = ("type", "npi")
 _CARE_KEYS = tuple(f.name for f in attrs.fields(Care))
-_SERVICE_KEYS = ("code", "technique", "intent", "minutes", "start", "end", "regions", "necessity", "diagnosis_pointers")
+_SERVICE_KEYS = (
+    "code",
+    "technique",
+    "intent",
+    "minutes",
+    "start",
+    "end",
+    "regions",
+    "necessity",
+    "diagnosis_pointers",
+    "assistant_minutes",
+)
 _PROCEDURE_KEYS = ("code", "regions", "diagnosis_pointers", "separately_identifiable")
 
 
@@ -404,6 +418,12 @@ class Encounter:
                         f"services[{i}].minutes",
                         f"expected at most the {span} minutes from {start:%H:%M} to {end:%H:%M}, found {minutes}",
                     )
+            assistant = sr.whole("assistant_minutes", minimum=0, maximum=MAX_SERVICE_MINUTES)
+            if assistant is not None and minutes is not None and assistant > minutes:
+                raise EncounterError(
+                    f"services[{i}].assistant_minutes",
+                    f"expected at most the service's {minutes} minutes, found {assistant}",
+                )
             services.append(
                 Service(
                     code=code,
@@ -415,6 +435,7 @@ class Encounter:
                     regions=sr.names("regions", vocab.REGIONS, what="region"),
                     necessity=sr.names("necessity", vocab.NECESSITY_CONDITIONS, what="necessity condition"),
                     diagnosis_pointers=pointers(sr),
+                    assistant_minutes=assistant,
                 )
             )
 
@@ -485,6 +506,7 @@ class Encounter:
                         "regions": list(s.regions) or None,
                         "necessity": list(s.necessity) or None,
                         "diagnosis_pointers": list(s.diagnosis_pointers) or None,
+                        "assistant_minutes": s.assistant_minutes,
                     }
                 )
                 for s in self.services
