@@ -1,4 +1,4 @@
-"""Aetna (rules.md §9.3, AET-01..05).
+"""Aetna (rules AET-01..05).
 
 Everything payer-specific is data in ``policies/aetna.toml``; this module registers the payer, the
 ``aetna_*`` rule kinds below and the claim order.

@@ -1,4 +1,4 @@
-"""Blue Cross NC and plans on Zelis claim edits (rules.md §9.2, BCNC-01..06).
+"""Blue Cross NC and plans on Zelis claim edits (rules BCNC-01..06).
 
 Everything payer-specific is data in ``policies/bcbsnc.toml``; this module registers the payer and
 one rule kind:

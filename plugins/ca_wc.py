@@ -1,4 +1,4 @@
-"""California workers' compensation: the DWC Official Medical Fee Schedule (rules.md §9.4).
+"""California workers' compensation: the DWC Official Medical Fee Schedule (rules CAWC-01..06).
 
 Everything payer-specific — code maps, their dates and sources, visit caps, open questions — is data
 in ``policies/ca_wc.toml``. This module registers the ``ca_wc`` payer, a code-choice hook and five

@@ -1,4 +1,4 @@
-"""Medicare Part B (CMS) with NCCI edits (rules.md §9.1, MCR-01..10; §8 NCCI).
+"""Medicare Part B (CMS) with NCCI edits (rules MCR-01..10; NCCI-01, NCCI-03).
 
 Everything payer-specific (codes, modifiers, thresholds, sources) is data in
 ``policies/medicare.toml``. The NCCI PTP and MUE edits are the core ``ncci_ptp`` / ``ncci_mue``

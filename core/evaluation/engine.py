@@ -1,6 +1,6 @@
 """The engine: one encounter and one payer in, one outcome out.
 
-Phases, in order (docs/rules.md explains each):
+Phases, in order (the docs page on rules and phases explains each):
 
 1. **lines** — one line per procedure; one per service, its code chosen by the
    ``payerpolicy_choose_code`` hook (the policy's ``code_by_technique`` rule by default);

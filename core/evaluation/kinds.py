@@ -42,7 +42,7 @@ def _findings(values: Iterable[Finding]) -> tuple[Finding, ...]:
     return tuple(values)
 
 
-#: The phases of an evaluation in which rule functions run, in order. See docs/rules.md.
+#: The phases of an evaluation in which rule functions run, in order (the phases are described in the docs, page "Rules and phases").
 PHASES = ("code", "screen", "modifiers", "adjust", "review", "claim")
 #: Phases the engine carries out itself; a kind names them to mark the rules it reads there.
 ENGINE_PHASES = ("merge", "units")

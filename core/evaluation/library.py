@@ -4,7 +4,8 @@ Each kind is plain code that reads its parameters from a policy rule; *which* ru
 payer, with which parameters, sources and dates, is data (``policies/*.toml``). This module is a
 plugin like any other (registered by the host as ``payerpolicy.library``).
 
-Rule ids cited below are those of ``rules.md`` (the project's domain reference).
+Rule ids cited below (CORE-INT-01, ...) are the project's own public rule ids; each rule's public
+source is in the policy data.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ def _service(line: ClaimLine, ctx: Context) -> Service | None:
 
 def _where(line: ClaimLine) -> str:
     return f"{line.origin}[{line.service}]"
+
+
+def _a(who: str) -> str:
+    """``who`` with its article, as read aloud: "a PT", "an LMT", "an OT"."""
+    return ("an " if who[:1] in "AEFHILMNORSX" else "a ") + who
 
 
 # --------------------------------------------------------------------------------------------
@@ -248,6 +254,135 @@ def apply_provider_code_restriction(rule: Rule, lines: tuple[ClaimLine, ...], ct
                 f"{line.code} is on this payer's list of codes a {ctx.encounter.provider.type} should not bill (override by editing the policy)",
                 line=i,
                 status="not_billable",
+            )
+
+
+def apply_provider_eligibility(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """Who may bill this payer: an ineligible provider's lines are not billable, with an error (CORE-PROV-03).
+
+    ``eligible`` provider types bill as usual; ``unverified`` ones bill with one warning that no
+    public source settles it; every other provider type is ineligible.
+    """
+    who = ctx.encounter.provider.type
+    if who in rule["eligible"]:
+        return
+    codes = rule.get("codes")
+    claim = [(i, line) for i, line in _on_claim(lines) if codes is None or line.code in codes]
+    if not claim:
+        return
+    if who in rule["unverified"]:
+        return
+    why = f" ({rule.note})" if rule.note else ""
+    for i, line in claim:
+        yield Change.note(
+            rule.id,
+            rule.source,
+            rule["finding"],
+            "error",
+            f"{line.code}: this payer does not pay services furnished by {_a(who)}{why}; the line is not put on the claim"
+            " (billing it as another provider's service would misrepresent who furnished it)",
+            line=i,
+            status=rule["status"],
+        )
+
+
+def review_provider_eligibility(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """An unverified provider type with lines still on the claim: one warning to confirm (CORE-PROV-03)."""
+    who = ctx.encounter.provider.type
+    if who in rule["eligible"] or who not in rule["unverified"]:
+        return
+    codes = rule.get("codes")
+    if not any(codes is None or line.code in codes for _, line in _on_claim(lines)):
+        return
+    yield Change.note(
+        rule.id,
+        rule.source,
+        rule["unverified_finding"],
+        "warning",
+        f"whether this payer pays services furnished by {_a(who)} is not settled by a public source"
+        + (f" ({rule.note})" if rule.note else "")
+        + "; confirm that the plan credentials this provider type before billing",
+    )
+
+
+def apply_assistant_modifier(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """CQ / CO on therapy furnished in whole or in part by an assistant, de minimis 10 % (MCR-08).
+
+    Runs in the screen phase, before same-code services are merged, so that each code's minutes and
+    assistant minutes are added over all its services; every line of a code gets the same answer.
+    """
+    enc = ctx.encounter
+    who = enc.provider.type
+    modifier = rule["modifiers"].get(who)
+    codes = rule["codes"]
+    claim = [(i, line) for i, line in _on_claim(lines) if line.code in codes]
+    if not claim:
+        return
+    if who in rule["assistants"]:
+        if modifier is None:
+            return
+        for i, line in claim:
+            if modifier not in line.modifiers:
+                yield Change(
+                    rule.id,
+                    rule.source,
+                    line=i,
+                    add_modifiers=(modifier,),
+                    reason=f"{line.code} furnished in whole by {_a(who)}",
+                )
+        return
+    by_code: dict[str, list[tuple[int, ClaimLine, Service]]] = {}
+    for _, line in claim:
+        service = _service(line, ctx)
+        if service is not None and service.assistant_minutes:
+            by_code.setdefault(line.code, [])
+    if not by_code:
+        return
+    if modifier is None:
+        yield Change.note(
+            rule.id,
+            rule.source,
+            "ASSISTANT_MODIFIER_UNKNOWN",
+            "warning",
+            f"assistant minutes are recorded, but this payer's policy names no assistant modifier for {_a(who)} provider;"
+            " check who supervised the assistant",
+        )
+        return
+    for i, line in claim:
+        service = _service(line, ctx)
+        if service is not None and line.code in by_code:
+            by_code[line.code].append((i, line, service))
+    percent = rule["de_minimis_percent"]
+    for code, entries in by_code.items():
+        assistant = sum(s.assistant_minutes or 0 for _, _, s in entries)
+        known = all(s.minutes is not None for _, _, s in entries)
+        total = sum(s.minutes or 0 for _, _, s in entries)
+        first = entries[0][0]
+        if known and assistant * 100 <= percent * total:
+            yield Change.note(
+                rule.id,
+                rule.source,
+                "ASSISTANT_DE_MINIMIS",
+                "info",
+                f"{code}: the assistant furnished {assistant} of {total} minutes, not more than {percent} %: no {modifier}",
+                line=first,
+            )
+            continue
+        share = f"{assistant} of {total} minutes, more than {percent} %" if known else f"{assistant} minutes (the service's total is not recorded)"
+        message = (
+            f"{code}: furnished in part by an assistant ({share}): {modifier} on the line"
+            + (f"; {rule.note}" if rule.note else "")
+        )
+        for n, (i, line, _) in enumerate(entries):
+            if modifier in line.modifiers:
+                continue
+            yield Change(
+                rule.id,
+                rule.source,
+                line=i,
+                add_modifiers=(modifier,),
+                finding=Finding("ASSISTANT_MODIFIER", "info", message, rule.id, rule.source, i) if n == 0 else None,
+                reason=message,
             )
 
 
@@ -546,7 +681,7 @@ def apply_necessity_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Cont
 
 
 def apply_unlisted_code(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
-    """Unlisted codes are paid by report, if at all (97039; seed 001)."""
+    """Unlisted codes are paid by report, if at all (97039; Collins, Dynamic Chiropractic 2006)."""
     for i, line in _on_claim(lines):
         if line.code in rule["codes"]:
             yield Change.note(
@@ -768,6 +903,32 @@ CORE_KINDS: tuple[RuleKind, ...] = (
         "Codes a provider type must not bill (CORE-PROV-01).",
         apply={"screen": apply_provider_code_restriction},
         params={"codes": CODES, "providers": Param("names", required=True, choices=PROVIDER_TYPES)},
+    ),
+    RuleKind(
+        "provider_eligibility",
+        "Who may bill this payer: other provider types are not billable, with an error; unverified ones warn (CORE-PROV-03).",
+        apply={"screen": apply_provider_eligibility, "review": review_provider_eligibility},
+        params={
+            "eligible": Param("names", required=True, choices=PROVIDER_TYPES, doc="provider types this payer pays"),
+            "unverified": Param(
+                "names", default=(), choices=PROVIDER_TYPES, doc="provider types no public source settles: billed, with a warning"
+            ),
+            "codes": Param("codes", doc="limit the rule to these codes (all when omitted)"),
+            "status": Param("name", default="not_billable", choices=("not_billable", "expected_denial")),
+            "finding": Param("str", default="PROVIDER_NOT_ELIGIBLE"),
+            "unverified_finding": Param("str", default="PROVIDER_ELIGIBILITY_UNVERIFIED"),
+        },
+    ),
+    RuleKind(
+        "assistant_modifier",
+        "CQ/CO on therapy furnished in whole or in part by an assistant; in part means more than the de minimis share of a code's minutes (MCR-08).",
+        apply={"screen": apply_assistant_modifier},
+        params={
+            "codes": CODES,
+            "modifiers": Param("table", required=True, doc='provider type = "modifier", e.g. PT = "CQ", OTA = "CO"'),
+            "assistants": Param("names", default=("PTA", "OTA"), choices=PROVIDER_TYPES, doc="provider types that are assistants"),
+            "de_minimis_percent": Param("int", default=10),
+        },
     ),
     RuleKind(
         "same_time_block",

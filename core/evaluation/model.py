@@ -324,6 +324,8 @@ class Service:
 
     ``code`` or ``technique`` is given; ``minutes`` are direct one-on-one minutes. ``start`` and
     ``end`` place the service in the visit's timeline (used for same-time conflicts).
+    ``assistant_minutes`` are the minutes of it a therapy assistant (PTA, OTA) furnished apart from
+    the therapist (Medicare's CQ/CO de minimis rule); None when no assistant took part.
     """
 
     code: str | None = None
@@ -335,6 +337,7 @@ class Service:
     regions: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     necessity: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     diagnosis_pointers: tuple[int, ...] = attrs.field(default=(), converter=_tuple)
+    assistant_minutes: int | None = None
     billed: Billed | None = None
 
 
@@ -362,6 +365,7 @@ _SERVICE_KEYS = (
     "regions",
     "necessity",
     "diagnosis_pointers",
+    "assistant_minutes",
     "billed",
 )
 _PROCEDURE_KEYS = ("code", "regions", "diagnosis_pointers", "separately_identifiable", "billed")
@@ -498,6 +502,12 @@ class Encounter:
                         f"services[{i}].minutes",
                         f"expected at most the {span} minutes from {start:%H:%M} to {end:%H:%M}, found {minutes}",
                     )
+            assistant = sr.whole("assistant_minutes", minimum=0, maximum=MAX_SERVICE_MINUTES)
+            if assistant is not None and minutes is not None and assistant > minutes:
+                raise EncounterError(
+                    f"services[{i}].assistant_minutes",
+                    f"expected at most the service's {minutes} minutes, found {assistant}",
+                )
             services.append(
                 Service(
                     code=code,
@@ -510,6 +520,7 @@ class Encounter:
                     necessity=sr.names("necessity", vocab.NECESSITY_CONDITIONS, what="necessity condition"),
                     diagnosis_pointers=pointers(sr),
                     billed=_billed(sr),
+                    assistant_minutes=assistant,
                 )
             )
 
@@ -582,6 +593,7 @@ class Encounter:
                         "necessity": list(s.necessity) or None,
                         "diagnosis_pointers": list(s.diagnosis_pointers) or None,
                         "billed": s.billed.to_mapping() if s.billed else None,
+                        "assistant_minutes": s.assistant_minutes,
                     }
                 )
                 for s in self.services

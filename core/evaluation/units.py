@@ -1,7 +1,7 @@
 """Timed-code units: the CMS total-time method and the AMA per-code method.
 
 Both are pure functions over ``{key: minutes}`` in entry order, so they can be tested against the
-CMS examples directly (rules.md §3).
+CMS examples directly (CMS Pub. 100-04 ch. 5 §20.2).
 """
 
 from __future__ import annotations

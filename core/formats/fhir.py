@@ -73,6 +73,7 @@ EXTENSIONS = {
     "technique": "Claim.item: the technique (valueCode)",
     "intent": "Claim.item: one intent (valueCode; repeat the extension)",
     "minutes": "Claim.item: direct one-on-one minutes (valueUnsignedInt)",
+    "assistant-minutes": "Claim.item: minutes a therapy assistant furnished apart from the therapist (valueUnsignedInt)",
     "start": "Claim.item: start of the service (valueTime)",
     "end": "Claim.item: end of the service (valueTime)",
     "regions": "Claim.item: one body region (valueCode; repeat the extension)",
@@ -90,13 +91,14 @@ _ITEM_EXTENSIONS = (
     "technique",
     "intent",
     "minutes",
+    "assistant-minutes",
     "start",
     "end",
     "regions",
     "necessity",
     "separately-identifiable",
 )
-_SERVICE_ONLY = ("technique", "intent", "minutes", "start", "end", "necessity")
+_SERVICE_ONLY = ("technique", "intent", "minutes", "assistant-minutes", "start", "end", "necessity")
 _PROCEDURE_ONLY = ("separately-identifiable",)
 _CLAIM_EXTENSIONS = ("care", "documentation")
 
@@ -295,6 +297,8 @@ def claim_from_encounter(encounter: Encounter, *, created: dt.date | None = None
         ext += [{"url": _ext("intent"), "valueCode": i} for i in svc.intent]
         if svc.minutes is not None:
             ext.append({"url": _ext("minutes"), "valueUnsignedInt": svc.minutes})
+        if svc.assistant_minutes is not None:
+            ext.append({"url": _ext("assistant-minutes"), "valueUnsignedInt": svc.assistant_minutes})
         if svc.start is not None and svc.end is not None:
             ext.append({"url": _ext("start"), "valueTime": _time(svc.start)})
             ext.append({"url": _ext("end"), "valueTime": _time(svc.end)})
@@ -660,6 +664,7 @@ def _read_item(
         value_type = {
             "technique": "valueCode",
             "minutes": "valueUnsignedInt",
+            "assistant-minutes": "valueUnsignedInt",
             "start": "valueTime",
             "end": "valueTime",
             "separately-identifiable": "valueBoolean",

@@ -171,6 +171,13 @@ def _encounter_defs(ref: str) -> dict[str, Schema]:
             "regions": _nullable(_names(vocab.REGIONS, "Body regions")),
             "necessity": _nullable(_names(vocab.NECESSITY_CONDITIONS, "Medical-necessity conditions")),
             "diagnosis_pointers": _nullable(_pointers()),
+            "assistant_minutes": _nullable(
+                {
+                    **_whole(0, MAX_SERVICE_MINUTES),
+                    "description": "Minutes of the service a therapy assistant (PTA, OTA) furnished apart from the"
+                    " therapist; at most minutes. Decides Medicare's CQ/CO (more than 10% of the service).",
+                }
+            ),
             "billed": _nullable({"$ref": ref + "Billed"}),
         },
         description="A soft-tissue or therapy service; code or technique (or both) is given.",

@@ -73,7 +73,7 @@ parsed into dicts).
 Which table: the rule's ``table`` parameter, a path to a file or to a directory holding
 ``ptp.tsv`` / ``mue.tsv``; ``"builtin"`` (the default) means ``$PAYERPOLICY_NCCI_DIR`` when that
 environment variable is set, else the curated subset shipped in ``payerpolicy/policies/ncci/``
-(exactly the rows of rules.md §8.1).
+(a curated subset of CMS rows).
 
 Layer: reference data beside the evaluation core; it imports only :mod:`payerpolicy.evaluation`.
 Modules: ``table`` (the file format: row types, parsing, writing), ``index`` (the binary PTP index),

@@ -75,11 +75,11 @@ modifier_order = ["pricing", "discipline", "payment", "threshold", "location"]
 def test_disputed_and_open_question_findings_cite_their_source(engine: Engine) -> None:
     em = _enc(procedures=[{"code": "99213", "separately_identifiable": True, "diagnosis_pointers": [1]}])
     finding = next(f for f in engine.check(em, "bcbsnc").findings if f.code == "SEED_RULE_DISPUTED")
-    assert finding.severity == "info" and finding.rule == "BCNC-03" and "D5" in finding.source and finding.plugin == "bcbsnc"
+    assert finding.severity == "info" and finding.rule == "BCNC-03" and "sources disagree" in finding.source and "HNS" in finding.source and finding.plugin == "bcbsnc"
 
     manual = _enc(services=[{"code": "97140", "minutes": 20, "regions": ["upper_extremity"], "diagnosis_pointers": [2]}])
     finding = next(f for f in engine.check(manual, "bcbsnc").findings if f.code == "OPEN_QUESTION_GP_ON_97140")
-    assert finding.rule == "BCNC-04" and "OPEN QUESTION" in finding.source
+    assert finding.rule == "BCNC-04" and "open question" in finding.source
 
 
 def test_other_payers_are_untouched(engine: Engine) -> None:

@@ -75,7 +75,7 @@ def test_same_encounter_2012_and_2025_each_explained(engine: Engine) -> None:
     assert [(line.code, line.units, line.modifiers) for line in new.lines] == [("98940", 1, ()), ("97140", 1, ("59",))]
 
     old_code = next(t for t in old.trace if t.field == "code" and t.after == "97250")
-    assert old_code.rule == "CAWC-03" and old_code.plugin == "ca_wc" and "Seed 000" in old_code.source
+    assert old_code.rule == "CAWC-03" and old_code.plugin == "ca_wc" and "Dynamic Chiropractic" in old_code.source
     assert "before" in old_code.reason or "2013-12-31" in old_code.reason
     warning = next(f for f in old.findings if f.code == "LEGACY_OMFS_LOW_CONFIDENCE")
     assert warning.severity == "warning" and "LOW" in warning.message
