@@ -125,16 +125,7 @@ def _claim_segments(claim: SynthClaim) -> list[str]:
         procedure = ":".join(("HC", line.code, *line.modifiers))
         out += [
             _seg("LX", str(n)),
-            _seg(
-                "SV1",
-                procedure,
-                _amount(line.charge),
-                "UN",
-                str(line.units),
-                "",
-                "",
-                ":".join(str(p) for p in line.pointers),
-            ),
+            _seg("SV1", procedure, _amount(line.charge), "UN", str(line.units), "", "", ":".join(str(p) for p in line.pointers)),
             _seg("DTP", "472", "D8", day),
         ]
     return out
@@ -200,11 +191,7 @@ def _transaction(claims: Sequence[SynthClaim], control: str, created: dt.datetim
 
 
 def interchange_text(
-    claims: Sequence[SynthClaim],
-    *,
-    control: int = 1,
-    created: dt.datetime | None = None,
-    claims_per_transaction: int = 100,
+    claims: Sequence[SynthClaim], *, control: int = 1, created: dt.datetime | None = None, claims_per_transaction: int = 100
 ) -> str:
     """One interchange (one ``GS``) holding ``claims``, ``claims_per_transaction`` per ``ST``; segments end with ``~`` and a newline."""
     created = created or dt.datetime(2025, 3, 13, 9, 30)
@@ -214,37 +201,12 @@ def interchange_text(
         sets += 1
         body += _transaction(claims[start : start + claims_per_transaction], f"{sets:04d}", created)
     isa = _seg(
-        "ISA",
-        "00",
-        " " * 10,
-        "00",
-        " " * 10,
-        "ZZ",
-        "PAYERPOLICY".ljust(15),
-        "ZZ",
-        "RECEIVER".ljust(15),
-        created.strftime("%y%m%d"),
-        created.strftime("%H%M"),
-        "^",
-        "00501",
-        f"{control:09d}",
-        "0",
-        "T",
-        ":",
+        "ISA", "00", " " * 10, "00", " " * 10, "ZZ", "PAYERPOLICY".ljust(15), "ZZ", "RECEIVER".ljust(15),
+        created.strftime("%y%m%d"), created.strftime("%H%M"), "^", "00501", f"{control:09d}", "0", "T", ":",
     )
     segments = [
         isa,
-        _seg(
-            "GS",
-            "HC",
-            "PAYERPOLICY",
-            "RECEIVER",
-            created.strftime("%Y%m%d"),
-            created.strftime("%H%M"),
-            str(control),
-            "X",
-            _IMPLEMENTATION,
-        ),
+        _seg("GS", "HC", "PAYERPOLICY", "RECEIVER", created.strftime("%Y%m%d"), created.strftime("%H%M"), str(control), "X", _IMPLEMENTATION),
         *body,
         _seg("GE", str(sets), str(control)),
         _seg("IEA", "1", f"{control:09d}"),
@@ -263,30 +225,11 @@ _PAYERS = (
     ("PLACEHOLDER COMMERCIAL PLAN", "COMMPLACEHOLDER", "CI", "NC"),
     ("PLACEHOLDER WORKERS COMP CARRIER", "WCPLACEHOLDER", "WC", "CA"),
 )
-_TAXONOMY = {
-    "DC": "111N00000X",
-    "PT": "225100000X",
-    "PTA": "225200000X",
-    "OT": "225X00000X",
-    "LMT": "225700000X",
-    "MD": "207Q00000X",
-}
+_TAXONOMY = {"DC": "111N00000X", "PT": "225100000X", "PTA": "225200000X", "OT": "225X00000X", "LMT": "225700000X", "MD": "207Q00000X"}
 _DX_SPINE = ("M99.01", "M99.02", "M99.03", "M54.2", "M54.50", "M54.6", "S13.4XXA")
 _DX_OTHER = ("M25.511", "M25.611", "M62.830", "M79.18")
-_CHARGE = {
-    "98940": "45",
-    "98941": "55",
-    "98942": "65",
-    "97140": "38.50",
-    "97110": "40",
-    "97112": "42",
-    "97124": "36",
-    "97530": "44",
-    "97161": "110",
-    "97165": "115",
-    "99213": "95",
-    "97035": "20",
-}
+_CHARGE = {"98940": "45", "98941": "55", "98942": "65", "97140": "38.50", "97110": "40", "97112": "42", "97124": "36",
+           "97530": "44", "97161": "110", "97165": "115", "99213": "95", "97035": "20"}
 
 
 def _random_claim(rng: random.Random, n: int, start: dt.date) -> SynthClaim:
@@ -299,9 +242,7 @@ def _random_claim(rng: random.Random, n: int, start: dt.date) -> SynthClaim:
     lines: list[SynthLine] = []
     if ptype == "DC":
         cmt = rng.choice(("98940", "98940", "98941", "98942"))
-        lines.append(
-            SynthLine(cmt, ("AT",) if filing == "MB" else (), pointers=tuple(range(1, min(len(diagnoses), 3) + 1)))
-        )
+        lines.append(SynthLine(cmt, ("AT",) if filing == "MB" else (), pointers=tuple(range(1, min(len(diagnoses), 3) + 1))))
         for code in rng.sample(("97140", "97110", "97112", "97124"), rng.randint(0, 2)):
             mods = ("GP", "GY") if filing == "MB" else ("59",) if code in ("97140", "97124") else ()
             lines.append(SynthLine(code, mods, pointers=(len(diagnoses),)))
@@ -313,13 +254,7 @@ def _random_claim(rng: random.Random, n: int, start: dt.date) -> SynthClaim:
         lines.append(SynthLine("97124", (), rng.randint(1, 4), (1,)))
     else:
         if rng.random() < 0.3:
-            lines.append(
-                SynthLine(
-                    "97161" if ptype.startswith("PT") and ptype != "PTA" else "97165" if ptype == "OT" else "97110",
-                    therapy_mods[:1],
-                    pointers=(1,),
-                )
-            )
+            lines.append(SynthLine("97161" if ptype.startswith("PT") and ptype != "PTA" else "97165" if ptype == "OT" else "97110", therapy_mods[:1], pointers=(1,)))
         for code in rng.sample(("97110", "97112", "97530", "97140", "97035"), rng.randint(1, 3)):
             lines.append(SynthLine(code, therapy_mods, rng.randint(1, 3), (rng.randint(1, len(diagnoses)),)))
     lines = [attrs.evolve(line, charge=Decimal(_CHARGE.get(line.code, "30")) * line.units) for line in lines]
@@ -333,14 +268,8 @@ def _random_claim(rng: random.Random, n: int, start: dt.date) -> SynthClaim:
         zip="958140000" if state == "CA" else "276011234",
     )
     rendering = (
-        SynthProvider(
-            name="PLACEHOLDER",
-            first_name=ptype,
-            npi=npi_with_check_digit(f"{200000000 + n % 1000:09d}"),
-            taxonomy=_TAXONOMY[ptype],
-        )
-        if group
-        else None
+        SynthProvider(name="PLACEHOLDER", first_name=ptype, npi=npi_with_check_digit(f"{200000000 + n % 1000:09d}"), taxonomy=_TAXONOMY[ptype])
+        if group else None
     )
     member = f"MEMBER{rng.randint(1, max(2, n // 2)):06d}"
     dependant = rng.random() < 0.1
@@ -365,26 +294,18 @@ def synthetic_claims(n: int, *, seed: int = 0, start: dt.date = dt.date(2025, 1,
     return [_random_claim(rng, k, start) for k in range(n)]
 
 
-def synthetic_837p(
-    n: int, *, seed: int = 0, claims_per_interchange: int = 250, claims_per_transaction: int = 100
-) -> bytes:
+def synthetic_837p(n: int, *, seed: int = 0, claims_per_interchange: int = 250, claims_per_transaction: int = 100) -> bytes:
     """``n`` random claims as 837P bytes: several interchanges, each with one group and several transaction sets."""
     claims = synthetic_claims(n, seed=seed)
     parts = []
     for k, first in enumerate(range(0, n, claims_per_interchange), 1):
-        parts.append(
-            interchange_text(
-                claims[first : first + claims_per_interchange], control=k, claims_per_transaction=claims_per_transaction
-            )
-        )
+        parts.append(interchange_text(claims[first : first + claims_per_interchange], control=k, claims_per_transaction=claims_per_transaction))
     return "".join(parts).encode("ascii")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m payerpolicy.formats.x12_synth N [--seed S]``: write N synthetic claims as 837P to standard output."""
-    parser = argparse.ArgumentParser(
-        prog="python -m payerpolicy.formats.x12_synth", description="Write synthetic 837P claims (placeholder data)."
-    )
+    parser = argparse.ArgumentParser(prog="python -m payerpolicy.formats.x12_synth", description="Write synthetic 837P claims (placeholder data).")
     parser.add_argument("claims", type=int)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

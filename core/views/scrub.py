@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from ..evaluation.engine import Engine
-from ..evaluation.errors import EncounterError, PayerPolicyError
+from ..evaluation.errors import PayerPolicyError
 from ..evaluation.model import ClaimLine, Encounter, Outcome
 from ..formats.claim_facts import ClaimFact, claim_facts
 from ..formats.io import read_encounter
@@ -289,7 +289,7 @@ def scrub_x12(
     segment). A claim is checked for ``payers`` when given, else for the payer the payer map gives
     it, else for every installed payer.
     """
-    from ..formats.x12_in import ClaimError, load_payer_map, read_837p
+    from ..formats.x12_in import ClaimError, load_payer_map, read_837p, to_encounter
 
     mapping = load_payer_map(payer_map) if payer_map else None
     results: list[ScrubResult | ScrubError] = []
@@ -300,13 +300,14 @@ def scrub_x12(
             continue
         records.append(record)
         where = f"claim {record.position + 1} ({record.claim_id})"
+        encounter = to_encounter(record, catalogue=engine.catalogue)
+        if isinstance(encounter, ClaimError):
+            results.append(ScrubError(record.position, record.claim_id, str(encounter)))
+            continue
         try:
-            encounter = Encounter.from_mapping(record.encounter, catalogue=engine.catalogue)
             ids = list(payers) if payers else ([record.payer] if record.payer else None)
             how = "requested" if payers else ("mapped" if record.payer else "all")
             results.append(scrub_encounter(encounter, engine, ids, position=record.position, payer_source=how))
-        except EncounterError as exc:
-            results.append(ScrubError(record.position, record.claim_id, f"{where}: {exc.field}: {exc.message}"))
         except PayerPolicyError as exc:
             results.append(ScrubError(record.position, record.claim_id, f"{where}: {exc}"))
     return ScrubRun(name, tuple(results), data, tuple(records))
