@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from ..evaluation.model import Encounter, Outcome
+from ..evaluation.model import Billed, Encounter, Outcome
 
 __all__ = [
     "Cell",
@@ -185,12 +185,20 @@ def entry_label(encounter: Encounter, origin: str, index: int) -> str:
     if origin == "procedures":
         p = encounter.procedures[index]
         regions = f" {'/'.join(p.regions)}" if p.regions else ""
-        return f"{p.code}{regions}"
+        return f"{p.code}{regions}{_billed_label(p.billed)}"
     s = encounter.services[index]
     what = s.code or s.technique or "?"
     minutes = f" {s.minutes}m" if s.minutes is not None else ""
     regions = f" {'/'.join(s.regions)}" if s.regions else ""
-    return f"{what}{minutes}{regions}"
+    return f"{what}{minutes}{regions}{_billed_label(s.billed)}"
+
+
+def _billed_label(billed: Billed | None) -> str:
+    """`` billed x2 [GP, 59]`` for an entry of a claim as billed, else nothing."""
+    if billed is None:
+        return ""
+    units = "" if billed.units is None else f" x{billed.units}"
+    return f" billed{units} [{', '.join(billed.modifiers)}]"
 
 
 def _entries(*encounters: Encounter) -> list[tuple[str, int]]:
@@ -208,6 +216,10 @@ def _findings(payer: str, outcome: Outcome) -> list[GridFinding]:
     for f in outcome.findings:
         where = f"line {outcome.lines[f.line].code}" if f.line is not None else "encounter"
         out.append(GridFinding(payer, f.severity, f.code, where, f.rule, f.message, f.source))
+    # A claim as billed: each repair and edit is listed too, its kind in place of a severity.
+    for d in outcome.differences:
+        where = f"line {outcome.lines[d.line].code}" if d.line is not None else "claim"
+        out.append(GridFinding(payer, d.kind, d.code, where, d.rule, d.message, d.source))
     return out
 
 
