@@ -22,6 +22,7 @@ it records each change in the trace.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -119,7 +120,7 @@ def _merge_billed(a: Billed | None, b: Billed | None) -> Billed | None:
     if a is None or b is None:
         return a or b
     units = None if a.units is None and b.units is None else (a.units or 0) + (b.units or 0)
-    charge = None if a.charge is None and b.charge is None else (a.charge or 0) + (b.charge or 0)
+    charge = None if a.charge is None and b.charge is None else (a.charge or Decimal(0)) + (b.charge or Decimal(0))
     return Billed(units, tuple(dict.fromkeys((*a.modifiers, *b.modifiers))), charge)
 
 
@@ -435,9 +436,11 @@ class Engine:
                     rule.id, CORE, into, "units", before, into.units, rule.source, why + ", units as billed added"
                 )
             else:
-                before = into.minutes
+                minutes_before = into.minutes
                 into.minutes = (into.minutes or 0) + (line.minutes or 0)
-                ws.record(rule.id, CORE, into, "minutes", before, into.minutes, rule.source, why + ", minutes added")
+                ws.record(
+                    rule.id, CORE, into, "minutes", minutes_before, into.minutes, rule.source, why + ", minutes added"
+                )
             into.billed = _merge_billed(into.billed, line.billed)
             into.entries.extend(line.entries)
             into.regions = tuple(dict.fromkeys((*into.regions, *line.regions)))

@@ -392,7 +392,7 @@ class Encounter:
     @property
     def as_billed(self) -> bool:
         """Whether the encounter is a claim as billed: some service or procedure says what was billed."""
-        return any(e.billed is not None for e in (*self.services, *self.procedures))
+        return any(s.billed is not None for s in self.services) or any(p.billed is not None for p in self.procedures)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, catalogue: vocab.CodeCatalogue | None = None) -> Encounter:

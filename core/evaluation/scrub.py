@@ -342,24 +342,25 @@ def differences(
                     source,
                 )
             )
-    for origin, items in (("procedures", encounter.procedures), ("services", encounter.services)):
-        for i, item in enumerate(items):
-            if item.billed is None or (origin, i) in covered:
-                continue
-            shown = getattr(item, "code", None) or getattr(item, "technique", None) or "?"
-            out.append(
-                Difference(
-                    "edit",
-                    "LINE_NOT_EXPECTED",
-                    "line",
-                    None,
-                    shown,
-                    None,
-                    f"{origin}[{i}] ({shown}) is billed but gives no claim line for this payer",
-                    _SCRUB_RULE,
-                    _SCRUB_SOURCE,
-                )
+    billed_entries: list[tuple[str, int, Any]] = [("procedures", i, p) for i, p in enumerate(encounter.procedures)]
+    billed_entries += [("services", i, s) for i, s in enumerate(encounter.services)]
+    for origin, i, item in billed_entries:
+        if item.billed is None or (origin, i) in covered:
+            continue
+        shown = getattr(item, "code", None) or getattr(item, "technique", None) or "?"
+        out.append(
+            Difference(
+                "edit",
+                "LINE_NOT_EXPECTED",
+                "line",
+                None,
+                shown,
+                None,
+                f"{origin}[{i}] ({shown}) is billed but gives no claim line for this payer",
+                _SCRUB_RULE,
+                _SCRUB_SOURCE,
             )
+        )
     return tuple(out)
 
 
