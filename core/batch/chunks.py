@@ -13,6 +13,7 @@ import attrs
 
 from ..evaluation.errors import EncounterError, PayerPolicyError
 from ..evaluation.model import Encounter, Outcome
+from ..evaluation.text import check_text
 from ..formats.io import parse_json, read_encounter_data
 
 STATE_VERSION = 1
@@ -127,6 +128,7 @@ def _decode(source: str, kind: str, payload: Any) -> tuple[Any, str | None]:
         data = read_encounter_data(payload)
     else:
         data = payload
+        check_text(data)
     ident = data.get("id") if isinstance(data, dict) else None
     return data, ident if isinstance(ident, str) else None
 

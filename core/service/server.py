@@ -45,6 +45,7 @@ from .._version import __version__
 from ..evaluation.engine import Engine
 from ..evaluation.errors import EncounterError, PluginHookError, UnknownPayerError
 from ..evaluation.model import Encounter
+from ..evaluation.text import DuplicateKeyObject, check_text, decode_utf8, loads_json
 from ..formats.schema import openapi_document
 from ..views.render import compare_mapping
 
@@ -110,7 +111,11 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def _parse_json(body: bytes) -> Any:
     # The same wording as payerpolicy.io for an encounter file.
     try:
-        return json.loads(body)
+        text = decode_utf8(body, "")
+    except EncounterError:
+        raise _Problem(422, "invalid_json", "invalid JSON: the body is not UTF-8 text") from None
+    try:
+        data = loads_json(text)
     except json.JSONDecodeError as exc:
         raise _Problem(422, "invalid_json", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except UnicodeDecodeError:
@@ -119,6 +124,11 @@ def _parse_json(body: bytes) -> Any:
         raise _Problem(
             422, "invalid_json", f"invalid JSON: the body cannot be read ({type(exc).__name__}: nesting or numbers too large)"
         ) from None
+    try:  # the envelope here; the encounter in Encounter.from_mapping, whose fields are named as the CLI does
+        check_text({k: v for k, v in data.items() if k != "encounter"} if isinstance(data, dict) and not isinstance(data, DuplicateKeyObject) else data)
+    except EncounterError as exc:
+        raise _Problem(422, "invalid_request", exc.message, exc.field or "body") from None
+    return data
 
 
 def _envelope(data: Any, known: Sequence[str], required: Sequence[str]) -> Mapping[str, Any]:
