@@ -388,6 +388,7 @@ class Engine:
         """One line per timed code per DOS: add the minutes of repeated codes (CORE-TIME-02)."""
         first: dict[str, _Line] = {}
         kept: list[_Line] = []
+        merged: dict[int, _Line] = {}  # id of a merged line -> the line it went into
         for line in ws.lines:
             if line.origin != "services" or line.status == "not_billable" or not self.catalogue[line.code].timed:
                 kept.append(line)
@@ -414,8 +415,10 @@ class Engine:
             for m in line.modifiers:
                 if m not in into.modifiers:
                     into.modifiers.append(m)
-            ws.trace = [(t, into if ref is line else ref) for t, ref in ws.trace]
-            ws.findings = [(f, into if ref is line else ref) for f, ref in ws.findings]
+            merged[id(line)] = into
+        if merged:  # one pass over the trace and findings, however many lines were merged (n, not n²)
+            ws.trace = [(t, merged.get(id(ref), ref) if ref is not None else None) for t, ref in ws.trace]
+            ws.findings = [(f, merged.get(id(ref), ref) if ref is not None else None) for f, ref in ws.findings]
         ws.lines = kept
         ws.touched()
 
