@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ._version import __version__
 from .evaluation.engine import Engine
-from .evaluation.errors import PayerPolicyError, PolicyValidationError
+from .evaluation.errors import PayerPolicyError, PolicyValidationError, one_line
 from .evaluation.manager import PluginHost
 from .evaluation.model import Encounter, Outcome
 from .formats.io import encounter_from_data, read_encounter, read_encounter_data
@@ -164,10 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     except PolicyValidationError as exc:
         for problem in exc.problems:
-            print(f"payerpolicy: error: {problem}", file=sys.stderr)
+            print(f"payerpolicy: error: {one_line(str(problem))}", file=sys.stderr)
         return 2
     except PayerPolicyError as exc:
-        print(f"payerpolicy: error: {exc}", file=sys.stderr)
+        print(f"payerpolicy: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # pragma: no cover - output piped into `head`
         return 0

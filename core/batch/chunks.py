@@ -166,6 +166,11 @@ def evaluate_chunk(
             err = exc if exc.file else exc.with_file(source)
             rows.add(record, source, ident, None, None, _error(err.field, err.message, str(err)))
             continue
+        except Exception as exc:  # a record that cannot be read at all must not stop the run
+            invalid += 1
+            message = f"the record cannot be read ({type(exc).__name__})"
+            rows.add(record, source, None, None, None, _error("", message, f"{source}: {message}"))
+            continue
         for payer in payers:
             try:
                 outcome = eng.evaluate(encounter, payer)
