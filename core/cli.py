@@ -142,6 +142,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout", type=float, default=10.0, metavar="SECONDS", help="time limit of one evaluation, else 503 (default: 10)"
     )
+    p.add_argument(
+        "--workers", type=int, default=8, metavar="N",
+        help="evaluations at once, counting those abandoned after a time-out, else 503 busy (default: 8)",
+    )
+    p.add_argument(
+        "--read-timeout", type=float, default=30.0, metavar="SECONDS",
+        help="time a client has to send its request body, else 408 (default: 30)",
+    )
     p.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info")
 
     p = sub.add_parser("new-plugin", help="write a new pip-installable payer plugin (payerpolicy-NAME/)")
@@ -315,6 +323,10 @@ def _serve(args: argparse.Namespace) -> int:
         raise PayerPolicyError(f"--max-body: expected a whole number of bytes >= 1, found {args.max_body}")
     if not args.timeout > 0:
         raise PayerPolicyError(f"--timeout: expected a number of seconds > 0, found {args.timeout:g}")
+    if args.workers < 1:
+        raise PayerPolicyError(f"--workers: expected a whole number >= 1, found {args.workers}")
+    if not args.read_timeout > 0:
+        raise PayerPolicyError(f"--read-timeout: expected a number of seconds > 0, found {args.read_timeout:g}")
     try:
         from .service.server import serve
     except ImportError as exc:
@@ -329,7 +341,16 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError:
         raise PayerPolicyError("the HTTP service needs uvicorn, which is not installed: install payerpolicy[server]") from None
     engine = Engine(PluginHost(strict=True)) if args.strict else None
-    serve(args.host, args.port, engine=engine, max_body=args.max_body, timeout=args.timeout, log_level=args.log_level)
+    serve(
+        args.host,
+        args.port,
+        engine=engine,
+        max_body=args.max_body,
+        timeout=args.timeout,
+        log_level=args.log_level,
+        workers=args.workers,
+        read_timeout=args.read_timeout,
+    )
     return 0
 
 
