@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ._version import __version__
 from .evaluation.engine import Engine
-from .evaluation.errors import PayerPolicyError, PolicyValidationError
+from .evaluation.errors import PayerPolicyError, PolicyValidationError, one_line
 from .evaluation.manager import PluginHost
 from .evaluation.model import Encounter, Outcome
 from .formats.io import encounter_from_data, read_encounter, read_encounter_data
@@ -167,6 +167,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="time limit of one evaluation, else 503 (default: 10)",
     )
+    p.add_argument(
+        "--workers", type=int, default=8, metavar="N",
+        help="evaluations at once, counting those abandoned after a time-out, else 503 busy (default: 8)",
+    )
+    p.add_argument(
+        "--read-timeout", type=float, default=30.0, metavar="SECONDS",
+        help="time a client has to send its request body, else 408 (default: 30)",
+    )
     p.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info")
 
     p = sub.add_parser(
@@ -223,10 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     except PolicyValidationError as exc:
         for problem in exc.problems:
-            print(f"payerpolicy: error: {problem}", file=sys.stderr)
+            print(f"payerpolicy: error: {one_line(str(problem))}", file=sys.stderr)
         return 2
     except PayerPolicyError as exc:
-        print(f"payerpolicy: error: {exc}", file=sys.stderr)
+        print(f"payerpolicy: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # pragma: no cover - output piped into `head`
         return 0
@@ -412,6 +420,10 @@ def _serve(args: argparse.Namespace) -> int:
         raise PayerPolicyError(f"--max-body: expected a whole number of bytes >= 1, found {args.max_body}")
     if not args.timeout > 0:
         raise PayerPolicyError(f"--timeout: expected a number of seconds > 0, found {args.timeout:g}")
+    if args.workers < 1:
+        raise PayerPolicyError(f"--workers: expected a whole number >= 1, found {args.workers}")
+    if not args.read_timeout > 0:
+        raise PayerPolicyError(f"--read-timeout: expected a number of seconds > 0, found {args.read_timeout:g}")
     try:
         from .service.server import serve
     except ImportError as exc:
@@ -428,7 +440,16 @@ def _serve(args: argparse.Namespace) -> int:
             "the HTTP service needs uvicorn, which is not installed: install payerpolicy[server]"
         ) from None
     engine = Engine(PluginHost(strict=True)) if args.strict else None
-    serve(args.host, args.port, engine=engine, max_body=args.max_body, timeout=args.timeout, log_level=args.log_level)
+    serve(
+        args.host,
+        args.port,
+        engine=engine,
+        max_body=args.max_body,
+        timeout=args.timeout,
+        log_level=args.log_level,
+        workers=args.workers,
+        read_timeout=args.read_timeout,
+    )
     return 0
 
 

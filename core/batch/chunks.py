@@ -13,6 +13,7 @@ import attrs
 
 from ..evaluation.errors import EncounterError, PayerPolicyError
 from ..evaluation.model import Encounter, Outcome
+from ..evaluation.text import check_text
 from ..formats.io import parse_json, read_encounter_data
 
 STATE_VERSION = 1
@@ -126,6 +127,7 @@ def _decode(source: str, kind: str, payload: Any) -> tuple[Any, str | None]:
         data = read_encounter_data(payload)
     else:
         data = payload
+        check_text(data)
     ident = data.get("id") if isinstance(data, dict) else None
     return data, ident if isinstance(ident, str) else None
 
@@ -162,6 +164,11 @@ def evaluate_chunk(
             invalid += 1
             err = exc if exc.file else exc.with_file(source)
             rows.add(record, source, ident, None, None, _error(err.field, err.message, str(err)))
+            continue
+        except Exception as exc:  # a record that cannot be read at all must not stop the run
+            invalid += 1
+            message = f"the record cannot be read ({type(exc).__name__})"
+            rows.add(record, source, None, None, None, _error("", message, f"{source}: {message}"))
             continue
         for payer in payers:
             try:

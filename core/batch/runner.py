@@ -95,15 +95,47 @@ def output_format(out: Path) -> OutputFormat:
 
 
 def _fingerprint(path: Path) -> dict[str, Any]:
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".json", ".toml"))
-        digest = hashlib.sha256()
-        for p in files:
-            st = p.stat()
-            digest.update(f"{p.relative_to(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        return {"path": str(path.resolve()), "files": len(files), "listing_sha256": digest.hexdigest()}
-    st = path.stat()
-    return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    """The input's identity for ``--resume``: a hash of its content (every file's, for a directory).
+
+    Not size and modification time: an edit of the same size with the time put back is a new input.
+    """
+    digest = hashlib.sha256()
+    try:
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".json", ".toml"))
+            for p in files:
+                digest.update(f"{p.relative_to(path)}\0".encode("utf-8", "surrogateescape"))
+                digest.update(hashlib.sha256(p.read_bytes()).digest())
+            return {"path": str(path.resolve()), "files": len(files), "content_sha256": digest.hexdigest()}
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise PayerPolicyError(f"{path}: cannot read the input ({exc.strerror or exc})") from None
+    return {"path": str(path.resolve()), "size": path.stat().st_size, "content_sha256": digest.hexdigest()}
+
+
+def _check_paths(src: Path, dst: Path) -> None:
+    """Refuse, before any work, an output that would overwrite the input or land where it cannot be written."""
+    work = dst.with_name(dst.name + ".partial")
+    real_src, real_dst, real_work = src.resolve(), dst.resolve(), work.resolve()
+    if real_dst == real_src or (dst.exists() and src.exists() and os.path.samefile(dst, src)):
+        raise PayerPolicyError(f"{dst}: --out is the input file; the run would replace its own input, choose another name")
+    if real_src == real_work or real_work in real_src.parents:
+        raise PayerPolicyError(f"{src}: the input is inside {work}, the work directory of this very output")
+    for parent in real_dst.parents:
+        if parent.name.endswith(".partial") and (parent / "state.json").is_file():
+            raise PayerPolicyError(f"{dst}: --out is inside {parent}, the work directory of another batch run")
+    if dst.is_dir():
+        raise PayerPolicyError(f"{dst}: --out is a directory; expected a file name ending in .jsonl, .ndjson or .parquet")
+    if not dst.parent.exists():
+        raise PayerPolicyError(f"{dst}: the output directory {dst.parent} does not exist")
+    if not dst.parent.is_dir():
+        raise PayerPolicyError(f"{dst}: {dst.parent} is not a directory")
+    if not os.access(dst.parent, os.W_OK | os.X_OK):
+        raise PayerPolicyError(f"{dst}: cannot write in the output directory {dst.parent} (permission denied)")
+    if dst.exists() and not os.access(dst, os.W_OK):
+        raise PayerPolicyError(f"{dst}: the output file exists and cannot be replaced (permission denied)")
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -132,19 +164,58 @@ class _Work:
         self.parts: list[tuple[str, int, int]] = []  # (file, first record, records)
         self.read = self.invalid = 0
         self.stats = {p: PayerStats() for p in payers}
-        if self.dir.exists():
+        self.lock: Any = None
+        try:
+            self.dir.mkdir()
+            fresh = True
+        except FileExistsError:
+            fresh = False
+        if not fresh:
+            self._lock()
             if not resume:
+                self._unlock()
                 raise PayerPolicyError(
                     f"{self.dir}: an interrupted run left its work here; add --resume to continue it, or delete the directory to start again"
                 )
-            self._load()
+            try:
+                self._load()
+            except BaseException:
+                self._unlock()
+                raise
         elif resume:
+            self.dir.rmdir()
             raise PayerPolicyError(f"{self.dir}: nothing to resume (no interrupted run for {out})")
         else:
-            self.dir.mkdir(parents=True)
             state = {"version": STATE_VERSION, "settings": self.settings}
             _write_atomic(self.state_file, json.dumps(state, indent=1).encode())
+            self._lock()
         self.journal = open(self.journal_file, "ab")  # noqa: SIM115 - open for the whole run, closed in finish()
+
+    def _lock(self) -> None:
+        """Hold a lock on state.json for the whole run: a second run on the same OUT is refused."""
+        try:
+            self.lock = open(self.state_file, "rb")  # noqa: SIM115 - held until close()
+        except FileNotFoundError:
+            raise PayerPolicyError(
+                f"{self.dir}: another batch run is starting on {self.out} (its work directory has no state yet); wait for it"
+            ) from None
+        try:
+            import fcntl
+
+            fcntl.flock(self.lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - not POSIX: no lock
+            return
+        except OSError:
+            self.lock.close()
+            self.lock = None
+            raise PayerPolicyError(
+                f"{self.dir}: another batch run is writing {self.out} right now; wait for it to finish (or stop it) before running again"
+            ) from None
+
+    def _unlock(self) -> None:
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
 
     def _load(self) -> None:
         try:
@@ -221,8 +292,9 @@ class _Work:
         )
 
     def close(self) -> None:
-        """Close the journal (the work directory stays for --resume)."""
+        """Close the journal and release the lock (the work directory stays for --resume)."""
         self.journal.close()
+        self._unlock()
 
     def finish(self, fmt: OutputFormat) -> None:
         """Join the parts into OUT (through a temporary name) and remove the work directory."""
@@ -313,6 +385,7 @@ def run_batch(
     dst = Path(out)
     input_kind(src)
     fmt = output_format(dst)
+    _check_paths(src, dst)
     if fmt == "parquet":
         _pyarrow()
     if chunk_size < 1:
@@ -334,9 +407,10 @@ def run_batch(
         "strict": strict,
         "chunk_size": chunk_size,
     }
-    if not dst.parent.exists():
-        raise PayerPolicyError(f"{dst}: the output directory {dst.parent} does not exist")
-    work = _Work(dst, settings, ids, resume)
+    try:
+        work = _Work(dst, settings, ids, resume)
+    except OSError as exc:
+        raise PayerPolicyError(f"{dst}: cannot create the work directory {dst.name}.partial ({exc.strerror or exc})") from None
     resumed_from = work.done
     started = time.monotonic()
     bar = _Progress(sys.stderr.isatty() if progress is None else progress, resumed_from)
@@ -363,6 +437,12 @@ def run_batch(
             else:
                 for result in _run_in_processes(n, chunks, job):
                     keep(result)
+    except OSError as exc:  # a full disk, a permission taken away: the environment, not a bug
+        work.close()  # OUT.partial/ stays for --resume
+        where = exc.filename or work.dir
+        raise PayerPolicyError(
+            f"{where}: cannot write ({exc.strerror or exc}); the work done so far is kept in {work.dir} for --resume"
+        ) from None
     except BaseException:
         work.close()  # OUT.partial/ stays for --resume
         raise
@@ -371,8 +451,27 @@ def run_batch(
     if not counts.reconciled:  # pragma: no cover - a bug, never a user's mistake
         work.close()
         raise RuntimeError(f"batch counts do not reconcile: {counts}")
-    work.finish(fmt)
+    try:
+        work.finish(fmt)
+    except OSError as exc:
+        raise PayerPolicyError(
+            f"{exc.filename or dst}: cannot write the output ({exc.strerror or exc}); the parts are kept in {work.dir} for --resume"
+        ) from None
     return BatchResult(dst, counts, work.stats, resumed_from, time.monotonic() - started)
+
+
+def _worker_start() -> None:
+    """In each worker process: die with the parent (Linux), then build the process's engine."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: a worker never outlives a killed parent
+        except (OSError, AttributeError):  # pragma: no cover - no prctl
+            pass
+    process_engine()
 
 
 def _run_in_processes(
@@ -383,7 +482,7 @@ def _run_in_processes(
     At most ``2 × workers`` chunks are in flight, so memory stays flat however long the input.
     """
     window = 2 * workers
-    with cf.ProcessPoolExecutor(max_workers=workers, initializer=process_engine) as pool:
+    with cf.ProcessPoolExecutor(max_workers=workers, initializer=_worker_start) as pool:
         pending: collections.deque[cf.Future[ChunkResult]] = collections.deque()
         for chunk in chunks:
             pending.append(pool.submit(job, chunk))

@@ -21,16 +21,16 @@ it records each change in the trace.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from .errors import PayerPolicyError, PluginHookError
+from .errors import PayerPolicyError, PluginHookError, one_line
 from .kinds import Change, CodeChoice, Context
-from .manager import BUILTIN_MODULES, PluginHost
-from .model import Billed, ClaimLine, Encounter, Finding, Outcome, PayerRef, Status, TraceEntry
+from .manager import BUILTIN_MODULES, PluginHost, _short
+from .model import STATUSES, Billed, ClaimLine, Encounter, Finding, Outcome, PayerRef, Status, TraceEntry
 from .policy import Policy, Rule
 from .scrub import differences
 from .units import units_ama_per_code, units_cms_total_time
@@ -40,6 +40,10 @@ __all__ = ["Engine", "PluginHookError"]
 
 CORE = "payerpolicy"
 _PROCEDURE_RANK = {"em": 0, "evaluation": 1, "cmt_spinal": 2, "cmt_extraspinal": 3}
+
+
+class _Unusable(Exception):
+    """What a plugin returned cannot be used (the message says why)."""
 
 
 class _Line:
@@ -313,14 +317,19 @@ class Engine:
     def _failed(self, ws: _Worksheet, plugin: str, where: str, exc: Exception) -> None:
         """A third-party plugin raised: stop (strict) or skip it and say so in the outcome."""
         if self.host.strict or plugin == CORE:
+            if isinstance(exc, PluginHookError):
+                raise exc
             raise PluginHookError(plugin, where, f"{type(exc).__name__}: {exc}") from exc
+        if isinstance(exc, PluginHookError):  # the plugin returned something the engine cannot use
+            exc = _Unusable(str(exc).split(": ", 1)[-1])
         version = next((i.version for i in self.host.plugin_infos() if i.name == plugin), "")
         who = f"{plugin} {version}".strip()
         ws.add_finding(
             Finding(
                 "PLUGIN_FAILED",
                 "error",
-                f"plugin {who} raised {type(exc).__name__} in {where}: {exc}; its contribution was skipped,"
+                f"plugin {who} {'failed' if isinstance(exc, _Unusable) else 'raised ' + type(exc).__name__} in {where}:"
+                f" {one_line(str(exc), 300)}; its contribution was skipped,"
                 " so this outcome may be incomplete (run with --strict to stop instead)",
                 rule="PLUGIN",
                 source=f"plugin {who}",
@@ -330,21 +339,63 @@ class Engine:
         )
 
     def _call(self, hook: str, payer_id: str, ws: _Worksheet, **kwargs: Any) -> Iterable[tuple[str, Any]]:
+        """Call every implementation in scope; a generator's values are read inside the guard."""
         for plugin, function, argnames in self.host.implementations(hook, payer_id):
             try:
                 result = function(*[kwargs[a] for a in argnames])
-            except PayerPolicyError:
-                raise
+                if isinstance(result, Iterator):  # a generator raises while it is read, not when called
+                    result = list(result)
+            except PayerPolicyError as exc:
+                if plugin == CORE:
+                    raise
+                self._failed(ws, plugin, hook, exc)  # a plugin's EncounterError is its fault, not the input's
+                continue
             except Exception as exc:
                 self._failed(ws, plugin, hook, exc)
                 continue
             yield plugin, result
 
-    def _first(self, hook: str, payer_id: str, ws: _Worksheet, **kwargs: Any) -> tuple[str, Any]:
+    def _first(
+        self, hook: str, payer_id: str, ws: _Worksheet, check: Callable[[Any], str | None] | None = None, **kwargs: Any
+    ) -> tuple[str, Any]:
+        """The first non-None result; one ``check`` finds unusable is a plugin failure (the next one is asked)."""
         for plugin, result in self._call(hook, payer_id, ws, **kwargs):
-            if result is not None:
-                return plugin, result
+            if result is None:
+                continue
+            problem = check(result) if check is not None else None
+            if problem is not None:
+                self._failed(ws, plugin, hook, PluginHookError(plugin, hook, problem))
+                continue
+            return plugin, result
         return "", None
+
+    def _check_choice(self, choice: Any) -> str | None:
+        if not isinstance(choice, CodeChoice):
+            return f"returned {_short(choice)}, expected a CodeChoice"
+        if choice.code is not None and (not isinstance(choice.code, str) or choice.code not in self.catalogue):
+            return f"chose code {_short(choice.code)}, which is not in the code catalogue"
+        if not all(isinstance(f, Finding) for f in choice.findings):
+            return "returned findings that are not Finding values"
+        return None
+
+    def _check_changes(self, result: Any, lines: list[_Line]) -> str | None:
+        """Why ``result`` (a rule's or hook's changes) cannot be applied, or None: checked before any is applied."""
+        if isinstance(result, str | bytes | Mapping) or not isinstance(result, Iterable):
+            return f"returned {_short(result)}, expected Change values"
+        for change in result:
+            if not isinstance(change, Change):
+                return f"returned {_short(change)}, expected Change values"
+            if change.line is not None and not (isinstance(change.line, int) and 0 <= change.line < len(lines)):
+                return f"change names line {_short(change.line)}, but there are {len(lines)} lines"
+            if change.code is not None and change.code not in self.catalogue:
+                return f"code {_short(change.code)} is not in the code catalogue"
+            if change.units is not None and (not isinstance(change.units, int) or change.units < 0):
+                return "units must be a whole number >= 0"
+            if change.status is not None and change.status not in STATUSES:
+                return f"status {_short(change.status)} is not one of {', '.join(STATUSES)}"
+            if change.finding is not None and not isinstance(change.finding, Finding):
+                return f"finding {_short(change.finding)} is not a Finding"
+        return None
 
     def _build_lines(self, ws: _Worksheet, ctx: Context, payer_id: str) -> None:
         enc = ctx.encounter
@@ -353,14 +404,12 @@ class Engine:
             pline.billed = proc.billed
             ws.lines.append(pline)
         for i, service in enumerate(enc.services):
-            plugin, choice = self._first("payerpolicy_choose_code", payer_id, ws, service=service, index=i, context=ctx)
+            plugin, choice = self._first(
+                "payerpolicy_choose_code", payer_id, ws, self._check_choice, service=service, index=i, context=ctx
+            )
             if not isinstance(choice, CodeChoice):
                 raise PluginHookError(
-                    plugin or "?", "payerpolicy_choose_code", f"returned {choice!r}, expected a CodeChoice"
-                )
-            if choice.code is not None and choice.code not in self.catalogue:
-                raise PluginHookError(
-                    plugin, "payerpolicy_choose_code", f"chose code {choice.code!r}, which is not in the code catalogue"
+                    plugin or "?", "payerpolicy_choose_code", f"returned {_short(choice)}, expected a CodeChoice"
                 )
             line: _Line | None = None
             if choice.code is not None:
@@ -397,28 +446,42 @@ class Engine:
                 continue
             lines = ws.lines  # changes only mutate lines, never add, drop or reorder them
             snapshot = ws.snapshot()
+            where = f"rule {rule.id} ({rule.kind})"
             try:
                 changes = list(function(rule, snapshot, ctx))
-            except PayerPolicyError:
-                raise
-            except Exception as exc:
-                self._failed(ws, plugin, f"rule {rule.id} ({rule.kind})", exc)
+            except PayerPolicyError as exc:
+                if plugin == CORE:
+                    raise
+                self._failed(ws, plugin, where, exc)
                 continue
+            except Exception as exc:
+                self._failed(ws, plugin, where, exc)
+                continue
+            if plugin != CORE:
+                problem = self._check_changes(changes, lines)
+                if problem is not None:
+                    self._failed(ws, plugin, where, PluginHookError(plugin, where, problem))
+                    continue
             for change in changes:
                 ws.apply(change, plugin, lines)
         if hook is not None:
             lines = list(ws.lines)
             snapshot = ws.snapshot()
             for plugin, result in self._call(hook, ctx.payer.id, ws, lines=snapshot, context=ctx):
-                for change in result or ():
-                    if not isinstance(change, Change):
-                        raise PluginHookError(plugin, hook, f"returned {change!r}, expected Change values")
+                if result is None:
+                    continue
+                problem = self._check_changes(result, lines)
+                if problem is not None:
+                    self._failed(ws, plugin, hook, PluginHookError(plugin, hook, problem))
+                    continue
+                for change in result:
                     ws.apply(change, plugin, lines)
 
     def _merge(self, ws: _Worksheet, rule: Rule) -> None:
         """One line per timed code per DOS: add the minutes of repeated codes (CORE-TIME-02)."""
         first: dict[str, _Line] = {}
         kept: list[_Line] = []
+        merged: dict[int, _Line] = {}  # id of a merged line -> the line it went into
         for line in ws.lines:
             if line.origin != "services" or line.status == "not_billable" or not self.catalogue[line.code].timed:
                 kept.append(line)
@@ -448,14 +511,21 @@ class Engine:
             for m in line.modifiers:
                 if m not in into.modifiers:
                     into.modifiers.append(m)
-            ws.trace = [(t, into if ref is line else ref) for t, ref in ws.trace]
-            ws.findings = [(f, into if ref is line else ref) for f, ref in ws.findings]
+            merged[id(line)] = into
+        if merged:  # one pass over the trace and findings, however many lines were merged (n, not n²)
+            ws.trace = [(t, merged.get(id(ref), ref) if ref is not None else None) for t, ref in ws.trace]
+            ws.findings = [(f, merged.get(id(ref), ref) if ref is not None else None) for f, ref in ws.findings]
         ws.lines = kept
         ws.touched()
 
     def _units(self, ws: _Worksheet, ctx: Context) -> None:
         policy = ctx.policy
-        plugin, method = self._first("payerpolicy_unit_method", ctx.payer.id, ws, context=ctx)
+        known = {r["method"] for r in policy.rules_of("timed_units", ctx.date_of_service)}
+
+        def usable(method: Any) -> str | None:
+            return None if isinstance(method, str) and method in known else f"returned unit method {_short(method)}; known: {', '.join(sorted(known))}"
+
+        plugin, method = self._first("payerpolicy_unit_method", ctx.payer.id, ws, usable, context=ctx)
         method = method or policy.settings.unit_method
         rules = [r for r in policy.rules_of("timed_units", ctx.date_of_service) if r["method"] == method]
         if not rules:
@@ -555,16 +625,23 @@ class Engine:
                 pass
             else:
                 before = tuple(line.modifiers)
+
+                def same_modifiers(custom: Any, before: tuple[str, ...] = before) -> str | None:
+                    ok = isinstance(custom, list | tuple) and all(isinstance(m, str) for m in custom)
+                    if ok and sorted(custom) == sorted(before):
+                        return None
+                    return f"returned {_short(custom)} for modifiers {list(before)}: reordering may not add or drop any"
+
                 plugin, custom = self._first(
-                    "payerpolicy_order_modifiers", payer_id, ws, line=snapshot[idx], modifiers=before, context=ctx
+                    "payerpolicy_order_modifiers",
+                    payer_id,
+                    ws,
+                    same_modifiers,
+                    line=snapshot[idx],
+                    modifiers=before,
+                    context=ctx,
                 )
                 if custom is not None:
-                    if sorted(custom) != sorted(before):
-                        raise PluginHookError(
-                            plugin,
-                            "payerpolicy_order_modifiers",
-                            f"returned {list(custom)} for modifiers {list(before)}: reordering may not add or drop any",
-                        )
                     after = tuple(custom)
                     rule_id, source = "ORDER", f"modifier order of plugin {plugin}"
                 else:
@@ -599,13 +676,16 @@ class Engine:
 
     def _outcome(self, ws: _Worksheet, ctx: Context, payer_id: str) -> Outcome:
         snapshot = ws.snapshot()
-        plugin, custom = self._first("payerpolicy_order_lines", payer_id, ws, lines=snapshot, context=ctx)
+
+        def permutation(custom: Any) -> str | None:
+            ok = isinstance(custom, list | tuple) and all(isinstance(i, int) and not isinstance(i, bool) for i in custom)
+            if ok and sorted(custom) == list(range(len(snapshot))):
+                return None
+            return f"returned {_short(custom)}, not a permutation of 0..{len(snapshot) - 1}"
+
+        _, custom = self._first("payerpolicy_order_lines", payer_id, ws, permutation, lines=snapshot, context=ctx)
         if custom is not None:
             order = list(custom)
-            if sorted(order) != list(range(len(snapshot))):
-                raise PluginHookError(
-                    plugin, "payerpolicy_order_lines", f"returned {order}, not a permutation of 0..{len(snapshot) - 1}"
-                )
         else:
 
             def key(i: int) -> tuple[int, int, int]:

@@ -6,6 +6,7 @@ escapes is a bug (exit status 1).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import attrs
@@ -18,7 +19,25 @@ __all__ = [
     "PolicyProblem",
     "PolicyValidationError",
     "UnknownPayerError",
+    "one_line",
 ]
+
+#: Characters of one error message (file, field and message together), at most.
+MESSAGE_LIMIT = 600
+
+# C0 and C1 controls, DEL, the line/paragraph separators and lone surrogates.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    c = ord(match.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+
+def one_line(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` with every control character, line break and lone surrogate escaped, cut to ``limit``."""
+    safe = _UNSAFE.sub(_escape, text)
+    return safe if len(safe) <= limit else safe[: limit - 1] + "…"
 
 
 class PayerPolicyError(Exception):
@@ -33,9 +52,10 @@ class EncounterError(PayerPolicyError):
     """
 
     def __init__(self, field: str, message: str, file: str | None = None) -> None:
-        self.field = field
-        self.message = message
-        self.file = file
+        # Whatever the input held, the message stays one line: controls escaped, long values cut.
+        self.field = one_line(field, 200)
+        self.message = one_line(message)
+        self.file = one_line(file, 300) if file is not None else None
         super().__init__(str(self))
 
     def with_file(self, file: str) -> EncounterError:

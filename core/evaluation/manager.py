@@ -14,13 +14,13 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import metadata
 from types import ModuleType
-from typing import Any, cast
+from typing import Any
 
 import attrs
 import pluggy
 
 from . import hookspecs
-from .errors import PluginConflictError, PluginHookError, UnknownPayerError
+from .errors import PayerPolicyError, PluginConflictError, UnknownPayerError, one_line
 from .kinds import RuleKind
 from .model import Payer
 from .policy import Policy, PolicySource, load_policy
@@ -55,6 +55,17 @@ def make_plugin_manager() -> pluggy.PluginManager:
 
 
 HookFunction = Callable[..., Any]
+_PAYER_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def _short(value: Any) -> str:
+    """A short, one-line description of a value a plugin returned."""
+    try:
+        text = repr(value)
+    except Exception:  # a hostile __repr__
+        text = f"<{type(value).__name__}>"
+    return one_line(text, 80)
+
 
 
 class PluginHost:
@@ -78,6 +89,7 @@ class PluginHost:
         self.pm = make_plugin_manager()
         self.strict = strict
         self.infos: list[PluginInfo] = []
+        self._builtin_payers: set[str] = set()  # entry points of the payerpolicy distribution itself
         block = {b.strip() for b in os.environ.get(BLOCK_ENV, "").split(",") if b.strip()} | set(blocked)
         for name in BUILTIN_MODULES:
             self.pm.register(importlib.import_module(name), name=name)
@@ -92,18 +104,16 @@ class PluginHost:
             while self.pm.has_plugin(name):
                 n += 1
                 name = f"{base}#{n}"
-            self._register(plugin, name)
+            try:
+                self._register(plugin, name)
+            except PluginConflictError as exc:
+                if strict:
+                    raise
+                self.infos.append(PluginInfo(name, "", _module_name(plugin), error=str(exc)))
+                continue
             self.infos.append(PluginInfo(name, "", _module_name(plugin)))
-        try:
-            self.pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            name = self.pm.get_name(exc.plugin) or repr(exc.plugin)
-            hooks = re.findall(r"unknown hook '(\w+)'", str(exc)) or ["?"]
-            raise PluginConflictError(
-                f"plugin {name!r} implements {', '.join(hooks)}, which is not a payerpolicy hook (misspelled?)", [name]
-            ) from None
-        self.payers = self._collect_payers()
-        self.kinds = self._collect_kinds()
+        self._check_hooks(strict)
+        self.payers, self.kinds = self._collect(strict)
         self._policies: dict[str, Policy] = {}
         self._hook_cache: dict[tuple[str, str], tuple[tuple[str, HookFunction, tuple[str, ...]], ...]] = {}
         plugin_payers: dict[str, list[str]] = {}
@@ -117,12 +127,14 @@ class PluginHost:
         try:
             self.pm.register(plugin, name=name)
         except (pluggy.PluginValidationError, ValueError) as exc:
-            raise PluginConflictError(f"plugin {name!r} cannot be registered: {exc}", [name]) from None
+            raise PluginConflictError(f"plugin {name!r} cannot be registered: {one_line(str(exc))}", [name]) from None
 
     def _load_entry_points(self, block: set[str], strict: bool) -> None:
         eps = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
         for ep in eps:
             version = ep.dist.version if ep.dist is not None else ""
+            if ep.dist is not None and ep.dist.metadata["Name"] == "payerpolicy":
+                self._builtin_payers.add(ep.name)
             if ep.name in block:
                 self.infos.append(PluginInfo(ep.name, version, ep.value, blocked=True))
                 continue
@@ -134,49 +146,127 @@ class PluginHost:
             except Exception as exc:
                 if strict:
                     raise PluginConflictError(
-                        f"plugin {ep.name!r} ({version}) failed to load: {type(exc).__name__}: {exc}", [ep.name]
+                        f"plugin {ep.name!r} ({version}) failed to load: {type(exc).__name__}: {one_line(str(exc), 300)}",
+                        [ep.name],
                     ) from exc
-                self.infos.append(PluginInfo(ep.name, version, ep.value, error=f"{type(exc).__name__}: {exc}"))
+                self.infos.append(
+                    PluginInfo(ep.name, version, ep.value, error=f"{type(exc).__name__}: {one_line(str(exc), 300)}")
+                )
                 continue
             self.infos.append(PluginInfo(ep.name, version, ep.value))
 
-    @staticmethod
-    def _registration(impl: Any, hook: str) -> Any:
-        try:
-            return impl.function() or ()
-        except Exception as exc:
-            raise PluginHookError(impl.plugin_name, hook, f"{type(exc).__name__}: {exc}") from exc
+    def _check_hooks(self, strict: bool) -> None:
+        """Hooks that are not payerpolicy hooks (misspelled?): stop (strict) or leave the plugin out."""
+        while True:
+            try:
+                self.pm.check_pending()
+                return
+            except pluggy.PluginValidationError as exc:
+                name = self.pm.get_name(exc.plugin) or repr(exc.plugin)
+                hooks = re.findall(r"unknown hook '(\w+)'", str(exc)) or ["?"]
+                error = PluginConflictError(
+                    f"plugin {name!r} implements {', '.join(hooks)}, which is not a payerpolicy hook (misspelled?)", [name]
+                )
+                if strict or name in BUILTIN_MODULES:
+                    raise error from None
+                self._leave_out(name, str(error))
 
-    def _collect_payers(self) -> dict[str, Payer]:
+    def _leave_out(self, name: str, error: str) -> None:
+        """Unregister a plugin that failed at registration and say why in its :class:`PluginInfo`."""
+        if self.pm.has_plugin(name):
+            self.pm.unregister(name=name)
+        for i, info in enumerate(self.infos):
+            if info.name == name:
+                self.infos[i] = attrs.evolve(info, error=one_line(error))
+                return
+        self.infos.append(PluginInfo(name, "", name, error=one_line(error)))  # pragma: no cover - always listed
+
+    def _builtin(self, name: str) -> bool:
+        return name in BUILTIN_MODULES or name in self._builtin_payers
+
+    def _collect(self, strict: bool) -> tuple[dict[str, Payer], dict[str, RuleKind]]:
+        """Payers and rule kinds of every plugin; a plugin that fails here is left out (or, strict, stops)."""
+        while True:
+            failed: dict[str, PayerPolicyError] = {}
+            payers = self._collect_payers(failed)
+            kinds = self._collect_kinds(failed)
+            if not failed:
+                return payers, kinds
+            for name, error in failed.items():
+                if strict or name in BUILTIN_MODULES:
+                    raise error
+                self._leave_out(name, str(error))
+
+    def _registration(self, impl: Any, hook: str, failed: dict[str, PayerPolicyError]) -> list[Any]:
+        try:
+            result = impl.function()
+            if result is None:
+                return []
+            if isinstance(result, str | bytes) or not isinstance(result, Iterable):
+                raise TypeError(f"returned {_short(result)}, expected a list")
+            return list(result)
+        except Exception as exc:
+            failed.setdefault(
+                impl.plugin_name,
+                PluginConflictError(
+                    f"plugin {impl.plugin_name!r} failed in {hook}: {type(exc).__name__}: {one_line(str(exc), 300)}",
+                    [impl.plugin_name],
+                ),
+            )
+            return []
+
+    def _collect_payers(self, failed: dict[str, PayerPolicyError]) -> dict[str, Payer]:
         payers: dict[str, Payer] = {}
-        for impl in self.pm.hook.payerpolicy_payers.get_hookimpls():
-            payers_of_plugin = cast(Iterable[Any], self._registration(impl, "payerpolicy_payers"))
-            for payer in payers_of_plugin:
-                if not isinstance(payer, Payer):
-                    raise PluginConflictError(
-                        f"plugin {impl.plugin_name!r} returned {payer!r} from payerpolicy_payers; expected Payer records",
-                        [impl.plugin_name],
+        impls = self.pm.hook.payerpolicy_payers.get_hookimpls()
+        # The builtin payers first: a third-party plugin cannot take a builtin payer id away.
+        impls = sorted(impls, key=lambda impl: not self._builtin(impl.plugin_name))
+        for impl in impls:
+            mine: dict[str, Payer] = {}
+            for payer in self._registration(impl, "payerpolicy_payers", failed):
+                if not isinstance(payer, Payer) or not isinstance(payer.id, str) or not _PAYER_ID.match(payer.id):
+                    failed.setdefault(
+                        impl.plugin_name,
+                        PluginConflictError(
+                            f"plugin {impl.plugin_name!r} returned {_short(payer)} from payerpolicy_payers;"
+                            " expected Payer records with an id of lower case letters, digits and _",
+                            [impl.plugin_name],
+                        ),
                     )
-                if payer.id in payers:
-                    other = payers[payer.id].plugin
-                    raise PluginConflictError(
-                        f"payer id {payer.id!r} is claimed by two plugins: {other!r} and {impl.plugin_name!r}",
-                        [other, impl.plugin_name],
+                    break
+                if payer.id in payers or payer.id in mine:
+                    other = payers[payer.id].plugin if payer.id in payers else impl.plugin_name
+                    failed.setdefault(
+                        impl.plugin_name,
+                        PluginConflictError(
+                            f"payer id {payer.id!r} is claimed by two plugins: {other!r} and {impl.plugin_name!r}",
+                            [other, impl.plugin_name],
+                        ),
                     )
-                payers[payer.id] = attrs.evolve(payer, plugin=impl.plugin_name)
+                    break
+                mine[payer.id] = attrs.evolve(payer, plugin=impl.plugin_name)
+            if impl.plugin_name not in failed:
+                payers.update(mine)
         return dict(sorted(payers.items()))
 
-    def _collect_kinds(self) -> dict[str, RuleKind]:
+    def _collect_kinds(self, failed: dict[str, PayerPolicyError]) -> dict[str, RuleKind]:
         kinds: dict[str, RuleKind] = {}
         for impl in self.pm.hook.payerpolicy_rule_kinds.get_hookimpls():
-            kinds_of_plugin = cast(Iterable[RuleKind], self._registration(impl, "payerpolicy_rule_kinds"))
-            for kind in kinds_of_plugin:
-                if kind.name in kinds:
-                    raise PluginConflictError(
-                        f"rule kind {kind.name!r} is registered by two plugins: {kinds[kind.name].plugin!r} and {impl.plugin_name!r}",
-                        [kinds[kind.name].plugin, impl.plugin_name],
-                    )
-                kinds[kind.name] = attrs.evolve(kind, plugin=impl.plugin_name)
+            mine: dict[str, RuleKind] = {}
+            for kind in self._registration(impl, "payerpolicy_rule_kinds", failed):
+                problem = None
+                if not isinstance(kind, RuleKind):
+                    problem = f"plugin {impl.plugin_name!r} returned {_short(kind)} from payerpolicy_rule_kinds; expected RuleKind records"
+                elif not all(callable(f) for f in kind.apply.values()):
+                    problem = f"plugin {impl.plugin_name!r}: rule kind {kind.name!r} names a phase function that cannot be called"
+                elif kind.name in kinds or kind.name in mine:
+                    other = kinds[kind.name].plugin if kind.name in kinds else impl.plugin_name
+                    problem = f"rule kind {kind.name!r} is registered by two plugins: {other!r} and {impl.plugin_name!r}"
+                if problem is not None:
+                    failed.setdefault(impl.plugin_name, PluginConflictError(problem, [impl.plugin_name]))
+                    break
+                mine[kind.name] = attrs.evolve(kind, plugin=impl.plugin_name)
+            if impl.plugin_name not in failed:
+                kinds.update(mine)
         return kinds
 
     # ---- payers and policies

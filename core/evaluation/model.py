@@ -20,6 +20,7 @@ import attrs
 
 from . import vocab
 from .errors import EncounterError
+from .text import check_text, excerpt
 
 __all__ = [
     "OUTCOME_VERSION",
@@ -201,8 +202,11 @@ def _kind(value: Any) -> str:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, str | int | float | bool) or value is None:
-        return json.dumps(value)
+    if isinstance(value, str):
+        return excerpt(value)
+    if isinstance(value, int | float | bool) or value is None:
+        shown = json.dumps(value)
+        return shown if len(shown) <= 40 else f"{shown[:40]}… ({len(shown)} digits)"
     return _kind(value)
 
 
@@ -212,7 +216,8 @@ def _code(reader: _Reader, key: str, catalogue: vocab.CodeCatalogue, *, required
         return None
     code = code.upper()
     if not vocab.CODE_PATTERN.match(code):
-        raise EncounterError(reader.sub(key), f'expected a 5-character CPT/HCPCS code like "97140", found {code!r}')
+        shown = repr(code) if len(code) <= 40 else excerpt(code)
+        raise EncounterError(reader.sub(key), f'expected a 5-character CPT/HCPCS code like "97140", found {shown}')
     if code not in catalogue:
         known = ", ".join(sorted(catalogue.codes))
         raise EncounterError(reader.sub(key), f"unknown code {code!r}; known codes: {known}")
@@ -402,6 +407,7 @@ class Encounter:
         and what was expected.
         """
         catalogue = catalogue or vocab.default_catalogue()
+        check_text(data)  # every string valid Unicode, no key given twice
         r = _Reader(data, "")
         r.check_keys(_ENCOUNTER_KEYS)
         enc_id = r.text("id")

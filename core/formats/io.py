@@ -10,6 +10,7 @@ from typing import Any
 
 from ..evaluation.errors import EncounterError
 from ..evaluation.model import Encounter
+from ..evaluation.text import check_text, decode_utf8, loads_json
 from ..evaluation.vocab import CodeCatalogue
 
 __all__ = ["encounter_from_data", "parse_json", "read_encounter", "read_encounter_data", "read_text"]
@@ -18,13 +19,19 @@ __all__ = ["encounter_from_data", "parse_json", "read_encounter", "read_encounte
 def read_text(path: str) -> tuple[str, str]:
     """The name to show in errors and the text of ``path`` (``-``: standard input); errors name the file."""
     if path == "-":
-        return "<stdin>", sys.stdin.read()
+        buffer = getattr(sys.stdin, "buffer", None)
+        if buffer is None:  # a text stream without bytes under it (tests, embedding)
+            text = sys.stdin.read()
+            check_text(text)
+            return "<stdin>", text
+        return "<stdin>", decode_utf8(buffer.read(), "<stdin>")
     try:
-        return path, Path(path).read_text("utf-8-sig")
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise EncounterError("", "no such file", path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EncounterError("", f"cannot read the file ({type(exc).__name__}: {exc})", path) from None
+    except OSError as exc:
+        raise EncounterError("", f"cannot read the file ({type(exc).__name__}: {exc.strerror or exc})", path) from None
+    return path, decode_utf8(data, path)
 
 
 def parse_json(text: str | bytes, name: str, *, one_line: bool = False) -> Any:
@@ -32,15 +39,20 @@ def parse_json(text: str | bytes, name: str, *, one_line: bool = False) -> Any:
 
     ``one_line``: the text is one line of a JSON Lines file, so the position is a column only.
     """
+    if isinstance(text, bytes | bytearray):
+        text = decode_utf8(bytes(text), name)
     try:
-        return json.loads(text)
+        data = loads_json(text)
     except json.JSONDecodeError as exc:
         where = f"column {exc.colno}" if one_line else f"line {exc.lineno} column {exc.colno}"
         raise EncounterError("", f"invalid JSON at {where}: {exc.msg}", name) from None
     except (ValueError, RecursionError) as exc:
-        raise EncounterError(
-            "", f"invalid JSON: the file cannot be read ({type(exc).__name__}: nesting or numbers too large)", name
-        ) from None
+        raise EncounterError("", f"invalid JSON: the file cannot be read ({type(exc).__name__}: nesting or numbers too large)", name) from None
+    try:
+        check_text(data)
+    except EncounterError as exc:
+        raise exc.with_file(name) from None
+    return data
 
 
 def read_encounter_data(path: str) -> Any:
@@ -51,11 +63,16 @@ def read_encounter_data(path: str) -> Any:
     name, text = read_text(path)
     if suffix == ".toml":
         try:
-            return tomllib.loads(text)
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise EncounterError("", f"invalid TOML: {exc}", name) from None
         except (ValueError, RecursionError) as exc:
             raise EncounterError("", f"invalid TOML: the file cannot be read ({type(exc).__name__})", name) from None
+        try:
+            check_text(data)
+        except EncounterError as exc:
+            raise exc.with_file(name) from None
+        return data
     return parse_json(text, name)
 
 

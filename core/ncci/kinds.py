@@ -74,20 +74,35 @@ def _certain(line: ClaimLine, ctx: Context) -> bool:
 
 
 def _edits(table: PtpTable, lines: tuple[ClaimLine, ...], ctx: Context) -> list[_Edit]:
+    """Every PTP edit between two claim lines of different codes, in claim order of the pair.
+
+    Lines are grouped by code first: the table is asked once per pair of codes, and lines of one
+    code are never paired, so the work grows with the edits found, not with the square of the lines.
+    """
     day = ctx.date_of_service
-    claim = _on_claim(lines)
-    out: list[_Edit] = []
-    for n, (i, a) in enumerate(claim):
-        for j, b in claim[n + 1 :]:
-            if a.code == b.code:
+    by_code: dict[str, list[int]] = {}
+    for i, line in _on_claim(lines):
+        by_code.setdefault(line.code, []).append(i)
+    codes = list(by_code)
+    found: list[tuple[int, int, _Edit]] = []
+    for n, code_a in enumerate(codes):
+        for code_b in codes[n + 1 :]:
+            forward = table.edit_on(code_a, code_b, day)
+            if forward is None:  # the table looks both ways: no edit either way
                 continue
-            row = table.edit_on(a.code, b.code, day)
-            if row is None:
-                continue
-            col1, col2 = (i, j) if row.column_1 == a.code else (j, i)
-            why = distinct(lines[col1], lines[col2], ctx) if row.indicator == 1 else None
-            out.append(_Edit(col1, col2, row, why))
-    return out
+            backward: PtpRow | None = None
+            for i in by_code[code_a]:
+                for j in by_code[code_b]:
+                    if i < j:
+                        row = forward
+                    else:  # asked with the earlier line's code first, as the table ranks ties
+                        backward = backward or table.edit_on(code_b, code_a, day) or forward
+                        row = backward
+                    col1, col2 = (i, j) if row.column_1 == code_a else (j, i)
+                    why = distinct(lines[col1], lines[col2], ctx) if row.indicator == 1 else None
+                    found.append((min(i, j), max(i, j), _Edit(col1, col2, row, why)))
+    found.sort(key=lambda f: (f[0], f[1]))
+    return [edit for _, _, edit in found]
 
 
 def _denials(edits: list[_Edit], usable: set[int]) -> list[_Edit]:

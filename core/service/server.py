@@ -16,7 +16,9 @@ Promises an operator relies on:
   A bug is logged with its exception type and stack frames, never the exception's message.
 * **Limits.** Request bodies over ``max_body`` bytes get 413 (from ``Content-Length`` before
   anything is read, or while reading a chunked body); an evaluation that takes longer than
-  ``timeout`` seconds gets 503 (its worker thread is abandoned and finishes on its own).
+  ``timeout`` seconds gets 503 (its worker thread is abandoned and finishes on its own, still
+  counted in the pool of ``workers``: beyond it, 503 busy); an encounter over :class:`Limits` gets
+  422 before any evaluation; a body slower than ``read_timeout`` gets 408.
 * **One engine per process**, built when the app is created; evaluations run in worker threads, so
   a slow request never holds up ``/healthz``.
 """
@@ -27,15 +29,17 @@ import copy
 import datetime as dt
 import json
 import logging
+import threading
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
+import attrs
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,16 +49,32 @@ from .._version import __version__
 from ..evaluation.engine import Engine
 from ..evaluation.errors import EncounterError, PayerPolicyError, PluginHookError, UnknownPayerError
 from ..evaluation.model import Encounter
+from ..evaluation.text import DuplicateKeyObject, check_text, decode_utf8, loads_json
 from ..formats.schema import openapi_document
 from ..views.render import compare_mapping
 from ..views.scrub import scrub_document, scrub_encounter, scrub_x12
 
-__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_TIMEOUT", "create_app", "serve"]
+__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_READ_TIMEOUT", "DEFAULT_TIMEOUT", "DEFAULT_WORKERS", "Limits", "create_app", "serve"]
 
 #: Largest request body accepted, in bytes (1 MiB): an encounter is a few kilobytes.
 DEFAULT_MAX_BODY = 1024 * 1024
 #: Seconds an evaluation may take before the request is answered with 503.
 DEFAULT_TIMEOUT = 10.0
+#: Seconds a client has to send the whole request body, else 408.
+DEFAULT_READ_TIMEOUT = 30.0
+#: Evaluations running at once, counting those abandoned after a time-out; more get 503 busy.
+DEFAULT_WORKERS = 8
+
+
+@attrs.frozen
+class Limits:
+    """How large an encounter the service evaluates; a larger one gets 422 before any evaluation."""
+
+    services: int = 200
+    procedures: int = 50
+    diagnoses: int = 50
+    documentation: int = 100
+    string: int = 256  # characters of any one string (an id, a code, a region, a key)
 
 ACCESS_LOG = logging.getLogger("payerpolicy.server.access")
 ERROR_LOG = logging.getLogger("payerpolicy.server.error")
@@ -66,9 +86,7 @@ _T = TypeVar("_T")
 class _Problem(Exception):
     """A request the service answers with an error body (never logged)."""
 
-    def __init__(
-        self, status: int, error: str, message: str, field: str | None = None, detail: str | None = None
-    ) -> None:
+    def __init__(self, status: int, error: str, message: str, field: str | None = None, detail: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.error = error
@@ -95,37 +113,86 @@ def _payer_problem(exc: UnknownPayerError, field: str) -> _Problem:
 # Reading a request
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, read_timeout: float = DEFAULT_READ_TIMEOUT) -> bytes:
     too_large = _Problem(413, "request_too_large", f"the request body is larger than the limit of {limit} bytes")
     length = request.headers.get("content-length")
     if length is not None and length.strip().isdigit() and int(length) > limit:
         raise too_large
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
+    try:
+        with anyio.fail_after(read_timeout):  # a slow client is closed, not waited for
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+    except TimeoutError:
+        raise _Problem(408, "request_timeout", f"the request body did not arrive within {read_timeout:g} s") from None
     return b"".join(chunks)
+
+
+def _check_size(data: Any, limits: Limits) -> None:
+    """422 for an encounter over the limits, before any evaluation (field paths as the CLI names them)."""
+    if not isinstance(data, Mapping):
+        return
+    for key, most in (
+        ("services", limits.services),
+        ("procedures", limits.procedures),
+        ("diagnoses", limits.diagnoses),
+        ("documentation", limits.documentation),
+    ):
+        value = data.get(key)
+        if isinstance(value, list) and len(value) > most:
+            raise _Problem(
+                422, "encounter_too_large", f"{len(value)} items; this service evaluates at most {most} per encounter", key
+            )
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            if len(value) > limits.string:
+                raise _Problem(
+                    422,
+                    "encounter_too_large",
+                    f"a string of {len(value)} characters; this service accepts at most {limits.string}",
+                    where or "encounter",
+                )
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                name = str(k)
+                if len(name) > limits.string:
+                    raise _Problem(
+                        422, "encounter_too_large", f"a key of {len(name)} characters; at most {limits.string}", where or "encounter"
+                    )
+                stack.append((f"{where}.{name}" if where else name, v))
+        elif isinstance(value, list):
+            if len(value) > max(limits.services, limits.procedures, limits.diagnoses, limits.documentation):
+                raise _Problem(422, "encounter_too_large", f"an array of {len(value)} items is too long", where)
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
 
 
 def _parse_json(body: bytes) -> Any:
     # The same wording as payerpolicy.io for an encounter file.
     try:
-        return json.loads(body)
+        text = decode_utf8(body, "")
+    except EncounterError:
+        raise _Problem(422, "invalid_json", "invalid JSON: the body is not UTF-8 text") from None
+    try:
+        data = loads_json(text)
     except json.JSONDecodeError as exc:
-        raise _Problem(
-            422, "invalid_json", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
+        raise _Problem(422, "invalid_json", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except UnicodeDecodeError:
         raise _Problem(422, "invalid_json", "invalid JSON: the body is not UTF-8 text") from None
     except (ValueError, RecursionError) as exc:
         raise _Problem(
-            422,
-            "invalid_json",
-            f"invalid JSON: the body cannot be read ({type(exc).__name__}: nesting or numbers too large)",
+            422, "invalid_json", f"invalid JSON: the body cannot be read ({type(exc).__name__}: nesting or numbers too large)"
         ) from None
+    try:  # the envelope here; the encounter in Encounter.from_mapping, whose fields are named as the CLI does
+        check_text({k: v for k, v in data.items() if k != "encounter"} if isinstance(data, dict) and not isinstance(data, DuplicateKeyObject) else data)
+    except EncounterError as exc:
+        raise _Problem(422, "invalid_request", exc.message, exc.field or "body") from None
+    return data
 
 
 def _envelope(data: Any, known: Sequence[str], required: Sequence[str]) -> Mapping[str, Any]:
@@ -142,9 +209,7 @@ def _envelope(data: Any, known: Sequence[str], required: Sequence[str]) -> Mappi
 
 def _payer_id(value: Any, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        found = (
-            json.dumps(value) if isinstance(value, str | int | float | bool) or value is None else type(value).__name__
-        )
+        found = json.dumps(value) if isinstance(value, str | int | float | bool) or value is None else type(value).__name__
         raise _Problem(422, "invalid_request", f"expected a payer id (a non-empty string), found {found}", field)
     return value.strip()
 
@@ -165,8 +230,15 @@ def create_app(
     *,
     max_body: int = DEFAULT_MAX_BODY,
     timeout: float = DEFAULT_TIMEOUT,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+    workers: int = DEFAULT_WORKERS,
+    limits: Limits = Limits(),
 ) -> ASGIApp:
     """Build the ASGI app around one engine (by default :func:`payerpolicy.default_engine`).
+
+    ``limits`` bound the encounter (422 before evaluating); ``workers`` bounds the evaluations
+    running at once, abandoned ones included (503 ``busy`` beyond); ``read_timeout`` closes a client
+    that does not send its body in time (408).
 
     Every payer's policy is loaded here, and a small visit evaluated for every payer, so a broken
     policy stops the service at start-up instead of failing its first request, tables loaded on
@@ -190,19 +262,31 @@ def create_app(
     }
     openapi = openapi_document(version=__version__, payers=payer_ids, max_body=max_body, timeout=timeout)
 
+    running = threading.BoundedSemaphore(workers)  # held by the thread: an abandoned evaluation still counts
+    limiter = anyio.CapacityLimiter(workers)
+
     async def evaluate(work: Callable[[], _T]) -> _T:
-        # Off the event loop; abandoned (not waited for) when the time limit passes.
+        # Off the event loop; abandoned (not waited for) when the time limit passes, but it keeps its
+        # place in the pool until it ends, so abandoned work can never pile up beyond ``workers``.
+        if not running.acquire(blocking=False):
+            raise _Problem(503, "busy", f"{workers} evaluations are running (the limit); try again shortly")
+
+        def guarded() -> _T:
+            try:
+                return work()
+            finally:
+                running.release()
+
         try:
             with anyio.fail_after(timeout):
-                return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+                return await anyio.to_thread.run_sync(guarded, abandon_on_cancel=True, limiter=limiter)
         except TimeoutError:
             raise _Problem(503, "timeout", f"the evaluation took longer than the limit of {timeout:g} s") from None
 
     async def check(request: Request) -> Response:
-        data = _envelope(
-            _parse_json(await _read_body(request, max_body)), ("encounter", "payer"), ("encounter", "payer")
-        )
+        data = _envelope(_parse_json(await _read_body(request, max_body, read_timeout)), ("encounter", "payer"), ("encounter", "payer"))
         payer = _payer_id(data["payer"], "payer")
+        _check_size(data["encounter"], limits)
 
         def work() -> dict[str, Any]:
             # Same order as the CLI: the encounter is read first, then the payer is looked up.
@@ -216,14 +300,13 @@ def create_app(
         return JSONResponse(await evaluate(work))
 
     async def compare(request: Request) -> Response:
-        data = _envelope(_parse_json(await _read_body(request, max_body)), ("encounter", "payers"), ("encounter",))
+        data = _envelope(_parse_json(await _read_body(request, max_body, read_timeout)), ("encounter", "payers"), ("encounter",))
+        _check_size(data["encounter"], limits)
         raw = data.get("payers")
         payers: list[str] | None = None
         if raw is not None:
             if not isinstance(raw, list) or not raw:
-                raise _Problem(
-                    422, "invalid_request", "expected a non-empty array of payer ids, or null for every payer", "payers"
-                )
+                raise _Problem(422, "invalid_request", "expected a non-empty array of payer ids, or null for every payer", "payers")
             payers = [_payer_id(p, f"payers[{i}]") for i, p in enumerate(raw)]
 
         def work() -> dict[str, Any]:
@@ -251,7 +334,7 @@ def create_app(
         return ids
 
     async def scrub(request: Request) -> Response:
-        body = await _read_body(request, max_body)
+        body = await _read_body(request, max_body, read_timeout)
         kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
         if kind == "application/edi-x12":
             query = request.query_params.get("payers")
@@ -266,6 +349,7 @@ def create_app(
             return JSONResponse(await evaluate(work_x12))
         data = _envelope(_parse_json(body), ("claim", "payers"), ("claim",))
         payers_json = payer_list(data.get("payers"), "payers")
+        _check_size(data["claim"], limits)
 
         def work() -> dict[str, Any]:
             encounter = _encounter(engine, data["claim"])
@@ -342,26 +426,32 @@ def _guarded(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Re
             return await endpoint(request)
         except _Problem as problem:
             return problem.response()
+        except ClientDisconnect:  # the client went away: nobody to answer, and not a bug
+            return Response(status_code=400)
         except PluginHookError as exc:
             # The message may quote the request's data: it goes to the client, not to the log.
-            ERROR_LOG.error(
-                "plugin %r failed in %s during %s %s", exc.plugin, exc.where, request.method, request.url.path
-            )
+            ERROR_LOG.error("plugin %r failed in %s during %s %s", exc.plugin, exc.where, _method(request.method), request.url.path)
             return _Problem(500, "plugin_error", str(exc)).response()
         except Exception as exc:
             frames = "".join(traceback.format_tb(exc.__traceback__))
             ERROR_LOG.error(
                 "internal error during %s %s: %s (message withheld)\n%s",
-                request.method,
+                _method(request.method),
                 request.url.path,
                 type(exc).__name__,
                 frames,
             )
-            return _Problem(
-                500, "internal_error", f"internal error ({type(exc).__name__}); a bug, please report it"
-            ).response()
+            return _Problem(500, "internal_error", f"internal error ({type(exc).__name__}); a bug, please report it").response()
 
     return run
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"})
+
+
+def _method(method: Any) -> str:
+    """The request method for a log line: a known one, else ``-`` (a method is client-chosen text)."""
+    return method if isinstance(method, str) and method in _METHODS else "-"
 
 
 class _AccessLog:
@@ -387,7 +477,7 @@ class _AccessLog:
         finally:
             path = scope.get("path", "")
             shown = path if path in _PATHS else "-"
-            ACCESS_LOG.info("%s %s %d", scope.get("method", "-"), shown, status)
+            ACCESS_LOG.info("%s %s %d", _method(scope.get("method", "-")), shown, status)
 
 
 def _log_config(level: str) -> dict[str, Any]:
@@ -410,11 +500,13 @@ def serve(
     max_body: int = DEFAULT_MAX_BODY,
     timeout: float = DEFAULT_TIMEOUT,
     log_level: str = "info",
+    workers: int = DEFAULT_WORKERS,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
 ) -> None:
     """Run the service with uvicorn until interrupted (what ``payerpolicy serve`` does)."""
     import uvicorn
 
-    app = create_app(engine, max_body=max_body, timeout=timeout)
+    app = create_app(engine, max_body=max_body, timeout=timeout, workers=workers, read_timeout=read_timeout)
     uvicorn.run(
         app,
         host=host,
@@ -424,4 +516,6 @@ def serve(
         log_level=log_level,
         server_header=False,
         proxy_headers=False,
+        timeout_keep_alive=5,
+        limit_concurrency=max(64, 4 * workers),
     )

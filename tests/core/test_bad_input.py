@@ -107,7 +107,7 @@ def test_unreadable_encoding(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     path = tmp_path / "latin1.json"
     path.write_bytes(b"\xff\xfe{}")
     line = check(capsys, str(path))
-    assert line.startswith(f"{PREFIX}{path}: cannot read the file (UnicodeDecodeError:")
+    assert line == f"{PREFIX}{path}: not UTF-8 text: byte 0xff at line 1 (byte 1) cannot be decoded; save the text as UTF-8"
 
 
 def test_deeply_nested_json_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -114,7 +114,7 @@ class AlsoClaimsCommercial:
 
 def test_two_plugins_claiming_one_payer_are_named() -> None:
     with pytest.raises(payerpolicy.PluginConflictError) as info:
-        PluginHost([ClaimsCommercial(), AlsoClaimsCommercial()], entry_points=False)
+        PluginHost([ClaimsCommercial(), AlsoClaimsCommercial()], entry_points=False, strict=True)
     assert str(info.value) == (
         "payer id 'commercial' is claimed by two plugins: 'ClaimsCommercial' and 'AlsoClaimsCommercial'"
     )
@@ -123,7 +123,7 @@ def test_two_plugins_claiming_one_payer_are_named() -> None:
 
 def test_a_plugin_claiming_a_builtin_payer_is_named_with_the_builtin() -> None:
     with pytest.raises(payerpolicy.PluginConflictError) as info:
-        PluginHost([ClaimsCommercial()])
+        PluginHost([ClaimsCommercial()], strict=True)
     assert "'commercial'" in str(info.value)
     assert "'ClaimsCommercial'" in str(info.value)
     assert set(info.value.plugins) == {"commercial", "ClaimsCommercial"}
@@ -137,14 +137,14 @@ class Misspelled:
 
 def test_a_misspelled_hook_is_an_error_naming_the_hook() -> None:
     with pytest.raises(payerpolicy.PluginConflictError) as info:
-        PluginHost([Misspelled()])
+        PluginHost([Misspelled()], strict=True)
     assert "payerpolicy_payer" in str(info.value)
     assert "which is not a payerpolicy hook" in str(info.value)
 
 
 def test_a_misspelled_hook_names_the_plugin() -> None:
     with pytest.raises(payerpolicy.PluginConflictError) as info:
-        PluginHost([Misspelled()])
+        PluginHost([Misspelled()], strict=True)
     assert info.value.plugins == ("Misspelled",)
     assert str(info.value) == "plugin 'Misspelled' implements payerpolicy_payer, which is not a payerpolicy hook (misspelled?)"
     assert " object at 0x" not in str(info.value)
@@ -158,7 +158,7 @@ class WrongArgument:
 
 def test_a_hook_with_an_unknown_argument_is_a_plugin_error() -> None:
     with pytest.raises(payerpolicy.PluginConflictError, match="WrongArgument"):
-        PluginHost([WrongArgument()])
+        PluginHost([WrongArgument()], strict=True)
 
 
 def test_two_plugin_objects_of_one_class_get_distinct_names() -> None:
@@ -175,7 +175,7 @@ class BrokenRegistration:
 
 def test_a_registration_hook_that_raises_names_the_plugin() -> None:
     with pytest.raises((payerpolicy.PluginHookError, payerpolicy.PluginConflictError), match="BrokenRegistration"):
-        PluginHost([BrokenRegistration()])
+        PluginHost([BrokenRegistration()], strict=True)
 
 
 class RaisingAdjuster:
@@ -314,12 +314,20 @@ class BadOrder:
 
 @pytest.mark.parametrize("order", [[0, 0], [0], [1, 2], [0, 1, 2]])
 def test_order_lines_must_return_a_permutation(encounter: payerpolicy.Encounter, order: list[int]) -> None:
-    engine = Engine(PluginHost([BadOrder(order)]))
+    engine = Engine(PluginHost([BadOrder(order)], strict=True))
     with pytest.raises(payerpolicy.PluginHookError) as info:
         engine.check(encounter, "commercial")
     assert info.value.plugin == "BadOrder"
     assert info.value.where == "payerpolicy_order_lines"
     assert f"returned {order}, not a permutation of 0..1" in str(info.value)
+
+
+@pytest.mark.parametrize("order", [[0, 0], [0], [1, 2], [0, 1, 2]])
+def test_an_order_that_is_not_a_permutation_is_skipped_with_a_finding(encounter: payerpolicy.Encounter, order: list[int]) -> None:
+    outcome = Engine(PluginHost([BadOrder(order)])).check(encounter, "commercial")
+    [failed] = [f for f in outcome.findings if f.code == "PLUGIN_FAILED"]
+    assert failed.message.startswith(f"plugin BadOrder failed in payerpolicy_order_lines: returned {order}, not a permutation of 0..1")
+    assert outcome.lines == Engine().check(encounter, "commercial").lines
 
 
 def test_order_lines_permutation_is_used(encounter: payerpolicy.Encounter) -> None:
