@@ -20,6 +20,7 @@ loading that text gives an equal policy.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -405,7 +406,14 @@ def _build(
         kind_name = entry.get("kind")
         kind = kinds.get(kind_name) if isinstance(kind_name, str) else None
         if kind is None:
-            problems.add(file, f"{where}.kind", "a registered rule kind (" + ", ".join(sorted(kinds)) + ")", kind_name)
+            close = difflib.get_close_matches(str(kind_name), sorted(kinds), n=3)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
+            problems.add(
+                file,
+                f"{where}.kind",
+                f"a registered rule kind ({hint}{len(kinds)} are installed: `payerpolicy plugins` lists them)",
+                kind_name,
+            )
             continue
         source = entry.get("source")
         if not isinstance(source, str) or not source.strip():
