@@ -7,6 +7,7 @@ standard error naming the file and field), 1 for a bug.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import traceback
 from collections.abc import Sequence
@@ -56,14 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--format",
         choices=("table", "json", "fhir", "x12"),
-        default="table",
-        help="fhir: a Bundle with a Claim and a ClaimResponse (docs/fhir.md); x12: 837P segments (docs/x12.md)",
+        help="table (default; x12 when --x12 or --x12-envelope is given), json, fhir: a Bundle with a Claim and a "
+        "ClaimResponse (docs/fhir.md), x12: 837P segments (docs/x12.md)",
     )
     p.add_argument(
         "--x12",
         choices=("lines", "interchange"),
-        default="lines",
-        help="with --format x12: only HI and the LX/SV1/DTP service lines (default), or a full 005010X222A1 interchange",
+        help="837P output (implies --format x12): only HI and the LX/SV1/DTP service lines (default), or a full 005010X222A1 interchange",
     )
     p.add_argument(
         "--x12-envelope",
@@ -252,8 +252,11 @@ def _run(args: argparse.Namespace) -> int:
         return _compare(engine, args)
     encounter = _read(args, engine)
     if args.command == "check":
-        if args.format != "x12" and (args.x12 != "lines" or args.x12_envelope):
-            raise PayerPolicyError("--x12 and --x12-envelope go with --format x12")
+        x12_options = args.x12 is not None or args.x12_envelope is not None
+        if args.format is None:
+            args.format = "x12" if x12_options else "table"
+        elif args.format != "x12" and x12_options:
+            raise PayerPolicyError(f"--x12 and --x12-envelope go with --format x12, not --format {args.format}")
         outcome = engine.check(encounter, args.payer)
         if args.format in ("fhir", "x12"):
             print(_interchange(args, encounter, outcome), end="" if args.format == "x12" else "\n")
@@ -310,24 +313,23 @@ def _compare(engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
+#: What ``payerpolicy[server]`` installs (pyproject.toml): all three are needed to serve.
+_SERVER_PACKAGES = ("starlette", "uvicorn", "anyio")
+
+
 def _serve(args: argparse.Namespace) -> int:
     if args.max_body < 1:
         raise PayerPolicyError(f"--max-body: expected a whole number of bytes >= 1, found {args.max_body}")
     if not args.timeout > 0:
         raise PayerPolicyError(f"--timeout: expected a number of seconds > 0, found {args.timeout:g}")
-    try:
-        from .service.server import serve
-    except ImportError as exc:
-        missing = (exc.name or "").split(".")[0]
-        if missing in ("starlette", "uvicorn", "anyio"):
-            raise PayerPolicyError(
-                f"the HTTP service needs {missing}, which is not installed: install payerpolicy[server]"
-            ) from None
-        raise
-    try:
-        import uvicorn  # noqa: F401  (the server module imports it only when it runs)
-    except ImportError:
-        raise PayerPolicyError("the HTTP service needs uvicorn, which is not installed: install payerpolicy[server]") from None
+    missing = [name for name in _SERVER_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise PayerPolicyError(
+            f"the HTTP service needs {', '.join(_SERVER_PACKAGES)}; not installed: {', '.join(missing)}: "
+            "pip install 'payerpolicy[server]'"
+        )
+    from .service.server import serve
+
     engine = Engine(PluginHost(strict=True)) if args.strict else None
     serve(args.host, args.port, engine=engine, max_body=args.max_body, timeout=args.timeout, log_level=args.log_level)
     return 0
@@ -343,7 +345,7 @@ def _interchange(args: argparse.Namespace, encounter: Encounter, outcome: Outcom
         return json.dumps(outcome_bundle(encounter, [outcome]), indent=2, ensure_ascii=False)
     from .formats import x12
 
-    if args.x12 == "lines" and args.x12_envelope is None:
+    if args.x12 in (None, "lines") and args.x12_envelope is None:
         return "".join(f"{s}{x12.TERMINATOR}\n" for s in x12.service_line_segments(outcome, encounter.date_of_service))
     envelope = x12.load_envelope(args.x12_envelope) if args.x12_envelope else x12.Envelope()
     return x12.interchange(outcome, encounter, envelope)

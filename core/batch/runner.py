@@ -133,6 +133,7 @@ class _Work:
         self.parts: list[tuple[str, int, int]] = []  # (file, first record, records)
         self.read = self.invalid = 0
         self.stats = {p: PayerStats() for p in payers}
+        self.created = False  # this run made the directory (not a resumed one)
         if self.dir.exists():
             if not resume:
                 raise PayerPolicyError(
@@ -143,6 +144,7 @@ class _Work:
             raise PayerPolicyError(f"{self.dir}: nothing to resume (no interrupted run for {out})")
         else:
             self.dir.mkdir(parents=True)
+            self.created = True
             state = {"version": STATE_VERSION, "settings": self.settings}
             _write_atomic(self.state_file, json.dumps(state, indent=1).encode())
         self.journal = open(self.journal_file, "ab")  # noqa: SIM115 - open for the whole run, closed in finish()
@@ -191,7 +193,7 @@ class _Work:
         name = f"part-{len(self.parts):06d}.{fmt}"
         path = self.dir / name
         if fmt == "parquet":
-            pa = _pyarrow()
+            pa = _pyarrow(path, writing=True)
             tmp = path.with_name(name + ".tmp")
             pa.parquet.write_table(result.data, tmp, compression="zstd")
             os.replace(tmp, path)
@@ -225,12 +227,22 @@ class _Work:
         """Close the journal (the work directory stays for --resume)."""
         self.journal.close()
 
+    def abandon(self) -> None:
+        """A run that stops: keep the work for --resume, unless this run made it and wrote no part.
+
+        A run that fails before its first part (an unreachable scheduler, say) has nothing to resume;
+        leaving ``OUT.partial/`` would only make the rerun ask for ``--resume`` or a deletion.
+        """
+        self.close()
+        if self.created and not self.parts:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
     def finish(self, fmt: OutputFormat) -> None:
         """Join the parts into OUT (through a temporary name) and remove the work directory."""
         self.close()
         tmp = self.out.with_name(self.out.name + ".tmp")
         if fmt == "parquet":
-            pa = _pyarrow()
+            pa = _pyarrow(self.out, writing=True)
             with pa.parquet.ParquetWriter(tmp, _parquet_schema(), compression="zstd") as writer:
                 for file, _, _ in self.parts:
                     writer.write_table(pa.parquet.read_table(self.dir / file, schema=_parquet_schema()))
@@ -315,7 +327,7 @@ def run_batch(
     input_kind(src)
     fmt = output_format(dst)
     if fmt == "parquet":
-        _pyarrow()
+        _pyarrow(dst, writing=True)
     if chunk_size < 1:
         raise PayerPolicyError(f"chunk size must be at least 1, found {chunk_size}")
     own_engine = engine is not None
@@ -365,7 +377,7 @@ def run_batch(
                 for result in _run_in_processes(n, chunks, job):
                     keep(result)
     except BaseException:
-        work.close()  # OUT.partial/ stays for --resume
+        work.abandon()  # OUT.partial/ stays for --resume when it holds a part
         raise
     bar.update(work.done, final=True)
     counts = work.counts()
