@@ -93,7 +93,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
     p.add_argument("--payer", required=True, help="payer id")
 
-    sub.add_parser("plugins", parents=[strict], help="installed plugins, versions, payers and policy files")
+    p = sub.add_parser("plugins", parents=[strict], help="installed plugins, versions, payers and policy files")
+    p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: one object with the plugins (name, version, module, state, error, payers), payers and rule kinds",
+    )
 
     p = sub.add_parser(
         "batch",
@@ -108,6 +114,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the interrupted run that left OUT.partial/")
     p.add_argument("--trace", action="store_true", help="keep each outcome's trace (large; off by default)")
     p.add_argument("--summary", action="store_true", help="print per payer billable units, expected denials and findings by code")
+    p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="how --summary prints: text (default) or json, one object with the counts and each payer's figures (implies --summary)",
+    )
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (tcp://host:8786; needs payerpolicy[dask])")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress line on standard error (default: on a terminal)")
 
@@ -127,9 +139,17 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("policy", help="policy files")
     psub = p.add_subparsers(dest="policy_command", required=True, parser_class=_Parser)
-    pc = psub.add_parser("check", parents=[strict], help="validate a policy file and report every problem")
-    pc.add_argument("file", help="policy TOML file")
-    pc.add_argument("--rules", action="store_true", help="list the resolved rules and the file each came from")
+    pc = psub.add_parser(
+        "check", parents=[strict], help="validate a policy file or the code catalogue (codes.toml) and report every problem"
+    )
+    pc.add_argument("file", help="policy TOML file, or a code catalogue like policies/codes.toml")
+    pc.add_argument("--rules", action="store_true", help="list the resolved rules and the file each came from (a catalogue: its codes)")
+    pc.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: one object with ok, the rules or codes, or the problems (exit status 2 when there are any)",
+    )
 
     p = sub.add_parser(
         "serve", parents=[strict], help="run the HTTP service (needs payerpolicy[server]; see docs/http.md)"
@@ -179,19 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "policy":
-        host = PluginHost(strict=args.strict)
-        policy = host.load_policy(args.file)
-        what = f"payer {policy.payer_id}" if policy.payer_id else "abstract base policy"
-        print(
-            f"{args.file}: ok ({what}, {len(policy.rules)} rules, extends: {' -> '.join(policy.chain[:-1]) or 'nothing'})"
-        )
-        if args.rules:
-            for rule in policy.rules:
-                state = "" if rule.enabled else " (disabled)"
-                print(f"  {rule.id:<18} {rule.kind:<26} {rule.confidence}  from {rule.origin}{state}")
-        return 0
+        return _policy_check(args)
     if args.command == "plugins":
-        return _plugins(args.strict)
+        return _plugins(args.strict, args.format)
     if args.command == "new-plugin":
         from .kit.scaffold import new_plugin
 
@@ -201,7 +211,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "batch":
-        from .batch import render_summary, run_batch
+        from .batch import render_summary, run_batch, summary_mapping
 
         result = run_batch(
             args.input,
@@ -215,7 +225,11 @@ def _run(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             progress=args.progress,
         )
-        if args.summary:
+        if args.format == "json":
+            import json
+
+            print(json.dumps(summary_mapping(result), indent=2, ensure_ascii=False))
+        elif args.summary:
             print(render_summary(result))
         resumed = f" (resumed after record {result.resumed_from})" if result.resumed_from else ""
         print(f"{result.out}: {result.counts.text()}{resumed}; {result.seconds:.1f} s", file=sys.stderr)
@@ -264,6 +278,78 @@ def _run(args: argparse.Namespace) -> int:
             print(outcome.to_json() if args.format == "json" else render_check(outcome))
     elif args.command == "explain":
         print(render_explain(encounter, engine.check(encounter, args.payer)))
+    return 0
+
+
+def _policy_check(args: argparse.Namespace) -> int:
+    """``payerpolicy policy check FILE``: a payer policy, or the code catalogue (``codes.toml``)."""
+    import json
+    import tomllib
+    from pathlib import Path
+
+    from .evaluation.vocab import catalogue_from_mapping, is_code_catalogue
+
+    try:
+        data = tomllib.loads(Path(args.file).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        data = {}  # the policy loader reports the file or its TOML, with the policy's own wording
+    try:
+        if is_code_catalogue(data):
+            catalogue = catalogue_from_mapping(data, file=args.file)
+            report: dict[str, object] = {
+                "file": args.file,
+                "ok": True,
+                "type": "code_catalogue",
+                "codes": [
+                    {
+                        "code": info.code,
+                        "label": info.label,
+                        "category": info.category,
+                        "timed": info.timed,
+                        "valid_from": info.valid_from.isoformat() if info.valid_from else None,
+                        "valid_to": info.valid_to.isoformat() if info.valid_to else None,
+                    }
+                    for info in catalogue.codes.values()
+                ],
+            }
+        else:
+            policy = PluginHost(strict=args.strict).load_policy(args.file)
+            report = {
+                "file": args.file,
+                "ok": True,
+                "type": "policy",
+                "payer": policy.payer_id,
+                "abstract": policy.abstract,
+                "extends": list(policy.chain[:-1]),
+                "rules": [
+                    {"id": r.id, "kind": r.kind, "confidence": r.confidence, "enabled": r.enabled, "origin": r.origin}
+                    for r in policy.rules
+                ],
+            }
+    except PolicyValidationError as exc:
+        if args.format != "json":
+            raise
+        problems = [
+            {"file": p.file, "path": p.path, "expected": p.expected, "found": p.found, "message": str(p)} for p in exc.problems
+        ]
+        print(json.dumps({"file": args.file, "ok": False, "problems": problems}, indent=2, ensure_ascii=False))
+        return 2
+    if args.format == "json":
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    elif report["type"] == "code_catalogue":
+        codes = catalogue.codes.values()
+        timed = sum(1 for info in codes if info.timed)
+        print(f"{args.file}: ok (code catalogue, {len(codes)} codes: {timed} timed, {len(codes) - timed} untimed)")
+        if args.rules:
+            for info in codes:
+                print(f"  {info.code}  {info.category:<22} {'timed  ' if info.timed else 'untimed'}  {info.label}")
+    else:
+        what = f"payer {policy.payer_id}" if policy.payer_id else "abstract base policy"
+        print(f"{args.file}: ok ({what}, {len(policy.rules)} rules, extends: {' -> '.join(policy.chain[:-1]) or 'nothing'})")
+        if args.rules:
+            for rule in policy.rules:
+                state = "" if rule.enabled else " (disabled)"
+                print(f"  {rule.id:<18} {rule.kind:<26} {rule.confidence}  from {rule.origin}{state}")
     return 0
 
 
@@ -351,8 +437,39 @@ def _interchange(args: argparse.Namespace, encounter: Encounter, outcome: Outcom
     return x12.interchange(outcome, encounter, envelope)
 
 
-def _plugins(strict: bool) -> int:
+def _plugins(strict: bool, fmt: str = "text") -> int:
     host = PluginHost(strict=strict)
+    if fmt == "json":
+        import json
+
+        data = {
+            "plugins": [
+                {
+                    "name": info.name,
+                    "version": info.version,
+                    "module": info.module,
+                    "state": "blocked" if info.blocked else ("failed" if info.error else "loaded"),
+                    "error": info.error,
+                    "payers": list(info.payers),
+                }
+                for info in host.plugin_infos()
+            ],
+            "payers": [
+                {
+                    "id": payer.id,
+                    "name": payer.name,
+                    "plugin": payer.plugin,
+                    "policy": payer.policy if isinstance(payer.policy, str) else "/".join(payer.policy),
+                }
+                for payer in host.payers.values()
+            ],
+            "rule_kinds": [
+                {"name": kind.name, "summary": kind.summary, "plugin": kind.plugin, "phases": list(kind.apply)}
+                for kind in sorted(host.kinds.values(), key=lambda k: k.name)
+            ],
+        }
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0
     print("plugins")
     for info in host.plugin_infos():
         state = "blocked" if info.blocked else (f"FAILED: {info.error}" if info.error else "loaded")

@@ -92,3 +92,30 @@ def render_summary(result: BatchResult, *, top: int = 10) -> str:
     for r in rows[7:]:
         buf.write("  " + "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip() + "\n")
     return buf.getvalue().rstrip("\n")
+
+
+def summary_mapping(result: BatchResult) -> dict[str, Any]:
+    """``--summary --format json``: the counts and, per payer, the figures of :func:`render_summary`.
+
+    ``counts`` holds :class:`BatchCounts`' fields plus ``error_rows``, ``rows`` and ``reconciled``;
+    ``payers`` maps each payer id, in ``--payers`` order, to its :class:`PayerStats` (findings by
+    code, sorted).
+    """
+    counts = result.counts
+    return {
+        "out": str(result.out),
+        "counts": {
+            "read": counts.read,
+            "valid": counts.valid,
+            "invalid": counts.invalid,
+            "payers": counts.payers,
+            "outcomes": counts.outcomes,
+            "payer_errors": counts.payer_errors,
+            "error_rows": counts.error_rows,
+            "rows": counts.rows,
+            "reconciled": counts.reconciled,
+        },
+        "resumed_from": result.resumed_from,
+        "seconds": round(result.seconds, 3),
+        "payers": {payer: stats.to_mapping() for payer, stats in result.stats.items()},
+    }
