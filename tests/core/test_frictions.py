@@ -8,18 +8,24 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
+import payerpolicy
 import pytest
 from payerpolicy import PayerPolicyError
 from payerpolicy.batch import run_batch
 from payerpolicy.batch.synth import encounters
+from payerpolicy.cli import main
+from payerpolicy.evaluation.wording import a_or_an, count_range, plural
 from payerpolicy.ncci import load_mue, load_ptp
 from payerpolicy.ncci.importer import import_cms_files
 from payerpolicy.ncci.synth import write_synthetic_cms_files
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _jsonl(path: Path, count: int = 5) -> Path:
@@ -116,3 +122,93 @@ def test_imported_tables_follow_the_umask(tmp_path: Path, umask: int) -> None:
     assert modes == dict.fromkeys(["ptp.tsv", "ptp.idx", "mue.tsv"], 0o666 & ~umask)
     load_ptp(str(tmp_path / "tables" / "ptp.tsv"))
     load_mue(str(tmp_path / "tables" / "mue.tsv"))
+
+
+def _css_rules(page: str) -> list[tuple[list[str], str]]:
+    css = page[page.index("<style>") + len("<style>") : page.index("</style>")]
+    rules = []
+    for block in re.findall(r"([^{}]+)\{([^{}]*)\}", css):
+        selectors = [s.strip() for s in block[0].split(",")]
+        rules.append((selectors, block[1]))
+    return rules
+
+
+def _background(rules: list[tuple[list[str], str]], selector: str) -> str:
+    found = [body for selectors, body in rules if selector in selectors and "background" in body]
+    assert len(found) == 1, f"{selector}: {found}"
+    return re.search(r"background:\s*([^;]+);", found[0]).group(1).strip()
+
+
+@pytest.mark.parametrize("what_if", [False, True])
+def test_the_compare_legend_shows_the_cells_own_colours(what_if: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["compare", str(ROOT / "examples" / "dc_visit.json"), "--format", "html"]
+    if what_if:
+        argv += ["--set", "care.phase=maintenance"]
+    assert main(argv) == 0
+    page = capsys.readouterr().out
+    rules = _css_rules(page)
+    legend = page[page.index('<p class="legend" id="legend">') :].split("</p>", 1)[0]
+    shown = re.findall(r'<span class="swatch ([a-z_]+)" data-legend="\1"', legend)
+    assert shown == (["changed"] if what_if else ["differs"]) + ["expected_denial", "not_billable"]
+    for css in shown:
+        assert _background(rules, f".swatch.{css}") == _background(rules, f"td.{css}")
+    # every shaded cell class on the page has its colour in the legend
+    legend_colours = {_background(rules, f".swatch.{css}") for css in shown}
+    cell_classes = {c for attr in re.findall(r'<td class="([^"]+)"', page) for c in attr.split()}
+    shaded = {c for c in cell_classes if any(f"td.{c}" in sel and "background" in body for sel, body in rules)}
+    assert shaded, "the example has shaded cells"
+    assert {_background(rules, f"td.{c}") for c in shaded} <= legend_colours
+    assert ("changed" in cell_classes) is what_if
+
+
+def test_wording_counts_and_articles() -> None:
+    assert [plural(n, "spinal region") for n in (0, 1, 2)] == ["0 spinal regions", "1 spinal region", "2 spinal regions"]
+    assert plural(1, "unit") == "1 unit" and plural(3, "unit") == "3 units"
+    assert count_range(1, 2, "spinal region") == "1-2 spinal regions" and count_range(5, 5, "spinal region") == "5 spinal regions"
+    assert [a_or_an(t) for t in ("LMT", "DC", "PT", "OT", "OTA", "MD", "DO", "ATC", "PTA")] == [
+        "an LMT", "a DC", "a PT", "an OT", "an OTA", "an MD", "a DO", "an ATC", "a PTA",
+    ]  # fmt: skip
+
+
+def _messages(encounter: dict, payer: str = "commercial") -> list[tuple[str, str]]:
+    outcome = payerpolicy.check(payerpolicy.Encounter.from_mapping(encounter), payer)
+    return [(f.code, f.message) for f in outcome.findings]
+
+
+@pytest.mark.parametrize(
+    ("code", "regions", "message"),
+    [
+        ("98941", ["cervical"], "98941 is for 3-4 spinal regions but procedures[0] lists 1; 1 spinal region is 98940"),
+        ("98942", ["cervical", "thoracic", "lumbar"], "98942 is for 5 spinal regions but procedures[0] lists 3; 3 spinal regions is 98941"),
+    ],
+)
+def test_cmt_level_message_counts_regions_in_english(code: str, regions: list[str], message: str) -> None:
+    visit = {"date_of_service": "2025-03-12", "provider": {"type": "DC"}, "procedures": [{"code": code, "regions": regions}]}
+    assert ("CMT_LEVEL_MISMATCH", message) in _messages(visit)
+
+
+def test_provider_restriction_says_what_to_do_and_an_lmt() -> None:
+    visit = {"date_of_service": "2025-03-12", "provider": {"type": "LMT"}, "services": [{"code": "97110", "minutes": 30}]}
+    assert (
+        "PROVIDER_CODE_RESTRICTED",
+        "97110 is on this payer's list of codes an LMT should not bill, so it is left off the claim. If a provider who may "
+        "bill it performed the service, enter that provider; if your contract with this payer allows it, ask whoever "
+        "maintains your payer policies to switch off rule CORE-PROV-01",
+    ) in _messages(visit)
+
+
+def test_no_message_tells_a_biller_to_edit_the_policy() -> None:
+    sources = [*(ROOT / "core").rglob("*.py"), *(ROOT / "plugins").glob("*.py"), *(ROOT / "policies").glob("*.toml")]
+    offending = [str(p.relative_to(ROOT)) for p in sources if re.search(r"override by editing|by editing the policy", p.read_text("utf-8"))]
+    assert offending == []
+
+
+def test_no_message_puts_a_before_a_provider_type_that_needs_an() -> None:
+    # "a {provider}" in an f-string gives "a LMT", "a OT"; the wording helper picks the article
+    sources = [*(ROOT / "core").rglob("*.py"), *(ROOT / "plugins").glob("*.py")]
+    offending = [
+        f"{p.relative_to(ROOT)}: {m.group(0)}"
+        for p in sources
+        for m in re.finditer(r"\ba \{[^}]*(?:provider|who)[^}]*\}", p.read_text("utf-8"))
+    ]
+    assert offending == []
