@@ -206,7 +206,7 @@ def _run(args: argparse.Namespace) -> int:
         from .kit.scaffold import new_plugin
 
         target = new_plugin(args.name, extends=args.extends, directory=args.dir)
-        print(f"wrote {target}: pip install -e {target} && pytest {target}")
+        print(f'wrote {target}: pip install -e "{target}[test]" && pytest {target}')
         return 0
     if args.command == "serve":
         return _serve(args)
