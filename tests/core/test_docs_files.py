@@ -3,6 +3,7 @@ plugin's first commands work as printed."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from collections.abc import Iterator
@@ -50,7 +51,7 @@ def _outputs(md: Path) -> set[str]:
     made = set()
     for _, line in _code_lines(md):
         tokens = _tokens(line)
-        for before, token in zip(tokens, tokens[1:], strict=False):
+        for before, token in itertools.pairwise(tokens):
             if before in ("--out", ">", ">>"):
                 made.add(token)
     return made
@@ -102,14 +103,14 @@ def test_every_file_a_documented_command_reads_exists(md: Path, plugin_dir: Path
 
 def test_the_scan_sees_the_commands() -> None:
     named = {name for md in DOCS for _, name in _named_files(md)}
-    assert {"examples/dc_visit.json", "examples/x12/envelope.toml", "examples/mistake.json", "examples/visit.json"} <= named
+    assert {"examples/dc_visit.json", "examples/x12/envelope.toml", "examples/bad/minutes.json", "examples/visit.json"} <= named
 
 
 @pytest.mark.parametrize("md", ["http.md", "encounter-format.md"])
 def test_the_error_transcript_is_what_the_cli_prints(md: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     lines = [line.strip() for _, line in _code_lines(ROOT / "docs" / md)]
-    start = lines.index("$ payerpolicy check examples/mistake.json --payer commercial")
+    start = lines.index("$ payerpolicy check examples/bad/minutes.json --payer commercial")
     assert main(shlex.split(lines[start])[2:]) == 2
     assert capsys.readouterr().err == lines[start + 1] + "\n"
 
