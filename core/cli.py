@@ -168,7 +168,103 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="the new payer id: lower case letters, digits and _ (e.g. regional_blue)")
     p.add_argument("--extends", default="commercial", help="installed payer whose policy it starts from (default: commercial)")
     p.add_argument("--dir", default=".", help="directory to create payerpolicy-NAME/ in (default: the current one)")
+
+    p = sub.add_parser("completion", help="print a shell completion script (bash, zsh, tcsh or fish)")
+    p.add_argument("shell", choices=_SHELLS, help="the shell to complete in")
+    _add_examples(parser)
     return parser
+
+
+#: Shells ``payerpolicy completion`` writes a script for (shtab's generators).
+_SHELLS = ("bash", "zsh", "tcsh", "fish")
+
+#: ``--help`` examples, by command path (``""`` is ``payerpolicy`` itself). The paths are those of a
+#: clone of the repository; tests/core/test_cli_help.py checks every command has some.
+_EXAMPLES: dict[str, tuple[str, ...]] = {
+    "": (
+        "payerpolicy compare examples/dc_visit.json",
+        "payerpolicy check examples/dc_visit.json --payer medicare",
+        "payerpolicy COMMAND --help",
+    ),
+    "check": (
+        "payerpolicy check examples/dc_visit.json --payer medicare",
+        "payerpolicy check examples/pt_visit.toml --payer commercial --format json",
+        "payerpolicy check examples/dc_visit.json --payer medicare --x12 interchange",
+        "payerpolicy check --from fhir tests/fixtures/fhir/claim_dc_visit.json --payer bcbsnc --format fhir",
+    ),
+    "compare": (
+        "payerpolicy compare examples/dc_visit.json",
+        "payerpolicy compare examples/dc_visit.json --payers commercial,medicare --format markdown",
+        "payerpolicy compare examples/dc_visit.json --set care.phase=maintenance --format html > whatif.html",
+    ),
+    "report": (
+        "payerpolicy batch examples/month.jsonl --out month-out.jsonl --trace",
+        "payerpolicy report month-out.jsonl --out report.html --title 'March 2025'",
+    ),
+    "explain": ("payerpolicy explain examples/dc_visit.json --payer aetna",),
+    "plugins": ("payerpolicy plugins", "payerpolicy plugins --format json"),
+    "batch": (
+        "payerpolicy batch examples/month.jsonl --out month-out.jsonl --summary",
+        "payerpolicy batch visits.parquet --out results.parquet --payers medicare,aetna --format json",
+        "payerpolicy batch visits.jsonl --out results.jsonl --resume        # after an interrupted run",
+    ),
+    "ncci": ("payerpolicy ncci import --ptp f1.txt f2.txt f3.txt f4.txt --mue mue.csv --out ~/ncci-2025q1",),
+    "ncci import": (
+        "payerpolicy ncci import --ptp f1.txt f2.txt f3.txt f4.txt --mue mue.csv --out ~/ncci-2025q1",
+        "export PAYERPOLICY_NCCI_DIR=~/ncci-2025q1",
+    ),
+    "ncci index": ("payerpolicy ncci index ~/ncci-2025q1",),
+    "policy": ("payerpolicy policy check policies/medicare.toml",),
+    "policy check": (
+        "payerpolicy policy check policies/medicare.toml --rules",
+        "payerpolicy policy check policies/codes.toml",
+        "payerpolicy policy check my_payer.toml --format json",
+    ),
+    "serve": ("payerpolicy serve", "payerpolicy serve --host 0.0.0.0 --port 8080 --timeout 5"),
+    "new-plugin": ("payerpolicy new-plugin acme_blue --extends commercial --dir ~/src",),
+    "completion": (
+        "payerpolicy completion bash > ~/.local/share/bash-completion/completions/payerpolicy",
+        "payerpolicy completion zsh > ~/.zfunc/_payerpolicy        # with fpath+=(~/.zfunc) before compinit",
+        "payerpolicy completion fish > ~/.config/fish/completions/payerpolicy.fish",
+    ),
+}
+
+
+def _subparsers(parser: argparse.ArgumentParser, path: str = "") -> list[tuple[str, argparse.ArgumentParser]]:
+    """``(command path, parser)`` for ``parser`` and every subcommand below it."""
+    found = [(path, parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found += _subparsers(child, f"{path} {name}".strip())
+    return found
+
+
+def _add_examples(parser: argparse.ArgumentParser) -> None:
+    for path, p in _subparsers(parser):
+        lines = _EXAMPLES.get(path, ())
+        if lines:
+            p.epilog = "examples:\n" + "\n".join(f"  {line}" for line in lines)
+            p.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+#: Arguments that name files or directories, for the completion script (by ``dest``).
+_FILE_ARGS = ("encounter", "input", "batch_output", "file", "out", "x12_envelope", "ptp", "mue", "table")
+_DIR_ARGS = ("dir",)
+
+
+def _completion(shell: str) -> str:
+    """The completion script: shtab walks the same argparse parser ``main`` uses, so it never drifts."""
+    import shtab
+
+    parser = _parser()
+    for path, p in _subparsers(parser):
+        for action in p._actions:
+            if action.dest in _FILE_ARGS and not (path == "ncci import" and action.dest == "out"):
+                action.complete = shtab.FILE  # type: ignore[attr-defined]
+            elif action.dest in _DIR_ARGS or (path == "ncci import" and action.dest == "out"):
+                action.complete = shtab.DIRECTORY  # type: ignore[attr-defined]
+    return str(shtab.complete(parser, shell=shell))
 
 
 def _payer_list(value: str | None) -> list[str] | None:
@@ -202,6 +298,9 @@ def _run(args: argparse.Namespace) -> int:
         return _policy_check(args)
     if args.command == "plugins":
         return _plugins(args.strict, args.format)
+    if args.command == "completion":
+        print(_completion(args.shell), end="")
+        return 0
     if args.command == "new-plugin":
         from .kit.scaffold import new_plugin
 
