@@ -17,6 +17,7 @@ from .evaluation.engine import Engine
 from .evaluation.errors import PayerPolicyError, PolicyValidationError
 from .evaluation.manager import PluginHost
 from .evaluation.model import Encounter, Outcome
+from .evaluation.wording import plural
 from .formats.io import encounter_from_data, read_encounter, read_encounter_data
 from .views.render import compare_csv, compare_json, compare_markdown, compare_table, render_check, render_explain
 
@@ -355,8 +356,8 @@ def _run(args: argparse.Namespace) -> int:
 
         summary = write_report(args.batch_output, args.out, title=args.title)
         print(
-            f"wrote {args.out}: {summary.records} encounters, {summary.outcome_rows} outcome rows, "
-            f"{summary.error_rows} error rows, payers {', '.join(summary.payers) or '(none)'}"
+            f"wrote {args.out}: {plural(summary.records, 'encounter')}, {plural(summary.outcome_rows, 'outcome row')}, "
+            f"{plural(summary.error_rows, 'error row')}, payers {', '.join(summary.payers) or '(none)'}"
         )
         return 0
 
@@ -438,13 +439,13 @@ def _policy_check(args: argparse.Namespace) -> int:
     elif report["type"] == "code_catalogue":
         codes = catalogue.codes.values()
         timed = sum(1 for info in codes if info.timed)
-        print(f"{args.file}: ok (code catalogue, {len(codes)} codes: {timed} timed, {len(codes) - timed} untimed)")
+        print(f"{args.file}: ok (code catalogue, {plural(len(codes), 'code')}: {timed} timed, {len(codes) - timed} untimed)")
         if args.rules:
             for info in codes:
                 print(f"  {info.code}  {info.category:<22} {'timed  ' if info.timed else 'untimed'}  {info.label}")
     else:
         what = f"payer {policy.payer_id}" if policy.payer_id else "abstract base policy"
-        print(f"{args.file}: ok ({what}, {len(policy.rules)} rules, extends: {' -> '.join(policy.chain[:-1]) or 'nothing'})")
+        print(f"{args.file}: ok ({what}, {plural(len(policy.rules), 'rule')}, extends: {' -> '.join(policy.chain[:-1]) or 'nothing'})")
         if args.rules:
             for rule in policy.rules:
                 state = "" if rule.enabled else " (disabled)"

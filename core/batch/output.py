@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..evaluation.errors import PayerPolicyError
+from ..evaluation.wording import plural
 from .chunks import _pyarrow
 from .runner import BatchResult
 
@@ -85,7 +86,8 @@ def render_summary(result: BatchResult, *, top: int = 10) -> str:
         row(f"  {code}", (s.findings.get(code, 0) for s in stats))
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     buf = io.StringIO()
-    buf.write(f"summary — {result.counts.read:,} encounters × {len(payers)} payers\n")
+    encounters = "encounter" if result.counts.read == 1 else "encounters"
+    buf.write(f"summary — {result.counts.read:,} {encounters} × {plural(len(payers), 'payer')}\n")
     for r in [headers, *rows][:8]:
         buf.write("  " + "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip() + "\n")
     buf.write(f"  findings by code (top {len(shown)} of {len(ranked)}):\n")

@@ -35,6 +35,7 @@ import attrs
 
 from ..evaluation.errors import PayerPolicyError
 from ..evaluation.model import ClaimLine, Finding, Outcome, PayerRef, TraceEntry
+from ..evaluation.wording import plural
 from .grid import billable_units, cell_for, line_reason
 
 __all__ = [
@@ -449,8 +450,8 @@ def render_report(summary: BatchSummary, title: str | None = None) -> str:
     parts = [f"<h1>{esc(title)}</h1>"]
     parts.append(
         f'<p class="meta" id="summary" data-records="{summary.records}" data-rows="{summary.rows}" '
-        f'data-error-rows="{summary.error_rows}">{summary.records} encounters, {summary.outcome_rows} outcomes '
-        f"for {len(payers)} payers, {summary.error_rows} error rows — from {esc(Path(summary.source).name)}</p>"
+        f'data-error-rows="{summary.error_rows}">{plural(summary.records, "encounter")}, {plural(summary.outcome_rows, "outcome")} '
+        f"for {plural(len(payers), 'payer')}, {plural(summary.error_rows, 'error row')} — from {esc(Path(summary.source).name)}</p>"
     )
     parts.append("<h2>By payer</h2>")
     headers = ["payer", "encounters", "billable units", "billable lines", "expected denials (lines)",
@@ -465,7 +466,8 @@ def render_report(summary: BatchSummary, title: str | None = None) -> str:
     )
     unassigned = summary.error_rows - sum(t.error_rows for t in summary.totals.values())
     if unassigned:
-        parts.append(f'<p class="note">{unassigned} error rows name no payer (the encounter itself is not valid input).</p>')
+        names = "names" if unassigned == 1 else "name"
+        parts.append(f'<p class="note">{plural(unassigned, "error row")} {names} no payer (the encounter itself is not valid input).</p>')
     parts.append(f'<h2>Charts</h2><div class="charts" id="charts">{_charts(summary)}</div>')
 
     parts.append("<h2>Findings that cost the most units</h2>")

@@ -17,7 +17,7 @@ from pathlib import Path
 import payerpolicy
 import pytest
 from payerpolicy import PayerPolicyError
-from payerpolicy.batch import run_batch
+from payerpolicy.batch import render_summary, run_batch
 from payerpolicy.batch.synth import encounters
 from payerpolicy.cli import main
 from payerpolicy.evaluation.wording import a_or_an, count_range, plural
@@ -212,3 +212,12 @@ def test_no_message_puts_a_before_a_provider_type_that_needs_an() -> None:
         for m in re.finditer(r"\ba \{[^}]*(?:provider|who)[^}]*\}", p.read_text("utf-8"))
     ]
     assert offending == []
+
+
+def test_one_of_a_thing_is_singular(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = _jsonl(tmp_path / "in.jsonl", 1)
+    result = run_batch(source, tmp_path / "out.jsonl", ["commercial"], workers=1)
+    assert render_summary(result).splitlines()[0] == "summary — 1 encounter × 1 payer"
+    assert main(["report", str(tmp_path / "out.jsonl"), "--out", str(tmp_path / "r.html")]) == 0
+    assert capsys.readouterr().out == f"wrote {tmp_path / 'r.html'}: 1 encounter, 1 outcome row, 0 error rows, payers commercial\n"
+    assert ">1 encounter, 1 outcome for 1 payer, 0 error rows — from out.jsonl</p>" in (tmp_path / "r.html").read_text()

@@ -132,7 +132,7 @@ def test_the_page_shows_the_numbers(tmp_path):
     assert dom.by_id("denials-expected_denials-b").text.strip() == "1"
     assert dom.by_id("denials-not_billable-a").text.strip() == "2"
     assert dom.by_id("findings-findings-AUDIT").text.strip() == "2"
-    assert "1 error rows name no payer" in dom.text
+    assert "1 error row names no payer" in dom.text
 
 
 def test_the_page_is_deterministic_self_contained_and_escaped(tmp_path):
