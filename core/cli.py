@@ -7,6 +7,7 @@ standard error naming the file and field), 1 for a bug.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import traceback
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from .evaluation.engine import Engine
 from .evaluation.errors import PayerPolicyError, PolicyValidationError, one_line
 from .evaluation.manager import PluginHost
 from .evaluation.model import Encounter, Outcome
+from .evaluation.wording import plural
 from .formats.io import encounter_from_data, read_encounter, read_encounter_data
 from .views.render import compare_csv, compare_json, compare_markdown, compare_table, render_check, render_explain
 
@@ -56,14 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--format",
         choices=("table", "json", "fhir", "x12"),
-        default="table",
-        help="fhir: a Bundle with a Claim and a ClaimResponse (docs/fhir.md); x12: 837P segments (docs/x12.md)",
+        help="table (default; x12 when --x12 or --x12-envelope is given), json, fhir: a Bundle with a Claim and a "
+        "ClaimResponse (docs/fhir.md), x12: 837P segments (docs/x12.md)",
     )
     p.add_argument(
         "--x12",
         choices=("lines", "interchange"),
-        default="lines",
-        help="with --format x12: only HI and the LX/SV1/DTP service lines (default), or a full 005010X222A1 interchange",
+        help="837P output (implies --format x12): only HI and the LX/SV1/DTP service lines (default), or a full 005010X222A1 interchange",
     )
     p.add_argument(
         "--x12-envelope",
@@ -97,7 +98,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
     p.add_argument("--payer", required=True, help="payer id")
 
-    sub.add_parser("plugins", parents=[strict], help="installed plugins, versions, payers and policy files")
+    p = sub.add_parser("plugins", parents=[strict], help="installed plugins, versions, payers and policy files")
+    p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: one object with the plugins (name, version, module, state, error, payers), payers and rule kinds",
+    )
 
     p = sub.add_parser(
         "batch",
@@ -115,18 +122,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--resume", action="store_true", help="continue the interrupted run that left OUT.partial/")
     p.add_argument("--trace", action="store_true", help="keep each outcome's trace (large; off by default)")
+    p.add_argument("--summary", action="store_true", help="print per payer billable units, expected denials and findings by code")
     p.add_argument(
-        "--summary", action="store_true", help="print per payer billable units, expected denials and findings by code"
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="how --summary prints: text (default) or json, one object with the counts and each payer's figures (implies --summary)",
     )
-    p.add_argument(
-        "--scheduler", metavar="ADDRESS", help="run on a Dask cluster (tcp://host:8786; needs payerpolicy[dask])"
-    )
-    p.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="progress line on standard error (default: on a terminal)",
-    )
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (tcp://host:8786; needs payerpolicy[dask])")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress line on standard error (default: on a terminal)")
 
     p = sub.add_parser("ncci", help="NCCI edit tables")
     nsub = p.add_subparsers(dest="ncci_command", required=True, parser_class=_Parser)
@@ -144,9 +148,17 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("policy", help="policy files")
     psub = p.add_subparsers(dest="policy_command", required=True, parser_class=_Parser)
-    pc = psub.add_parser("check", parents=[strict], help="validate a policy file and report every problem")
-    pc.add_argument("file", help="policy TOML file")
-    pc.add_argument("--rules", action="store_true", help="list the resolved rules and the file each came from")
+    pc = psub.add_parser(
+        "check", parents=[strict], help="validate a policy file or the code catalogue (codes.toml) and report every problem"
+    )
+    pc.add_argument("file", help="policy TOML file, or a code catalogue like policies/codes.toml")
+    pc.add_argument("--rules", action="store_true", help="list the resolved rules and the file each came from (a catalogue: its codes)")
+    pc.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: one object with ok, the rules or codes, or the problems (exit status 2 when there are any)",
+    )
 
     p = sub.add_parser(
         "serve", parents=[strict], help="run the HTTP service (needs payerpolicy[server]; see docs/http.md)"
@@ -215,7 +227,108 @@ def _parser() -> argparse.ArgumentParser:
         "--extends", default="commercial", help="installed payer whose policy it starts from (default: commercial)"
     )
     p.add_argument("--dir", default=".", help="directory to create payerpolicy-NAME/ in (default: the current one)")
+
+    p = sub.add_parser("completion", help="print a shell completion script (bash, zsh, tcsh or fish)")
+    p.add_argument("shell", choices=_SHELLS, help="the shell to complete in")
+    _add_examples(parser)
     return parser
+
+
+#: Shells ``payerpolicy completion`` writes a script for (shtab's generators).
+_SHELLS = ("bash", "zsh", "tcsh", "fish")
+
+#: ``--help`` examples, by command path (``""`` is ``payerpolicy`` itself). The paths are those of a
+#: clone of the repository; tests/core/test_cli_help.py checks every command has some.
+_EXAMPLES: dict[str, tuple[str, ...]] = {
+    "": (
+        "payerpolicy compare examples/dc_visit.json",
+        "payerpolicy check examples/dc_visit.json --payer medicare",
+        "payerpolicy COMMAND --help",
+    ),
+    "check": (
+        "payerpolicy check examples/dc_visit.json --payer medicare",
+        "payerpolicy check examples/pt_visit.toml --payer commercial --format json",
+        "payerpolicy check examples/dc_visit.json --payer medicare --x12 interchange",
+        "payerpolicy check --from fhir tests/fixtures/fhir/claim_dc_visit.json --payer bcbsnc --format fhir",
+    ),
+    "compare": (
+        "payerpolicy compare examples/dc_visit.json",
+        "payerpolicy compare examples/dc_visit.json --payers commercial,medicare --format markdown",
+        "payerpolicy compare examples/dc_visit.json --set care.phase=maintenance --format html > whatif.html",
+    ),
+    "report": (
+        "payerpolicy batch examples/month.jsonl --out month-out.jsonl --trace",
+        "payerpolicy report month-out.jsonl --out report.html --title 'March 2025'",
+    ),
+    "explain": ("payerpolicy explain examples/dc_visit.json --payer aetna",),
+    "scrub": (
+        "payerpolicy scrub examples/claim_bcbsnc.json --payer bcbsnc",
+        "payerpolicy scrub tests/fixtures/x12/multi_payer.x12 --format json",
+        "payerpolicy scrub claims.x12 --format x12 > claims.repaired.x12   # the repairs applied, nothing else",
+    ),
+    "plugins": ("payerpolicy plugins", "payerpolicy plugins --format json"),
+    "batch": (
+        "payerpolicy batch examples/month.jsonl --out month-out.jsonl --summary",
+        "payerpolicy batch visits.parquet --out results.parquet --payers medicare,aetna --format json",
+        "payerpolicy batch visits.jsonl --out results.jsonl --resume        # after an interrupted run",
+    ),
+    "ncci": ("payerpolicy ncci import --ptp f1.txt f2.txt f3.txt f4.txt --mue mue.csv --out ~/ncci-2025q1",),
+    "ncci import": (
+        "payerpolicy ncci import --ptp f1.txt f2.txt f3.txt f4.txt --mue mue.csv --out ~/ncci-2025q1",
+        "export PAYERPOLICY_NCCI_DIR=~/ncci-2025q1",
+    ),
+    "ncci index": ("payerpolicy ncci index ~/ncci-2025q1",),
+    "policy": ("payerpolicy policy check policies/medicare.toml",),
+    "policy check": (
+        "payerpolicy policy check policies/medicare.toml --rules",
+        "payerpolicy policy check policies/codes.toml",
+        "payerpolicy policy check my_payer.toml --format json",
+    ),
+    "serve": ("payerpolicy serve", "payerpolicy serve --host 0.0.0.0 --port 8080 --timeout 5"),
+    "new-plugin": ("payerpolicy new-plugin acme_blue --extends commercial --dir ~/src",),
+    "completion": (
+        "payerpolicy completion bash > ~/.local/share/bash-completion/completions/payerpolicy",
+        "payerpolicy completion zsh > ~/.zfunc/_payerpolicy        # with fpath+=(~/.zfunc) before compinit",
+        "payerpolicy completion fish > ~/.config/fish/completions/payerpolicy.fish",
+    ),
+}
+
+
+def _subparsers(parser: argparse.ArgumentParser, path: str = "") -> list[tuple[str, argparse.ArgumentParser]]:
+    """``(command path, parser)`` for ``parser`` and every subcommand below it."""
+    found = [(path, parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found += _subparsers(child, f"{path} {name}".strip())
+    return found
+
+
+def _add_examples(parser: argparse.ArgumentParser) -> None:
+    for path, p in _subparsers(parser):
+        lines = _EXAMPLES.get(path, ())
+        if lines:
+            p.epilog = "examples:\n" + "\n".join(f"  {line}" for line in lines)
+            p.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+#: Arguments that name files or directories, for the completion script (by ``dest``).
+_FILE_ARGS = ("encounter", "input", "batch_output", "file", "out", "x12_envelope", "ptp", "mue", "table", "claim", "payer_map")
+_DIR_ARGS = ("dir",)
+
+
+def _completion(shell: str) -> str:
+    """The completion script: shtab walks the same argparse parser ``main`` uses, so it never drifts."""
+    import shtab
+
+    parser = _parser()
+    for path, p in _subparsers(parser):
+        for action in p._actions:
+            if action.dest in _FILE_ARGS and not (path == "ncci import" and action.dest == "out"):
+                action.complete = shtab.FILE  # type: ignore[attr-defined]
+            elif action.dest in _DIR_ARGS or (path == "ncci import" and action.dest == "out"):
+                action.complete = shtab.DIRECTORY  # type: ignore[attr-defined]
+    return str(shtab.complete(parser, shell=shell))
 
 
 def _payer_list(value: str | None) -> list[str] | None:
@@ -246,31 +359,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "policy":
-        host = PluginHost(strict=args.strict)
-        policy = host.load_policy(args.file)
-        what = f"payer {policy.payer_id}" if policy.payer_id else "abstract base policy"
-        print(
-            f"{args.file}: ok ({what}, {len(policy.rules)} rules, extends: {' -> '.join(policy.chain[:-1]) or 'nothing'})"
-        )
-        if args.rules:
-            for rule in policy.rules:
-                state = "" if rule.enabled else " (disabled)"
-                print(f"  {rule.id:<18} {rule.kind:<26} {rule.confidence}  from {rule.origin}{state}")
-        return 0
+        return _policy_check(args)
     if args.command == "plugins":
-        return _plugins(args.strict)
+        return _plugins(args.strict, args.format)
+    if args.command == "completion":
+        print(_completion(args.shell), end="")
+        return 0
     if args.command == "new-plugin":
         from .kit.scaffold import new_plugin
 
         target = new_plugin(args.name, extends=args.extends, directory=args.dir)
-        print(f"wrote {target}: pip install -e {target} && pytest {target}")
+        print(f'wrote {target}: pip install -e "{target}[test]" && pytest {target}')
         return 0
     if args.command == "serve":
         return _serve(args)
     if args.command == "scrub":
         return _scrub(args)
     if args.command == "batch":
-        from .batch import render_summary, run_batch
+        from .batch import render_summary, run_batch, summary_mapping
 
         result = run_batch(
             args.input,
@@ -284,7 +390,11 @@ def _run(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             progress=args.progress,
         )
-        if args.summary:
+        if args.format == "json":
+            import json
+
+            print(json.dumps(summary_mapping(result), indent=2, ensure_ascii=False))
+        elif args.summary:
             print(render_summary(result))
         resumed = f" (resumed after record {result.resumed_from})" if result.resumed_from else ""
         print(f"{result.out}: {result.counts.text()}{resumed}; {result.seconds:.1f} s", file=sys.stderr)
@@ -313,8 +423,8 @@ def _run(args: argparse.Namespace) -> int:
 
         summary = write_report(args.batch_output, args.out, title=args.title)
         print(
-            f"wrote {args.out}: {summary.records} encounters, {summary.outcome_rows} outcome rows, "
-            f"{summary.error_rows} error rows, payers {', '.join(summary.payers) or '(none)'}"
+            f"wrote {args.out}: {plural(summary.records, 'encounter')}, {plural(summary.outcome_rows, 'outcome row')}, "
+            f"{plural(summary.error_rows, 'error row')}, payers {', '.join(summary.payers) or '(none)'}"
         )
         return 0
 
@@ -323,8 +433,11 @@ def _run(args: argparse.Namespace) -> int:
         return _compare(engine, args)
     encounter = _read(args, engine)
     if args.command == "check":
-        if args.format != "x12" and (args.x12 != "lines" or args.x12_envelope):
-            raise PayerPolicyError("--x12 and --x12-envelope go with --format x12")
+        x12_options = args.x12 is not None or args.x12_envelope is not None
+        if args.format is None:
+            args.format = "x12" if x12_options else "table"
+        elif args.format != "x12" and x12_options:
+            raise PayerPolicyError(f"--x12 and --x12-envelope go with --format x12, not --format {args.format}")
         outcome = engine.check(encounter, args.payer)
         if args.format in ("fhir", "x12"):
             print(_interchange(args, encounter, outcome), end="" if args.format == "x12" else "\n")
@@ -332,6 +445,78 @@ def _run(args: argparse.Namespace) -> int:
             print(outcome.to_json() if args.format == "json" else render_check(outcome))
     elif args.command == "explain":
         print(render_explain(encounter, engine.check(encounter, args.payer)))
+    return 0
+
+
+def _policy_check(args: argparse.Namespace) -> int:
+    """``payerpolicy policy check FILE``: a payer policy, or the code catalogue (``codes.toml``)."""
+    import json
+    import tomllib
+    from pathlib import Path
+
+    from .evaluation.vocab import catalogue_from_mapping, is_code_catalogue
+
+    try:
+        data = tomllib.loads(Path(args.file).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        data = {}  # the policy loader reports the file or its TOML, with the policy's own wording
+    try:
+        if is_code_catalogue(data):
+            catalogue = catalogue_from_mapping(data, file=args.file)
+            report: dict[str, object] = {
+                "file": args.file,
+                "ok": True,
+                "type": "code_catalogue",
+                "codes": [
+                    {
+                        "code": info.code,
+                        "label": info.label,
+                        "category": info.category,
+                        "timed": info.timed,
+                        "valid_from": info.valid_from.isoformat() if info.valid_from else None,
+                        "valid_to": info.valid_to.isoformat() if info.valid_to else None,
+                    }
+                    for info in catalogue.codes.values()
+                ],
+            }
+        else:
+            policy = PluginHost(strict=args.strict).load_policy(args.file)
+            report = {
+                "file": args.file,
+                "ok": True,
+                "type": "policy",
+                "payer": policy.payer_id,
+                "abstract": policy.abstract,
+                "extends": list(policy.chain[:-1]),
+                "rules": [
+                    {"id": r.id, "kind": r.kind, "confidence": r.confidence, "enabled": r.enabled, "origin": r.origin}
+                    for r in policy.rules
+                ],
+            }
+    except PolicyValidationError as exc:
+        if args.format != "json":
+            raise
+        problems = [
+            {"file": p.file, "path": p.path, "expected": p.expected, "found": p.found, "message": str(p)} for p in exc.problems
+        ]
+        print(json.dumps({"file": args.file, "ok": False, "problems": problems}, indent=2, ensure_ascii=False))
+        return 2
+    if args.format == "json":
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    elif report["type"] == "code_catalogue":
+        codes = catalogue.codes.values()
+        timed = sum(1 for info in codes if info.timed)
+        print(f"{args.file}: ok (code catalogue, {plural(len(codes), 'code')}: {timed} timed, {len(codes) - timed} untimed)")
+        if args.rules:
+            for info in codes:
+                print(f"  {info.code}  {info.category:<22} {'timed  ' if info.timed else 'untimed'}  {info.label}")
+    else:
+        what = f"payer {policy.payer_id}" if policy.payer_id else "abstract base policy"
+        print(f"{args.file}: ok ({what}, {plural(len(policy.rules), 'rule')}, extends: {' -> '.join(policy.chain[:-1]) or 'nothing'})")
+        if args.rules:
+            for rule in policy.rules:
+                state = "" if rule.enabled else " (disabled)"
+                print(f"  {rule.id:<18} {rule.kind:<26} {rule.confidence}  from {rule.origin}{state}")
     return 0
 
 
@@ -415,6 +600,10 @@ def _scrub(args: argparse.Namespace) -> int:
     return 2 if checked < len(results) else 0
 
 
+#: What ``payerpolicy[server]`` installs (pyproject.toml): all three are needed to serve.
+_SERVER_PACKAGES = ("starlette", "uvicorn", "anyio")
+
+
 def _serve(args: argparse.Namespace) -> int:
     if args.max_body < 1:
         raise PayerPolicyError(f"--max-body: expected a whole number of bytes >= 1, found {args.max_body}")
@@ -424,21 +613,14 @@ def _serve(args: argparse.Namespace) -> int:
         raise PayerPolicyError(f"--workers: expected a whole number >= 1, found {args.workers}")
     if not args.read_timeout > 0:
         raise PayerPolicyError(f"--read-timeout: expected a number of seconds > 0, found {args.read_timeout:g}")
-    try:
-        from .service.server import serve
-    except ImportError as exc:
-        missing = (exc.name or "").split(".")[0]
-        if missing in ("starlette", "uvicorn", "anyio"):
-            raise PayerPolicyError(
-                f"the HTTP service needs {missing}, which is not installed: install payerpolicy[server]"
-            ) from None
-        raise
-    try:
-        import uvicorn  # noqa: F401  (the server module imports it only when it runs)
-    except ImportError:
+    missing = [name for name in _SERVER_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
         raise PayerPolicyError(
-            "the HTTP service needs uvicorn, which is not installed: install payerpolicy[server]"
-        ) from None
+            f"the HTTP service needs {', '.join(_SERVER_PACKAGES)}; not installed: {', '.join(missing)}: "
+            "pip install 'payerpolicy[server]'"
+        )
+    from .service.server import serve
+
     engine = Engine(PluginHost(strict=True)) if args.strict else None
     serve(
         args.host,
@@ -463,14 +645,45 @@ def _interchange(args: argparse.Namespace, encounter: Encounter, outcome: Outcom
         return json.dumps(outcome_bundle(encounter, [outcome]), indent=2, ensure_ascii=False)
     from .formats import x12
 
-    if args.x12 == "lines" and args.x12_envelope is None:
+    if args.x12 in (None, "lines") and args.x12_envelope is None:
         return "".join(f"{s}{x12.TERMINATOR}\n" for s in x12.service_line_segments(outcome, encounter.date_of_service))
     envelope = x12.load_envelope(args.x12_envelope) if args.x12_envelope else x12.Envelope()
     return x12.interchange(outcome, encounter, envelope)
 
 
-def _plugins(strict: bool) -> int:
+def _plugins(strict: bool, fmt: str = "text") -> int:
     host = PluginHost(strict=strict)
+    if fmt == "json":
+        import json
+
+        data = {
+            "plugins": [
+                {
+                    "name": info.name,
+                    "version": info.version,
+                    "module": info.module,
+                    "state": "blocked" if info.blocked else ("failed" if info.error else "loaded"),
+                    "error": info.error,
+                    "payers": list(info.payers),
+                }
+                for info in host.plugin_infos()
+            ],
+            "payers": [
+                {
+                    "id": payer.id,
+                    "name": payer.name,
+                    "plugin": payer.plugin,
+                    "policy": payer.policy if isinstance(payer.policy, str) else "/".join(payer.policy),
+                }
+                for payer in host.payers.values()
+            ],
+            "rule_kinds": [
+                {"name": kind.name, "summary": kind.summary, "plugin": kind.plugin, "phases": list(kind.apply)}
+                for kind in sorted(host.kinds.values(), key=lambda k: k.name)
+            ],
+        }
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0
     print("plugins")
     for info in host.plugin_infos():
         state = "blocked" if info.blocked else (f"FAILED: {info.error}" if info.error else "loaded")

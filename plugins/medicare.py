@@ -30,6 +30,7 @@ from decimal import Decimal, InvalidOperation
 from payerpolicy import Change, ClaimLine, Context, Finding, Param, Payer, Rule, RuleKind, hookimpl
 from payerpolicy.evaluation.errors import PayerPolicyError
 from payerpolicy.evaluation.vocab import ABN_KINDS, PHASES, PROVIDER_TYPES
+from payerpolicy.evaluation.wording import a_or_an
 
 __all__ = [
     "KINDS",
@@ -82,7 +83,7 @@ def screen_dc_noncovered(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context)
             rule.source,
             rule["finding"],
             "info",
-            f"{line.code}: Medicare pays a {who} only for {', '.join(rule['covered_codes'].items)}; {line.code} is never paid"
+            f"{line.code}: Medicare pays {a_or_an(who)} only for {', '.join(rule['covered_codes'].items)}; {line.code} is never paid"
             " (statutory exclusion), so it is not put on the claim. Set care.bill_noncovered to bill it with"
             f" {rule['modifier']} (patient request or a secondary payer); an ABN is not required for a statutory exclusion",
             line=i,
@@ -103,7 +104,7 @@ def adjust_dc_noncovered(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context)
         abn = f" and {rule['voluntary_abn_modifier']} (voluntary ABN given)" if gx else ""
         drop = f"; {', '.join(dropped)} dropped (no payment to unlock on an excluded service)" if dropped else ""
         message = (
-            f"{line.code}: Medicare pays a {who} only for {', '.join(rule['covered_codes'].items)}; {line.code} is billed"
+            f"{line.code}: Medicare pays {a_or_an(who)} only for {', '.join(rule['covered_codes'].items)}; {line.code} is billed"
             f" because care.bill_noncovered is set, with {rule['modifier']} (statutorily excluded){abn}{drop}; it will be denied"
             " and the patient (or a secondary payer) is responsible"
         )

@@ -41,6 +41,22 @@ def test_wheel_maps_folders_into_one_package(wheel: Path) -> None:
     assert "[payerpolicy]" in text and "commercial = payerpolicy.plugins.commercial" in text
 
 
+def test_wheel_carries_the_licence_and_its_metadata(wheel: Path) -> None:
+    archive = zipfile.ZipFile(wheel)
+    names = archive.namelist()
+    (licence,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+    assert archive.read(licence) == (ROOT / "LICENSE").read_bytes()
+    metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    headers = metadata.split("\n\n", 1)[0].splitlines()
+    assert "License-Expression: Apache-2.0" in headers
+    assert "License-File: LICENSE" in headers
+    assert not any(h.startswith("Classifier: License ::") for h in headers)  # the SPDX expression says it
+    urls = {h.split(": ", 1)[1].split(", ", 1)[0] for h in headers if h.startswith("Project-URL: ")}
+    assert urls == {"Homepage", "Documentation", "Source", "Issues", "Changelog"}
+    version = ROOT.joinpath("core", "_version.py").read_text().split('__version__ = "', 1)[1].split('"', 1)[0]
+    assert f"Version: {version}" in headers and wheel.name.startswith(f"payerpolicy-{version}-")
+
+
 def test_installed_cli_runs_outside_checkout(wheel: Path, tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)

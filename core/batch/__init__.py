@@ -41,7 +41,7 @@ and the scheduler path; imports ``chunks`` only), ``synth`` (synthetic encounter
 from __future__ import annotations
 
 from .chunks import Chunk, ChunkResult, OutputFormat, PayerStats, evaluate_chunk, process_engine
-from .output import iter_output, read_rows, render_summary
+from .output import iter_output, read_rows, render_summary, summary_mapping
 from .records import input_kind, iter_chunks, iter_records
 from .runner import BatchCounts, BatchResult, output_format, run_batch
 
@@ -62,4 +62,5 @@ __all__ = [
     "read_rows",
     "render_summary",
     "run_batch",
+    "summary_mapping",
 ]

@@ -248,7 +248,7 @@ class _Rows:
 
     def parquet(self) -> Any:
         """The rows as an Arrow table of the Parquet schema."""
-        pa = _pyarrow()
+        pa = _pyarrow(writing=True)
         return pa.Table.from_pydict(self.columns, schema=_parquet_schema())
 
 
@@ -269,13 +269,14 @@ def _parquet_schema() -> Any:
     )
 
 
-def _pyarrow(path: Path | None = None) -> Any:
+def _pyarrow(path: Path | None = None, *, writing: bool = False) -> Any:
     where = f"{path}: " if path is not None else ""
+    doing = "writing" if writing else "reading"
     try:
         import pyarrow
         import pyarrow.parquet
     except ImportError:
         raise PayerPolicyError(
-            f"{where}reading Parquet needs pyarrow, which is not installed: pip install 'payerpolicy[parquet]'"
+            f"{where}{doing} Parquet needs pyarrow, which is not installed: pip install 'payerpolicy[parquet]'"
         ) from None
     return pyarrow

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..evaluation.errors import PayerPolicyError
+from ..evaluation.wording import plural
 from .chunks import _pyarrow
 from .runner import BatchResult
 
@@ -85,7 +86,8 @@ def render_summary(result: BatchResult, *, top: int = 10) -> str:
         row(f"  {code}", (s.findings.get(code, 0) for s in stats))
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     buf = io.StringIO()
-    buf.write(f"summary — {result.counts.read:,} encounters × {len(payers)} payers\n")
+    encounters = "encounter" if result.counts.read == 1 else "encounters"
+    buf.write(f"summary — {result.counts.read:,} {encounters} × {plural(len(payers), 'payer')}\n")
     for r in [headers, *rows][:8]:
         buf.write(
             "  "
@@ -100,3 +102,30 @@ def render_summary(result: BatchResult, *, top: int = 10) -> str:
             + "\n"
         )
     return buf.getvalue().rstrip("\n")
+
+
+def summary_mapping(result: BatchResult) -> dict[str, Any]:
+    """``--summary --format json``: the counts and, per payer, the figures of :func:`render_summary`.
+
+    ``counts`` holds :class:`BatchCounts`' fields plus ``error_rows``, ``rows`` and ``reconciled``;
+    ``payers`` maps each payer id, in ``--payers`` order, to its :class:`PayerStats` (findings by
+    code, sorted).
+    """
+    counts = result.counts
+    return {
+        "out": str(result.out),
+        "counts": {
+            "read": counts.read,
+            "valid": counts.valid,
+            "invalid": counts.invalid,
+            "payers": counts.payers,
+            "outcomes": counts.outcomes,
+            "payer_errors": counts.payer_errors,
+            "error_rows": counts.error_rows,
+            "rows": counts.rows,
+            "reconciled": counts.reconciled,
+        },
+        "resumed_from": result.resumed_from,
+        "seconds": round(result.seconds, 3),
+        "payers": {payer: stats.to_mapping() for payer, stats in result.stats.items()},
+    }

@@ -42,7 +42,7 @@ def _drop_nulls(value: Any) -> Any:
 
 
 def _iter_parquet(path: Path, skip: int) -> Iterator[tuple[int, str, str, Any]]:
-    pa = _pyarrow()
+    pa = _pyarrow(path)
     name = _source_name(path)
     try:
         file = pa.parquet.ParquetFile(path)

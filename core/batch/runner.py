@@ -165,6 +165,7 @@ class _Work:
         self.read = self.invalid = 0
         self.stats = {p: PayerStats() for p in payers}
         self.lock: Any = None
+        self.created = False  # this run made the directory (not a resumed one)
         try:
             self.dir.mkdir()
             fresh = True
@@ -186,6 +187,7 @@ class _Work:
             self.dir.rmdir()
             raise PayerPolicyError(f"{self.dir}: nothing to resume (no interrupted run for {out})")
         else:
+            self.created = True
             state = {"version": STATE_VERSION, "settings": self.settings}
             _write_atomic(self.state_file, json.dumps(state, indent=1).encode())
             self._lock()
@@ -261,7 +263,7 @@ class _Work:
         name = f"part-{len(self.parts):06d}.{fmt}"
         path = self.dir / name
         if fmt == "parquet":
-            pa = _pyarrow()
+            pa = _pyarrow(path, writing=True)
             tmp = path.with_name(name + ".tmp")
             pa.parquet.write_table(result.data, tmp, compression="zstd")
             os.replace(tmp, path)
@@ -296,12 +298,22 @@ class _Work:
         self.journal.close()
         self._unlock()
 
+    def abandon(self) -> None:
+        """A run that stops: keep the work for --resume, unless this run made it and wrote no part.
+
+        A run that fails before its first part (an unreachable scheduler, say) has nothing to resume;
+        leaving ``OUT.partial/`` would only make the rerun ask for ``--resume`` or a deletion.
+        """
+        self.close()
+        if self.created and not self.parts:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
     def finish(self, fmt: OutputFormat) -> None:
         """Join the parts into OUT (through a temporary name) and remove the work directory."""
         self.close()
         tmp = self.out.with_name(self.out.name + ".tmp")
         if fmt == "parquet":
-            pa = _pyarrow()
+            pa = _pyarrow(self.out, writing=True)
             with pa.parquet.ParquetWriter(tmp, _parquet_schema(), compression="zstd") as writer:
                 for file, _, _ in self.parts:
                     writer.write_table(pa.parquet.read_table(self.dir / file, schema=_parquet_schema()))
@@ -387,7 +399,7 @@ def run_batch(
     fmt = output_format(dst)
     _check_paths(src, dst)
     if fmt == "parquet":
-        _pyarrow()
+        _pyarrow(dst, writing=True)
     if chunk_size < 1:
         raise PayerPolicyError(f"chunk size must be at least 1, found {chunk_size}")
     own_engine = engine is not None
@@ -444,7 +456,7 @@ def run_batch(
             f"{where}: cannot write ({exc.strerror or exc}); the work done so far is kept in {work.dir} for --resume"
         ) from None
     except BaseException:
-        work.close()  # OUT.partial/ stays for --resume
+        work.abandon()  # OUT.partial/ stays for --resume when it holds a part
         raise
     bar.update(work.done, final=True)
     counts = work.counts()

@@ -35,6 +35,7 @@ from .policy import Policy, Rule
 from .scrub import differences
 from .units import units_ama_per_code, units_cms_total_time
 from .vocab import CodeCatalogue, default_catalogue
+from .wording import plural
 
 __all__ = ["Engine", "PluginHookError"]
 
@@ -586,7 +587,7 @@ class Engine:
                     Finding(
                         "TIMED_MINUTES_NOT_BILLED",
                         "info",
-                        f"{line.code}: {line.minutes} min performed but the day's {total} timed minutes allow {sum(result.units.values())} units, which went to codes with more minutes; keep the minutes in the note",
+                        f"{line.code}: {line.minutes} min performed but the day's {total} timed minutes allow {plural(sum(result.units.values()), 'unit')}, which went to codes with more minutes; keep the minutes in the note",
                         rule.id,
                         source,
                         plugin=owner,

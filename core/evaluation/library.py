@@ -17,6 +17,7 @@ from .kinds import Change, CodeChoice, Context, Param, RuleKind
 from .model import ClaimLine, Finding, Service
 from .policy import Rule
 from .vocab import CATEGORIES, INTENTS, PROVIDER_TYPES, SPINAL_REGIONS
+from .wording import a_or_an, count_range, plural
 
 __all__ = ["CORE_KINDS", "lines_over_visit_limit", "payerpolicy_choose_code", "payerpolicy_rule_kinds"]
 
@@ -251,7 +252,9 @@ def apply_provider_code_restriction(rule: Rule, lines: tuple[ClaimLine, ...], ct
                 rule.source,
                 "PROVIDER_CODE_RESTRICTED",
                 "error",
-                f"{line.code} is on this payer's list of codes a {ctx.encounter.provider.type} should not bill (override by editing the policy)",
+                f"{line.code} is on this payer's list of codes {a_or_an(ctx.encounter.provider.type)} should not bill, so it is"
+                " left off the claim. If a provider who may bill it performed the service, enter that provider; if your"
+                f" contract with this payer allows it, ask whoever maintains your payer policies to switch off rule {rule.id}",
                 line=i,
                 status="not_billable",
             )
@@ -454,13 +457,13 @@ def apply_cmt_level(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> I
         lo, hi = _CMT_LEVELS[line.code]
         if not lo <= n <= hi:
             right = next((c for c, (a, b) in _CMT_LEVELS.items() if a <= n <= b), None)
-            suggestion = f"; {n} spinal regions is {right}" if right else ""
+            suggestion = f"; {plural(n, 'spinal region')} is {right}" if right else ""
             yield Change.note(
                 rule.id,
                 rule.source,
                 "CMT_LEVEL_MISMATCH",
                 "warning",
-                f"{line.code} is for {lo}-{hi} spinal regions but {_where(line)} lists {n}{suggestion}",
+                f"{line.code} is for {count_range(lo, hi, 'spinal region')} but {_where(line)} lists {n}{suggestion}",
                 line=i,
             )
         extra = [r for r in line.regions if r not in SPINAL_REGIONS]
@@ -716,7 +719,7 @@ def apply_massage_audit(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) 
             rule.source,
             "MASSAGE_AUDIT_TRIGGER_VISITS",
             "warning",
-            f"massage billed on {prior + 1} visits (this one included), more than {rule['max_visits']}: a known audit trigger",
+            f"massage billed on {plural(prior + 1, 'visit')} (this one included), more than {rule['max_visits']}: a known audit trigger",
             line=massage[0][0],
         )
 

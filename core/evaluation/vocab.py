@@ -13,11 +13,17 @@ import re
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
+from typing import Any
 
 import attrs
 
+from .errors import PolicyProblem, PolicyValidationError
+
 __all__ = [
     "ABN_KINDS",
+    "CATALOGUE_KEYS",
+    "CATEGORIES",
+    "CODE_ENTRY_KEYS",
     "CODE_PATTERN",
     "DOCUMENTATION_ELEMENTS",
     "INTENTS",
@@ -30,7 +36,9 @@ __all__ = [
     "TECHNIQUES",
     "CodeCatalogue",
     "CodeInfo",
+    "catalogue_from_mapping",
     "default_catalogue",
+    "is_code_catalogue",
 ]
 
 #: CMT and body regions (CORE-REG-01): five spinal, five extraspinal.
@@ -109,6 +117,7 @@ ABN_KINDS = ("none", "voluntary", "signed")
 #: A HCPCS/CPT code: five characters, digits with at most one leading or trailing letter.
 CODE_PATTERN = re.compile(r"^(?:\d{5}|[A-Z]\d{4}|\d{4}[A-Z])$")
 
+#: The categories of the code catalogue (``category`` of a ``codes.toml`` entry).
 CATEGORIES = (
     "therapeutic_procedure",
     "attended_modality",
@@ -189,15 +198,95 @@ class CodeCatalogue:
 def default_catalogue() -> CodeCatalogue:
     """Load the catalogue shipped in ``payerpolicy/policies/codes.toml`` (once per process)."""
     text = resources.files("payerpolicy.policies").joinpath("codes.toml").read_text("utf-8")
-    data = tomllib.loads(text)
-    codes = {}
-    for code, entry in data["codes"].items():
-        codes[code] = CodeInfo(
-            code=code,
-            label=entry["label"],
-            category=entry["category"],
-            timed=bool(entry["timed"]),
-            valid_from=entry.get("valid_from"),
-            valid_to=entry.get("valid_to"),
-        )
+    return catalogue_from_mapping(tomllib.loads(text), file="payerpolicy/policies/codes.toml")
+
+
+#: The top-level keys of a code catalogue file (``codes.toml``) and the keys of one entry.
+CATALOGUE_KEYS = ("schema_version", "codes")
+CODE_ENTRY_KEYS = ("label", "category", "timed", "valid_from", "valid_to")
+#: Top-level keys of a policy file that a code catalogue never has.
+_POLICY_ONLY_KEYS = ("extends", "abstract", "payer", "settings", "modifier_categories", "rules")
+
+
+def is_code_catalogue(data: Mapping[str, Any]) -> bool:
+    """Whether parsed TOML is a code catalogue (a ``[codes]`` table, none of a policy's keys)."""
+    return "codes" in data and not any(key in data for key in _POLICY_ONLY_KEYS)
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "nothing (the key is missing)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value) if value else "an empty string"
+    if isinstance(value, dt.datetime):
+        return f"a date and time {value.isoformat()}"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "a table"
+    return type(value).__name__
+
+
+def catalogue_from_mapping(data: Mapping[str, Any], *, file: str = "<catalogue>") -> CodeCatalogue:
+    """Validate parsed catalogue TOML and build the catalogue.
+
+    Raises :class:`~payerpolicy.PolicyValidationError` listing every problem, each naming the file,
+    the table path and key (``codes."97140".timed``), what was expected and what was found.
+    """
+    problems: list[PolicyProblem] = []
+
+    def problem(path: str, expected: str, found: object) -> None:
+        problems.append(PolicyProblem(file, path, expected, _shown(found)))
+
+    for key in data:
+        if key not in CATALOGUE_KEYS:
+            problems.append(
+                PolicyProblem(file, key, f"one of the top-level keys {', '.join(CATALOGUE_KEYS)}", f"unknown key {key!r}")
+            )
+    if data.get("schema_version") != 1 or isinstance(data.get("schema_version"), bool):
+        problem("schema_version", "1", data.get("schema_version"))
+    table = data.get("codes")
+    codes: dict[str, CodeInfo] = {}
+    if not isinstance(table, Mapping) or not table:
+        problem("codes", 'a table of codes ([codes."97110"] label = ..., category = ..., timed = ...)', table)
+        table = {}
+    for code, entry in table.items():
+        where = f'codes."{code}"'
+        if not CODE_PATTERN.match(code):
+            problems.append(
+                PolicyProblem(file, where, "a HCPCS/CPT code: five characters, digits with at most one leading or trailing letter", repr(code))
+            )
+        if not isinstance(entry, Mapping):
+            problem(where, "a table with label, category and timed", entry)
+            continue
+        for key in entry:
+            if key not in CODE_ENTRY_KEYS:
+                problems.append(PolicyProblem(file, where, f"one of the keys {', '.join(CODE_ENTRY_KEYS)}", f"unknown key {key!r}"))
+        label, category, timed = entry.get("label"), entry.get("category"), entry.get("timed")
+        if not isinstance(label, str) or not label.strip():
+            problem(f"{where}.label", "a short label in your own words (a non-empty string)", label)
+        if category not in CATEGORIES:
+            problem(f"{where}.category", f"one of {', '.join(CATEGORIES)}", category)
+        if not isinstance(timed, bool):
+            problem(f"{where}.timed", "true (billed in 15-minute units from minutes) or false", timed)
+        dates: dict[str, dt.date | None] = {}
+        for key in ("valid_from", "valid_to"):
+            value = entry.get(key)
+            if value is not None and (not isinstance(value, dt.date) or isinstance(value, dt.datetime)):
+                problem(f"{where}.{key}", "a TOML date like 2014-01-01", value)
+                value = None
+            dates[key] = value
+        start, end = dates["valid_from"], dates["valid_to"]
+        if start is not None and end is not None and start > end:
+            problem(f"{where}.valid_to", f"a date on or after valid_from {start.isoformat()}", end)
+        if isinstance(label, str) and category in CATEGORIES and isinstance(timed, bool):
+            codes[code] = CodeInfo(code=code, label=label, category=category, timed=timed, valid_from=start, valid_to=end)
+    if problems:
+        raise PolicyValidationError(problems)
     return CodeCatalogue(codes)

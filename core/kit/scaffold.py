@@ -9,12 +9,15 @@
   example override;
 * ``tests/cases/example_visit.toml``: one case file whose expected lines were computed by evaluating
   the encounter with the generated policy, so it passes as generated;
+* ``examples/visit.json``: the same encounter as an encounter file, for ``payerpolicy compare`` and
+  ``explain`` (the README's commands);
 * ``tests/test_cases.py`` (using :mod:`payerpolicy.testing`) and a ``README.md``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import textwrap
 from collections.abc import Mapping
@@ -124,6 +127,7 @@ def new_plugin(name: str, extends: str = "commercial", directory: str | Path = "
         f"{package}/plugin.py": _plugin_module(name, package, title, extends),
         f"{package}/{name}.toml": _policy(name, title, extends, base.name),
         "tests/test_cases.py": _test_module(name),
+        "examples/visit.json": json.dumps(SAMPLE_ENCOUNTER, indent=2, default=dt.date.isoformat) + "\n",
     }
     target.mkdir(parents=True)
     for rel, text in files.items():
@@ -302,13 +306,19 @@ def _readme(name: str, package: str, extends: str) -> str:
         * `{package}/{name}.toml`: the policy (settings and rules, each with its source).
         * `{package}/plugin.py`: registers the payer (entry point `{name}` in the `payerpolicy` group).
         * `tests/cases/*.toml`: case files, an encounter and the exact claim lines expected.
+        * `examples/visit.json`: the case file's encounter as an encounter file.
+
+        payerpolicy {__version__} or later must be installed first, in the same environment: from
+        PyPI once released, or from a clone (`pip install -e /path/to/payerpolicy`) or a wheel
+        (`pip install payerpolicy-{__version__}-py3-none-any.whl`). Then:
 
         ```sh
         pip install -e '.[test]'
         pytest
         payerpolicy plugins                       # lists {name}
         payerpolicy policy check {package}/{name}.toml
-        payerpolicy compare visit.json --payers {extends},{name}
+        payerpolicy compare examples/visit.json --payers {extends},{name}
+        payerpolicy explain examples/visit.json --payer {name}
         ```
         """
     )

@@ -10,7 +10,6 @@ import json
 import os
 import struct
 import sys
-import tempfile
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -36,6 +35,7 @@ from .table import (
     _no_gc,
     _read,
     _split,
+    _temporary,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -364,7 +364,7 @@ def _write_index_file(path: Path, sha256: str, layout: _Layout, table_stat: list
     }
     blob = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temporary(path)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(_INDEX_PREAMBLE.pack(_INDEX_MAGIC, _INDEX_VERSION, len(blob)))

@@ -11,12 +11,15 @@ seed and the sizes. Rows are written as they are drawn, so memory stays flat at 
 
 from __future__ import annotations
 
+import argparse
 import csv
 import datetime as dt
 import random
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["MUE_NAME", "PTP_NAMES", "write_synthetic_cms_files"]
+__all__ = ["MUE_NAME", "PTP_NAMES", "main", "write_synthetic_cms_files"]
 
 #: File names in CMS's style (version v999r0: clearly not a real release).
 PTP_NAMES = tuple(f"ccipra-v999r0-f{n}.txt" for n in range(1, 5))
@@ -139,3 +142,28 @@ def write_synthetic_cms_files(
             value = rng.choice((0, 1, 1, 2, 2, 3, 4, 6, 8, 12, 24, 99))
             writer.writerow([code, str(value), rng.choice(_MAI_TEXT), rng.choice(_MUE_RATIONALES)])
     return ptp_paths, mue_path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m payerpolicy.ncci.synth --out DIR [--ptp-rows N] [--mue-rows N] [--seed N]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m payerpolicy.ncci.synth",
+        description="Write synthetic NCCI files in CMS's published format (four practitioner PTP parts and an MUE CSV).",
+        epilog="example: python -m payerpolicy.ncci.synth --out /tmp/cms --ptp-rows 100000 && "
+        "payerpolicy ncci import --ptp /tmp/cms/ccipra-*.txt --mue /tmp/cms/MCR_MUE_*.csv --out /tmp/ncci",
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="directory to write the files in (made if missing)")
+    parser.add_argument("--ptp-rows", type=int, default=2_600_000, help="PTP rows over the four parts (default: 2600000, about CMS's size)")
+    parser.add_argument("--mue-rows", type=int, default=15_000, help="MUE rows, one per code (default: 15000)")
+    parser.add_argument("--seed", type=int, default=0, help="same seed and sizes, same bytes (default: 0)")
+    args = parser.parse_args(argv)
+    if args.ptp_rows < 4 or args.mue_rows < 2:
+        parser.error("need at least 4 PTP rows (--ptp-rows) and 2 MUE rows (--mue-rows)")
+    ptp_paths, mue_path = write_synthetic_cms_files(args.out, args.ptp_rows, args.mue_rows, args.seed)
+    for path in (*ptp_paths, mue_path):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

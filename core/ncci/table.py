@@ -295,7 +295,7 @@ def _write_table_blocks(
     head += [f"#note\t{_cell(n)}" for n in notes]
     head.append(f"#sha256\t{digest}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temporary(path)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write("".join(f"{line}\n" for line in head).encode("utf-8"))
@@ -307,6 +307,19 @@ def _write_table_blocks(
         Path(tmp).unlink(missing_ok=True)
         raise
     return TableInfo(str(path), kind, source, version, digest, rows, tuple(notes))
+
+
+def _temporary(path: Path) -> tuple[int, str]:
+    """A temporary file beside ``path`` with the mode ``open()`` would give it (0666 less the umask).
+
+    ``mkstemp`` makes its files 0600; renamed into place, a table would be unreadable to the other
+    users of a shared ``$PAYERPOLICY_NCCI_DIR``.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    return fd, tmp
 
 
 def _read(file: str) -> str:

@@ -142,16 +142,23 @@ def line_reason(outcome: Outcome, index: int) -> str:
 
     The finding of the rule that last changed the line's status (from the trace): on this line,
     or for an expected denial anywhere in the outcome (one finding can explain a denial of several
-    lines, e.g. Aetna CPB 0107); else the first finding about the line; else "".
+    lines, e.g. Aetna CPB 0107); else the first finding about the line; else, for an expected denial,
+    the first ``expected_denial`` finding of the outcome (batch output keeps no trace by default);
+    else "".
     """
     on_line = [f for f in outcome.findings if f.line == index]
     rules = [t.rule for t in outcome.trace if t.line == index and t.field == "status"]
+    denied = outcome.lines[index].status == "expected_denial"
     if rules:
-        elsewhere = outcome.findings if outcome.lines[index].status == "expected_denial" else ()
+        elsewhere = outcome.findings if denied else ()
         for f in (*on_line, *elsewhere):
             if f.rule == rules[-1]:
                 return f.code
-    return on_line[0].code if on_line else ""
+    if on_line:
+        return on_line[0].code
+    if denied:
+        return next((f.code for f in outcome.findings if f.severity == "expected_denial"), "")
+    return ""
 
 
 def cell_for(outcome: Outcome, origin: str, index: int) -> Cell:

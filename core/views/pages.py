@@ -36,10 +36,11 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .payer-name { display: block; font-weight: normal; color: var(--muted); font-size: 11px; }
 .line { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; white-space: nowrap; }
 .why { display: block; font-size: 12px; color: var(--muted); }
-td.expected_denial { background: var(--denied); }
-td.not_billable, td.no_line, td.merged { background: var(--dropped); }
-td.differs { background: var(--differs); }
-td.changed, tr.total td.changed { background: var(--changed); outline: 2px solid var(--accent); outline-offset: -2px; }
+td.expected_denial, .swatch.expected_denial { background: var(--denied); }
+td.not_billable, td.no_line, td.merged, .swatch.not_billable { background: var(--dropped); }
+td.differs, .swatch.differs { background: var(--differs); }
+td.changed, tr.total td.changed, .swatch.changed { background: var(--changed); outline: 2px solid var(--accent); outline-offset: -2px; }
+.swatch { display: inline-block; width: 1.6em; height: 1em; border: 1px solid var(--line); vertical-align: -2px; margin: 0 4px 0 10px; }
 .mark { font-weight: 700; color: var(--accent); margin-left: 4px; }
 del { color: var(--muted); }
 ins { text-decoration: none; font-weight: 600; }
@@ -166,6 +167,30 @@ def _finding_html(f: GridFinding) -> str:
     )
 
 
+#: The legend's entries: (CSS class shared by the cells and the swatch, what it means). The
+#: swatches take their colour from the very CSS rules that colour the cells, so the two cannot drift.
+_LEGEND_STATUS = (("expected_denial", "expected denial"), ("not_billable", "not billed, merged into another line, or no line"))
+
+
+def _legend(grid: Grid) -> str:
+    """The key to the grid's colours and marks, each colour shown as a swatch of the cells' own class."""
+    if grid.what_if:
+        marked = [
+            (
+                "changed",
+                "changed by the what-if (<del>before</del> then after, marked <span class=mark>!</span>; in this "
+                "colour whatever the line's status, which its text still gives)",
+            )
+        ]
+    else:
+        marked = [("differs", f"differs from {esc(grid.payers[0])} (marked <span class=mark>*</span>)")]
+    entries = [*marked, *_LEGEND_STATUS]
+    items = "".join(
+        f'<span class="swatch {css}" data-legend="{css}" aria-hidden="true"></span>{text}' for css, text in entries
+    )
+    return f'<p class="legend" id="legend">{items}</p>'
+
+
 def compare_html(grid: Grid) -> str:
     """``compare --format html``: the grid and its findings as one self-contained HTML page."""
     parts = [f"<h1>Encounter {esc(grid.encounter or '(no id)')}</h1>"]
@@ -192,12 +217,7 @@ def compare_html(grid: Grid) -> str:
         f'<table class="grid" id="grid"><thead><tr><th scope="col">entry</th>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
-    legend = (
-        "<del>before</del> → <strong>after</strong>, <span class=mark>!</span>: changed by the what-if"
-        if grid.what_if
-        else f"<span class=mark>*</span> (shaded): differs from {esc(grid.payers[0])}"
-    )
-    parts.append(f'<p class="legend">{legend}. Shaded red: expected denial; grey: not billed.</p>')
+    parts.append(_legend(grid))
     parts.append('<section id="findings"><h2>Findings</h2>')
     for p in grid.payers:
         found = [f for f in grid.findings if f.payer == p]

@@ -16,7 +16,8 @@ interleaved.
 
 **Units lost** to a finding: a line that is not billed, or is expected to be denied, is charged to
 the finding that explains it (:func:`payerpolicy.grid.line_reason`), or to ``(rule ID)`` when the
-rule that changed its status left no finding (e.g. CMS total time giving a line 0 units). An expected denial loses its
+rule that changed its status left no finding (e.g. CMS total time giving a line 0 units); those are
+shown apart from the findings (:meth:`BatchSummary.unexplained`). An expected denial loses its
 own units; a line that is not billed loses the units the most generous payer in the batch put on
 the claim for the same procedure or service of the same encounter (0 when no payer bills it).
 """
@@ -34,6 +35,7 @@ import attrs
 
 from ..evaluation.errors import PayerPolicyError
 from ..evaluation.model import ClaimLine, Finding, Outcome, PayerRef, TraceEntry
+from ..evaluation.wording import plural
 from .grid import billable_units, cell_for, line_reason
 
 __all__ = [
@@ -124,12 +126,20 @@ class BatchSummary:
     error_fields: Mapping[str, int]
 
     def top_findings(self, n: int = TOP_FINDINGS) -> list[FindingCost]:
-        """The ``n`` (payer, finding) pairs that cost the most units, then lines, then occurrences."""
+        """The ``n`` (payer, finding) pairs that cost the most units, then lines, then occurrences.
+
+        Only findings that were reported (occurrences > 0) and cost at least one unit: a finding on
+        lines no payer billed costs nothing, and lines no finding names are :meth:`unexplained`.
+        """
+        return self._ranked((f for f in self.findings if f.occurrences and f.units), n)
+
+    def unexplained(self, n: int = TOP_FINDINGS) -> list[FindingCost]:
+        """Units lost on lines no finding names: ``code`` is ``(rule ID)`` (from the trace) or ``(no finding)``."""
+        return self._ranked((f for f in self.findings if not f.occurrences and f.units), n)
+
+    def _ranked(self, costs: Iterable[FindingCost], n: int) -> list[FindingCost]:
         order = {p: i for i, p in enumerate(self.payers)}
-        ranked = sorted(
-            (f for f in self.findings if f.units or f.lines),
-            key=lambda f: (-f.units, -f.lines, -f.occurrences, order.get(f.payer, 0), f.code),
-        )
+        ranked = sorted(costs, key=lambda f: (-f.units, -f.lines, -f.occurrences, order.get(f.payer, 0), f.code))
         return ranked[:n]
 
     def occurrences_by_code(self, n: int = 15) -> list[tuple[str, int]]:
@@ -444,8 +454,8 @@ def render_report(summary: BatchSummary, title: str | None = None) -> str:
     parts = [f"<h1>{esc(title)}</h1>"]
     parts.append(
         f'<p class="meta" id="summary" data-records="{summary.records}" data-rows="{summary.rows}" '
-        f'data-error-rows="{summary.error_rows}">{summary.records} encounters, {summary.outcome_rows} outcomes '
-        f"for {len(payers)} payers, {summary.error_rows} error rows — from {esc(Path(summary.source).name)}</p>"
+        f'data-error-rows="{summary.error_rows}">{plural(summary.records, "encounter")}, {plural(summary.outcome_rows, "outcome")} '
+        f"for {plural(len(payers), 'payer')}, {plural(summary.error_rows, 'error row')} — from {esc(Path(summary.source).name)}</p>"
     )
     parts.append("<h2>By payer</h2>")
     headers = ["payer", "encounters", "billable units", "billable lines", "expected denials (lines)",
@@ -466,9 +476,8 @@ def render_report(summary: BatchSummary, title: str | None = None) -> str:
     )
     unassigned = summary.error_rows - sum(t.error_rows for t in summary.totals.values())
     if unassigned:
-        parts.append(
-            f'<p class="note">{unassigned} error rows name no payer (the encounter itself is not valid input).</p>'
-        )
+        names = "names" if unassigned == 1 else "name"
+        parts.append(f'<p class="note">{plural(unassigned, "error row")} {names} no payer (the encounter itself is not valid input).</p>')
     parts.append(f'<h2>Charts</h2><div class="charts" id="charts">{_charts(summary)}</div>')
 
     parts.append("<h2>Findings that cost the most units</h2>")
@@ -488,6 +497,21 @@ def render_report(summary: BatchSummary, title: str | None = None) -> str:
         )
     else:
         parts.append('<p class="note">No line lost units to a finding.</p>')
+    unexplained = summary.unexplained()
+    if unexplained:
+        parts.append("<h3>Units lost on lines no finding names</h3>")
+        parts.append(
+            '<p class="note">A rule changed these lines without a finding of its own. Without a trace in the batch '
+            "output the rule is not known either: <code>payerpolicy batch --trace</code> keeps it.</p>"
+        )
+        parts.append(
+            table(
+                ["payer", "rule", "lines", "units lost"],
+                [[f.payer, f.code, f.lines, f.units] for f in unexplained],
+                numeric=(2, 3),
+                table_id="unexplained-costs",
+            )
+        )
 
     parts.append(f"<h2>Encounters where payers disagree most (top {TOP_DISAGREEMENTS})</h2>")
     if summary.disagreements:

@@ -132,7 +132,7 @@ def test_the_page_shows_the_numbers(tmp_path):
     assert dom.by_id("denials-expected_denials-b").text.strip() == "1"
     assert dom.by_id("denials-not_billable-a").text.strip() == "2"
     assert dom.by_id("findings-findings-AUDIT").text.strip() == "2"
-    assert "1 error rows name no payer" in dom.text
+    assert "1 error row names no payer" in dom.text
 
 
 def test_the_page_is_deterministic_self_contained_and_escaped(tmp_path):
@@ -223,7 +223,40 @@ def test_a_line_zeroed_without_a_finding_is_charged_to_its_rule(tmp_path):
     a = _outcome("a", "E-1", [ClaimLine("97110", 0, (), "not_billable", 8, service=0)], [], trace)
     b = _outcome("b", "E-1", [ClaimLine("97110", 1, (), "billable", 8, service=0)], [])
     s = summarise(read_batch(_write([_ok(0, "a", a), _ok(0, "b", b)], tmp_path / "out.jsonl")))
-    assert [(f.payer, f.code, f.occurrences, f.lines, f.units) for f in s.top_findings()] == [
+    assert s.top_findings() == []
+    assert [(f.payer, f.code, f.occurrences, f.lines, f.units) for f in s.unexplained()] == [
         ("a", "(rule CORE-TIME-20)", 0, 1, 1)
     ]
     assert s.occurrences_by_code() == []
+    dom = parse(render_report(s))
+    assert table_rows(dom.by_id("unexplained-costs")) == [["a", "(rule CORE-TIME-20)", "1", "1"]]
+    assert 'id="finding-costs"' not in render_report(s)
+
+
+def test_findings_that_cost_no_units_are_not_among_those_that_cost_the_most(tmp_path):
+    # 97124 is not billed by either payer (BUNDLED for both): 1 line each, but no payer billed it, so 0 units
+    bundled = ClaimLine("97124", 0, (), "not_billable", 8, service=0)
+    billed = ClaimLine("97110", 1, (), "billable", 15, service=1)
+    rows = [
+        _ok(0, p, _outcome(p, "E-1", [bundled, billed], [Finding("BUNDLED", "info", "bundled", "R-1", "S", line=0)]))
+        for p in ("a", "b")
+    ]
+    s = summarise(read_batch(_write(rows, tmp_path / "out.jsonl")))
+    assert [(f.payer, f.code, f.occurrences, f.lines, f.units) for f in s.findings] == [("a", "BUNDLED", 1, 1, 0), ("b", "BUNDLED", 1, 1, 0)]
+    assert s.top_findings() == [] and s.unexplained() == []
+    assert s.occurrences_by_code() == [("BUNDLED", 2)]
+    page = render_report(s)
+    assert 'id="finding-costs"' not in page and 'id="unexplained-costs"' not in page
+    assert "No line lost units to a finding." in page
+
+
+def test_an_expected_denial_without_a_trace_is_charged_to_the_denial_finding(tmp_path):
+    # batch output keeps no trace by default: the denial finding names line 0, and also explains line 1
+    lines = [ClaimLine("97110", 2, (), "expected_denial", 30, service=0), ClaimLine("97140", 1, (), "expected_denial", 15, service=1)]
+    findings = [Finding("DOCS", "warning", "docs", "R-9", line=0), Finding("MAINTENANCE", "expected_denial", "maintenance", "R-3", line=0)]
+    s = summarise(read_batch(_write([_ok(0, "a", _outcome("a", "E-1", lines, findings))], tmp_path / "out.jsonl")))
+    assert [(f.payer, f.code, f.occurrences, f.lines, f.units) for f in s.top_findings()] == [
+        ("a", "DOCS", 1, 1, 2),  # the first finding on the line, as before
+        ("a", "MAINTENANCE", 1, 1, 1),
+    ]
+    assert s.unexplained() == []

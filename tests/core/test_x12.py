@@ -170,6 +170,18 @@ def test_envelope_errors_name_file_table_and_key(tmp_path, capsys):
     assert str(info.value) == 'e.json: charges.97140: expected an amount in dollars as a string like "45.00", found 38.5'
 
 
-def test_x12_options_need_format_x12(capsys):
-    assert main(["check", DC, "--payer", "commercial", "--x12", "interchange"]) == 2
-    assert capsys.readouterr().err == "payerpolicy: error: --x12 and --x12-envelope go with --format x12\n"
+def test_x12_options_imply_format_x12(capsys):
+    assert main(["check", DC, "--payer", "commercial", "--x12", "interchange"]) == 0
+    implied = capsys.readouterr().out
+    assert main(["check", DC, "--payer", "commercial", "--format", "x12", "--x12", "interchange"]) == 0
+    assert implied == capsys.readouterr().out
+    assert implied.startswith("ISA*")
+    assert main(["check", DC, "--payer", "commercial", "--x12-envelope", ENVELOPE]) == 0
+    assert capsys.readouterr().out.startswith("ISA*")
+    assert main(["check", DC, "--payer", "commercial", "--x12", "lines"]) == 0
+    assert capsys.readouterr().out.startswith("HI*")
+
+
+def test_x12_options_conflict_with_another_format(capsys):
+    assert main(["check", DC, "--payer", "commercial", "--format", "json", "--x12", "interchange"]) == 2
+    assert capsys.readouterr().err == "payerpolicy: error: --x12 and --x12-envelope go with --format x12, not --format json\n"

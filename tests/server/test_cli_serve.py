@@ -13,16 +13,17 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("missing", ["starlette", "uvicorn"])
+@pytest.mark.parametrize("missing", [["starlette"], ["uvicorn"], ["anyio"], ["starlette", "anyio"]])
 def test_without_the_extra_serve_is_one_line_and_exit_2(missing):
     run = _run(
-        f"import sys; sys.modules[{missing!r}] = None\n"
+        f"import sys; sys.modules.update(dict.fromkeys({missing!r}))\n"
         "from payerpolicy.cli import main\n"
         "sys.exit(main(['serve', '--port', '1']))\n"
     )
     assert run.returncode == 2
     assert run.stderr == (
-        f"payerpolicy: error: the HTTP service needs {missing}, which is not installed: install payerpolicy[server]\n"
+        f"payerpolicy: error: the HTTP service needs starlette, uvicorn, anyio; not installed: {', '.join(missing)}: "
+        "pip install 'payerpolicy[server]'\n"
     )
 
 
