@@ -49,6 +49,8 @@ class PayerStats:
     denied_units: int = 0
     not_billable: int = 0
     findings: collections.Counter[str] = attrs.field(factory=collections.Counter)
+    repairs: collections.Counter[str] = attrs.field(factory=collections.Counter)
+    edits: collections.Counter[str] = attrs.field(factory=collections.Counter)
 
     def add(self, other: PayerStats) -> None:
         """Add another run's figures to these."""
@@ -60,6 +62,8 @@ class PayerStats:
         self.denied_units += other.denied_units
         self.not_billable += other.not_billable
         self.findings.update(other.findings)
+        self.repairs.update(other.repairs)
+        self.edits.update(other.edits)
 
     def count(self, outcome: Outcome) -> tuple[int, int, int]:
         """Count one outcome; return its billable units, expected denials and not-billable lines."""
@@ -78,12 +82,16 @@ class PayerStats:
         self.expected_denials += denials
         self.not_billable += not_billable
         self.findings.update(f.code for f in outcome.findings)
+        self.repairs.update(d.rule for d in outcome.differences if d.kind == "repair")
+        self.edits.update(d.rule for d in outcome.differences if d.kind == "edit")
         return units, denials, not_billable
 
     def to_mapping(self) -> dict[str, Any]:
         """JSON-ready form (state file, ``--summary --format json``)."""
         data = attrs.asdict(self)
         data["findings"] = dict(sorted(self.findings.items()))
+        data["repairs"] = dict(sorted(self.repairs.items()))
+        data["edits"] = dict(sorted(self.edits.items()))
         return data
 
     @classmethod
@@ -91,6 +99,8 @@ class PayerStats:
         """Inverse of :meth:`to_mapping`."""
         values = dict(data)
         values["findings"] = collections.Counter(values.get("findings", {}))
+        values["repairs"] = collections.Counter(values.get("repairs", {}))
+        values["edits"] = collections.Counter(values.get("edits", {}))
         return cls(**values)
 
 
@@ -125,6 +135,8 @@ def _decode(source: str, kind: str, payload: Any) -> tuple[Any, str | None]:
         data = parse_json(payload, source, one_line=True)
     elif kind == "file":
         data = read_encounter_data(payload)
+    elif kind == "x12error":
+        raise EncounterError(payload["field"], payload["message"])
     else:
         data = payload
         check_text(data)

@@ -101,6 +101,21 @@ def render_summary(result: BatchResult, *, top: int = 10) -> str:
             + "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip()
             + "\n"
         )
+    for kind in ("repairs", "edits"):
+        by_rule = collections.Counter[str]()
+        for st in stats:
+            by_rule.update(getattr(st, kind))
+        if not by_rule:
+            continue
+        what = "repairs (a tool may apply)" if kind == "repairs" else "edits (a person decides)"
+        buf.write(f"  claims as billed — {what}, by rule:\n")
+        for rule, _ in by_rule.most_common(top):
+            cells = [f"  {rule}", *(f"{getattr(st, kind).get(rule, 0):,}" for st in stats)]
+            buf.write(
+                "  "
+                + "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(cells)).rstrip()
+                + "\n"
+            )
     return buf.getvalue().rstrip("\n")
 
 

@@ -63,8 +63,38 @@ def _iter_parquet(path: Path, skip: int) -> Iterator[tuple[int, str, str, Any]]:
             record += 1
 
 
+#: An X12 837P: every claim of it is one record.
+X12_SUFFIXES = (".x12", ".edi", ".837")
+
+
+def _iter_x12(path: Path, skip: int) -> Iterator[tuple[int, str, str, Any]]:
+    """One record per 837P claim: its encounter mapping as billed, or the claim's error.
+
+    The envelope is checked before the first claim (a problem there stops the run, exit 2). The
+    facts the billed modifiers state fill the care fields the 837P cannot carry (docs/scrub.md).
+    """
+    from ..formats.claim_facts import claim_facts
+    from ..formats.x12_in import ClaimError, read_837p
+
+    name = _source_name(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PayerPolicyError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    for claim in read_837p(data, source=str(path)):
+        if claim.position < skip:
+            continue
+        if isinstance(claim, ClaimError):
+            element = f", {claim.element}" if claim.element else ""
+            field = f"{claim.segment_id} segment {claim.segment}{element}"
+            yield claim.position, f"{name}:claim {claim.position + 1}", "x12error", {"field": field, "message": str(claim)}
+            continue
+        mapping, _ = claim_facts(claim.encounter)
+        yield claim.position, f"{name}:claim {claim.position + 1} ({claim.claim_id})", "data", mapping
+
+
 def input_kind(path: Path) -> str:
-    """``jsonl``, ``directory`` or ``parquet``; a clear error for anything else."""
+    """``jsonl``, ``directory``, ``parquet`` or ``x12``; a clear error for anything else."""
     if path.is_dir():
         return "directory"
     if not path.exists():
@@ -74,8 +104,11 @@ def input_kind(path: Path) -> str:
         return "jsonl"
     if suffix == ".parquet":
         return "parquet"
+    if suffix in X12_SUFFIXES:
+        return "x12"
     raise PayerPolicyError(
-        f"{path}: expected JSON Lines (.jsonl, .ndjson), Parquet (.parquet) or a directory of .json/.toml encounters"
+        f"{path}: expected JSON Lines (.jsonl, .ndjson), Parquet (.parquet), an X12 837P (.x12, .edi, .837)"
+        " or a directory of .json/.toml encounters"
     )
 
 
@@ -86,6 +119,8 @@ def iter_records(path: Path, skip: int = 0) -> Iterator[tuple[int, str, str, Any
         return _iter_directory(path, skip)
     if kind == "parquet":
         return _iter_parquet(path, skip)
+    if kind == "x12":
+        return _iter_x12(path, skip)
     return _iter_jsonl(path, skip)
 
 
