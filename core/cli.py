@@ -47,9 +47,16 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--from",
         dest="source",
-        choices=("encounter", "fhir"),
+        choices=("encounter", "fhir", "x12"),
         default="encounter",
-        help="input format: an encounter (default) or a FHIR R4 Claim in JSON (needs payerpolicy[fhir])",
+        help="input format: an encounter (default), a FHIR R4 Claim in JSON (needs payerpolicy[fhir]),"
+        " or an X12 837P (one claim of it: --claim)",
+    )
+    source.add_argument(
+        "--claim",
+        metavar="ID",
+        help="with --from x12: the claim to read, by CLM01 or by its number in the file (1, 2, ...);"
+        " needed when the 837P holds more than one",
     )
 
     p = sub.add_parser("check", parents=[strict, source], help="claim lines and findings for one payer")
@@ -93,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--title", help="page title (default: the input file's name)")
 
     p = sub.add_parser(
-        "explain", parents=[strict], help="why each line has its code, units and modifiers, rule by rule"
+        "explain", parents=[strict, source], help="why each line has its code, units and modifiers, rule by rule"
     )
     p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
     p.add_argument("--payer", required=True, help="payer id")
@@ -260,7 +267,10 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
         "payerpolicy batch examples/month.jsonl --out month-out.jsonl --trace",
         "payerpolicy report month-out.jsonl --out report.html --title 'March 2025'",
     ),
-    "explain": ("payerpolicy explain examples/dc_visit.json --payer aetna",),
+    "explain": (
+        "payerpolicy explain examples/dc_visit.json --payer aetna",
+        "payerpolicy explain tests/fixtures/x12/multi_payer.x12 --from x12 --claim MULTI-2 --payer medicare",
+    ),
     "scrub": (
         "payerpolicy scrub examples/claim_bcbsnc.json --payer bcbsnc",
         "payerpolicy scrub tests/fixtures/x12/multi_payer.x12 --format json",
@@ -520,8 +530,40 @@ def _policy_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_x12_claim(path: str, wanted: str | None, engine: Engine) -> Encounter:
+    """One claim of an 837P as an encounter (as billed, with the facts its modifiers state)."""
+    from .formats.claim_facts import claim_facts
+    from .formats.x12_in import ClaimError, read_837p_file, to_encounter
+
+    name = "<stdin>" if path == "-" else path
+    claims = list(read_837p_file(path, catalogue=engine.catalogue))
+    if wanted is None:
+        if len(claims) != 1:
+            raise PayerPolicyError(
+                f"{name}: the 837P holds {len(claims)} claims: choose one with --claim ID or NUMBER,"
+                " or check them all with `payerpolicy scrub` or `payerpolicy batch`"
+            )
+        claim = claims[0]
+    else:
+        found = [c for c in claims if c.claim_id == wanted or str(c.position + 1) == wanted]
+        if not found:
+            raise PayerPolicyError(f"{name}: --claim {wanted!r}: no claim has that CLM01 or number (1 to {len(claims)})")
+        claim = found[0]
+    if isinstance(claim, ClaimError):
+        raise PayerPolicyError(f"{name}: {claim}")
+    encounter = to_encounter(claim, catalogue=engine.catalogue)
+    if isinstance(encounter, ClaimError):
+        raise PayerPolicyError(f"{name}: {encounter}")
+    data, facts = claim_facts(encounter.to_mapping(), engine.catalogue)
+    return Encounter.from_mapping(data, catalogue=engine.catalogue) if facts else encounter
+
+
 def _read(args: argparse.Namespace, engine: Engine) -> Encounter:
-    """The encounter named on the command line: format v1 (JSON/TOML) or, with --from fhir, a FHIR Claim."""
+    """The encounter named on the command line: format v1 (JSON/TOML), a FHIR Claim, or one 837P claim."""
+    if getattr(args, "claim", None) is not None and getattr(args, "source", "encounter") != "x12":
+        raise PayerPolicyError("--claim goes with --from x12")
+    if getattr(args, "source", "encounter") == "x12":
+        return _read_x12_claim(args.encounter, args.claim, engine)
     if getattr(args, "source", "encounter") == "fhir":
         from .formats.fhir import read_fhir_encounter
 
@@ -536,7 +578,7 @@ def _compare(engine: Engine, args: argparse.Namespace) -> int:
     if args.assignments:
         from .views.whatif import apply_assignments
 
-        if getattr(args, "source", "encounter") == "fhir":
+        if getattr(args, "source", "encounter") != "encounter":
             before = _read(args, engine)
             data = before.to_mapping()
         else:

@@ -187,3 +187,21 @@ def test_a_fhir_claim_with_quantity_modifier_and_net_scrubs_like_its_json(tmp_pa
     _, from_json, _ = run(capsys, "scrub", str(json_file), "--payer", "bcbsnc", "--format", "json")
     diffs = [json.loads(doc)["claims"][0]["outcomes"]["bcbsnc"]["differences"] for doc in (from_fhir, from_json)]
     assert diffs[0] == diffs[1] and len(diffs[0]) == 2
+
+
+def test_check_and_compare_read_one_claim_of_an_837p(capsys):
+    multi = str(FIXTURES / "multi_payer.x12")
+    code, out, err = run(capsys, "check", multi, "--from", "x12", "--payer", "medicare", "--format", "json")
+    assert code == 2 and "holds 7 claims" in err and "--claim" in err
+    code, out, err = run(capsys, "check", multi, "--from", "x12", "--claim", "MULTI-2", "--payer", "medicare", "--format", "json")
+    assert code == 0, err
+    outcome = json.loads(out)
+    assert outcome["encounter"] == "MULTI-2" and outcome["as_billed"] is True
+    by_number = run(capsys, "check", multi, "--from", "x12", "--claim", "2", "--payer", "medicare", "--format", "json")[1]
+    assert json.loads(by_number) == outcome
+    code, out, _ = run(capsys, "compare", str(FIXTURES / "medicare_dc.x12"), "--from", "x12", "--format", "json")
+    assert code == 0 and len(json.loads(out)["outcomes"]) == 5
+    code, out, _ = run(capsys, "explain", str(FIXTURES / "medicare_dc.x12"), "--from", "x12", "--payer", "medicare")
+    assert code == 0 and "98940" in out
+    code, _, err = run(capsys, "check", multi, "--from", "x12", "--claim", "NOPE", "--payer", "medicare")
+    assert code == 2 and "no claim has that CLM01" in err
