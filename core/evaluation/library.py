@@ -399,62 +399,124 @@ def apply_same_time_block(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context
 
 
 _CMT_LEVELS = {"98940": (1, 2), "98941": (3, 4), "98942": (5, 5)}
+_CMT_RANK = {"98940": 1, "98941": 2, "98942": 3}
+
+
+def _cmt_supported(n: int) -> str | None:
+    return next((c for c, (a, b) in _CMT_LEVELS.items() if a <= n <= b), None)
+
+
+def _spinal_cmt_to_keep(spinal: list[tuple[int, ClaimLine]], supported: str | None, n: int) -> int:
+    """Which of several spinal CMT lines stays: the level the regions support, else the closest below it."""
+    if supported is None and n == 0:
+        # No regions recorded: NCCI keeps the column-1 code, the more extensive procedure.
+        return max(spinal, key=lambda item: (_CMT_RANK[item[1].code], -item[0]))[0]
+    cap = _CMT_RANK[supported] if supported else 0
+    within = [item for item in spinal if _CMT_RANK[item[1].code] <= cap]
+    if within:
+        return max(within, key=lambda item: (_CMT_RANK[item[1].code], -item[0]))[0]
+    return min(spinal, key=lambda item: (_CMT_RANK[item[1].code], item[0]))[0]
 
 
 def apply_cmt_level(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
-    """CMT level must match the regions manipulated; one spinal CMT per DOS (CORE-CMT-01)."""
-    spinal_seen: int | None = None
+    """CMT level must match the regions manipulated; one spinal CMT per DOS (CORE-CMT-01).
+
+    Two spinal CMT codes: the one the documented regions support is kept and the other denied, as
+    the NCCI indicator-0 pairs 98941/98940, 98942/98940 and 98942/98941 do. A level above what the
+    documented spinal regions support is upcoding: with ``unsupported_level = "bill_supported"``
+    the supported level is billed, with ``"not_billable"`` nothing; an error either way. A level
+    below the regions is a warning (the clinician may have reasons; it is never an overpayment).
+    """
     for i, line in _on_claim(lines):
-        if line.code not in _CMT_LEVELS and line.code != "98943":
-            continue
-        if line.code == "98943":
-            if line.regions and set(line.regions) <= set(SPINAL_REGIONS):
-                yield Change.note(
-                    rule.id,
-                    rule.source,
-                    "CMT_LEVEL_MISMATCH",
-                    "warning",
-                    f"98943 is extraspinal CMT but {_where(line)} lists only spinal regions",
-                    line=i,
-                )
-            continue
-        if spinal_seen is not None:
-            yield Change.note(
-                rule.id,
-                rule.source,
-                "DUPLICATE_SPINAL_CMT",
-                "error",
-                f"only one spinal CMT code is billed per date of service; {line.code} is dropped in favour of {lines[spinal_seen].code}",
-                line=i,
-                status="not_billable",
-            )
-            continue
-        spinal_seen = i
-        if not line.regions:
-            continue
-        n = sum(1 for r in line.regions if r in SPINAL_REGIONS)
-        lo, hi = _CMT_LEVELS[line.code]
-        if not lo <= n <= hi:
-            right = next((c for c, (a, b) in _CMT_LEVELS.items() if a <= n <= b), None)
-            suggestion = f"; {n} spinal regions is {right}" if right else ""
+        if line.code == "98943" and line.regions and set(line.regions) <= set(SPINAL_REGIONS):
             yield Change.note(
                 rule.id,
                 rule.source,
                 "CMT_LEVEL_MISMATCH",
                 "warning",
-                f"{line.code} is for {lo}-{hi} spinal regions but {_where(line)} lists {n}{suggestion}",
+                f"98943 is extraspinal CMT but {_where(line)} lists only spinal regions",
                 line=i,
             )
-        extra = [r for r in line.regions if r not in SPINAL_REGIONS]
-        if extra:
-            yield Change.note(
-                rule.id,
-                rule.source,
-                "CMT_LEVEL_MISMATCH",
-                "warning",
-                f"{line.code} is spinal CMT; extraspinal regions ({', '.join(extra)}) are billed as 98943",
-                line=i,
-            )
+    spinal = [(i, line) for i, line in _on_claim(lines) if line.code in _CMT_LEVELS]
+    if not spinal:
+        return
+    documented = [r for _, line in spinal for r in line.regions]
+    regions = sorted({r for r in documented if r in SPINAL_REGIONS}, key=SPINAL_REGIONS.index)
+    n = len(regions)
+    supported = _cmt_supported(n)
+    keep = _spinal_cmt_to_keep(spinal, supported, n if documented else 0) if len(spinal) > 1 else spinal[0][0]
+    kept = lines[keep]
+    for i, line in spinal:
+        if i == keep:
+            continue
+        why = (
+            f"the documented spinal regions ({', '.join(regions)}) support {kept.code}"
+            if documented and supported == kept.code
+            else f"NCCI keeps the more extensive code ({kept.code})"
+            if not documented
+            else f"{kept.code} is the level closest to what the documented regions support"
+        )
+        yield Change.note(
+            rule.id,
+            rule.source,
+            "DUPLICATE_SPINAL_CMT",
+            "error",
+            f"only one spinal CMT code is billed per date of service; {line.code} is denied and {kept.code} kept: {why}"
+            f" (NCCI pair {max(line.code, kept.code)}/{min(line.code, kept.code)}, modifier indicator 0: no modifier bypasses it)",
+            line=i,
+            status="not_billable",
+        )
+    if not documented:
+        return
+    extra = [r for r in documented if r not in SPINAL_REGIONS]
+    if extra:
+        yield Change.note(
+            rule.id,
+            rule.source,
+            "CMT_LEVEL_MISMATCH",
+            "warning",
+            f"{kept.code} is spinal CMT; extraspinal regions ({', '.join(dict.fromkeys(extra))}) are billed as 98943",
+            line=keep,
+        )
+    lo, hi = _CMT_LEVELS[kept.code]
+    span = f"{lo}" if lo == hi else f"{lo}-{hi}"
+    if n > hi:
+        yield Change.note(
+            rule.id,
+            rule.source,
+            "CMT_LEVEL_MISMATCH",
+            "warning",
+            f"{kept.code} is for {span} spinal regions but {n} are documented ({', '.join(regions)}); {n} spinal regions is {supported}",
+            line=keep,
+        )
+        return
+    if n >= lo:
+        return
+    found = f"only {n} documented ({', '.join(regions)})" if n else "no spinal region is documented"
+    if supported is not None and rule["unsupported_level"] == "bill_supported":
+        message = (
+            f"{kept.code} is for {span} spinal regions but {found}: a level above what the record supports is upcoding;"
+            f" billed as {supported}, the level the documented regions support"
+        )
+        yield Change(
+            rule.id,
+            rule.source,
+            line=keep,
+            code=supported,
+            finding=Finding("CMT_LEVEL_UNSUPPORTED", "error", message, rule.id, rule.source, keep),
+            reason=message,
+        )
+        return
+    what = "nothing is billed" if supported is None else "not billed (this policy bills an unsupported level not at all)"
+    yield Change.note(
+        rule.id,
+        rule.source,
+        "CMT_LEVEL_UNSUPPORTED",
+        "error",
+        f"{kept.code} is for {span} spinal regions but {found}: a level above what the record supports is upcoding; {what}",
+        line=keep,
+        status="not_billable",
+    )
 
 
 def _cmt_lines(rule: Rule, lines: tuple[ClaimLine, ...]) -> list[tuple[int, ClaimLine]]:
@@ -907,8 +969,16 @@ CORE_KINDS: tuple[RuleKind, ...] = (
     ),
     RuleKind(
         "cmt_level",
-        "CMT code matches the regions; one spinal CMT per DOS (CORE-CMT-01).",
+        "CMT code matches the regions; one spinal CMT per DOS; an unsupported level is upcoding (CORE-CMT-01).",
         apply={"screen": apply_cmt_level},
+        params={
+            "unsupported_level": Param(
+                "name",
+                default="bill_supported",
+                choices=("bill_supported", "not_billable"),
+                doc="a level above the documented spinal regions: bill the supported level, or nothing",
+            )
+        },
     ),
     RuleKind(
         "cmt_same_region",
