@@ -239,6 +239,23 @@ def apply_provider_code_restriction(rule: Rule, lines: tuple[ClaimLine, ...], ct
             )
 
 
+def apply_bundled_code(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """Codes this payer never pays separately (Medicare fee schedule status B): not billed (MCR-11)."""
+    for i, line in _on_claim(lines):
+        if line.code in rule["codes"]:
+            yield Change.note(
+                rule.id,
+                rule.source,
+                rule["finding"],
+                "info",
+                f"{line.code} ({ctx.code_info(line.code).label}) is never paid separately by this payer"
+                f" ({rule['status_name']}): its payment is always included in the other services of the day, so it is"
+                " not put on the claim. There is nothing to appeal, and the patient may not be charged for it",
+                line=i,
+                status="not_billable",
+            )
+
+
 def apply_provider_eligibility(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """Who may bill this payer: an ineligible provider's lines are not billable, with an error (CORE-PROV-03).
 
@@ -935,6 +952,16 @@ CORE_KINDS: tuple[RuleKind, ...] = (
         "Codes a provider type must not bill (CORE-PROV-01).",
         apply={"screen": apply_provider_code_restriction},
         params={"codes": CODES, "providers": Param("names", required=True, choices=PROVIDER_TYPES)},
+    ),
+    RuleKind(
+        "bundled_code",
+        "Codes never paid separately (e.g. Medicare fee schedule status B): not billed, no appeal, no patient charge.",
+        apply={"screen": apply_bundled_code},
+        params={
+            "codes": CODES,
+            "status_name": Param("str", default="fee schedule status B, bundled", doc="how the payer's schedule marks them"),
+            "finding": Param("str", default="BUNDLED_CODE_NOT_PAYABLE"),
+        },
     ),
     RuleKind(
         "provider_eligibility",
