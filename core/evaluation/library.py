@@ -16,7 +16,7 @@ from .hookspecs import hookimpl
 from .kinds import Change, CodeChoice, Context, Param, RuleKind
 from .model import ClaimLine, Finding, Service
 from .policy import Rule
-from .vocab import CATEGORIES, INTENTS, PROVIDER_TYPES, SPINAL_REGIONS
+from .vocab import CATEGORIES, INTENTS, PROVIDER_TYPES, SPINAL_REGIONS, TECHNIQUES
 
 __all__ = ["CORE_KINDS", "lines_over_visit_limit", "payerpolicy_choose_code", "payerpolicy_rule_kinds"]
 
@@ -73,6 +73,7 @@ def choose_code(service: Service, index: int, ctx: Context) -> CodeChoice | None
             from_technique not in (None, "cmt")
             and from_technique != service.code
             and (rule.get("codes_checked") is None or service.code in rule["codes_checked"])
+            and not _forbidden_rules(service, ctx)
         ):
             extra.append(
                 Finding(
@@ -106,6 +107,17 @@ def choose_code(service: Service, index: int, ctx: Context) -> CodeChoice | None
         return CodeChoice(None, rule=rule.id, source=rule.source, findings=tuple(findings))
     reason = f"technique {service.technique}" + (f", intent {', '.join(service.intent)}" if service.intent else "")
     return CodeChoice(from_technique, rule=rule.id, source=rule.source, reason=reason, findings=tuple(findings))
+
+
+def _forbidden_rules(service: Service, ctx: Context) -> list[Rule]:
+    """The ``forbidden_code_choice`` rules in force that forbid the service's entered code for its technique."""
+    if service.code is None or service.technique is None:
+        return []
+    return [
+        r
+        for r in ctx.policy.rules_of("forbidden_code_choice", ctx.date_of_service)
+        if service.technique in r["forbidden"].get(service.code, ())
+    ]
 
 
 def _code_from_technique(service: Service, where: str, rule: Rule) -> tuple[str | None, list[Finding]]:
@@ -237,6 +249,32 @@ def apply_provider_code_restriction(rule: Rule, lines: tuple[ClaimLine, ...], ct
                 line=i,
                 status="not_billable",
             )
+
+
+def apply_forbidden_code_choice(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """An entered code a source says cannot describe the documented technique: not billable (CORE-INT-04).
+
+    The code named instead is the one the policy's ``code_by_technique`` table gives the technique.
+    """
+    choosers = ctx.policy.rules_of("code_by_technique", ctx.date_of_service)
+    table = choosers[0]["techniques"] if choosers else {}
+    for i, line in _on_claim(lines):
+        service = _service(line, ctx)
+        if service is None or service.code != line.code or rule not in _forbidden_rules(service, ctx):
+            continue
+        right = table.get(service.technique or "")
+        instead = f"; report it as {right}" if right and right not in ("by_intent", "cmt") else ""
+        why = f" ({rule.note})" if rule.note else ""
+        yield Change.note(
+            rule.id,
+            rule.source,
+            rule["finding"],
+            "error",
+            f"{line.code} was entered for {service.technique!r}, but it cannot describe that service{why}{instead};"
+            " not billable as entered",
+            line=i,
+            status="not_billable",
+        )
 
 
 def apply_bundled_code(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
@@ -952,6 +990,15 @@ CORE_KINDS: tuple[RuleKind, ...] = (
         "Codes a provider type must not bill (CORE-PROV-01).",
         apply={"screen": apply_provider_code_restriction},
         params={"codes": CODES, "providers": Param("names", required=True, choices=PROVIDER_TYPES)},
+    ),
+    RuleKind(
+        "forbidden_code_choice",
+        "An entered code a source says cannot describe the documented technique: not billable, error naming the right code (CORE-INT-04).",
+        apply={"screen": apply_forbidden_code_choice},
+        params={
+            "forbidden": Param("code_names", required=True, choices=TECHNIQUES, doc="code = [techniques it may not describe]"),
+            "finding": Param("str", default="CODE_NOT_FOR_TECHNIQUE"),
+        },
     ),
     RuleKind(
         "bundled_code",
