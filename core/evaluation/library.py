@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+import attrs
+
 from .hookspecs import hookimpl
 from .kinds import Change, CodeChoice, Context, Param, RuleKind
-from .model import ClaimLine, Finding, Service
+from .model import Care, ClaimLine, Finding, Service
 from .policy import Rule
 from .vocab import CATEGORIES, INTENTS, PROVIDER_TYPES, SPINAL_REGIONS, TECHNIQUES
 
@@ -855,6 +857,38 @@ def apply_documentation_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: 
                 return
 
 
+def apply_care_fact_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """A care fact a payer needs is absent or false while listed lines are on the claim (MCR-12, MCR-13)."""
+    providers = rule.get("providers")
+    if providers and ctx.encounter.provider.type not in providers:
+        return
+    value = getattr(ctx.encounter.care, rule["field"])
+    if rule["when"] == "missing" and value is not None:
+        return
+    if rule["when"] == "false" and value is not False:
+        return
+    if rule["when"] == "not_true" and value is True:
+        return
+    codes, modifier = rule.get("codes"), rule.get("with_modifier")
+    hits = [
+        i
+        for i, line in _on_claim(lines)
+        if (codes is None or line.code in codes) and (modifier is None or modifier in line.modifiers)
+    ]
+    if not hits:
+        return
+    state = "not recorded" if value is None else f"recorded as {value}"
+    yield Change.note(
+        rule.id,
+        rule.source,
+        rule["finding"],
+        rule["severity"],
+        f"care.{rule['field']} is {state}: {rule['message']}",
+        line=hits[0],
+        status="expected_denial" if rule["severity"] == "expected_denial" else None,
+    )
+
+
 def apply_notice(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """A finding from policy data when its condition holds (open questions, payment notes)."""
     when_codes = rule.get("when_codes")
@@ -952,6 +986,7 @@ def _no_phase(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterabl
 
 
 CODES = Param("codes", required=True, doc="codes and ranges the rule applies to")
+_CARE_FIELDS = tuple(f.name for f in attrs.fields(Care))
 
 CORE_KINDS: tuple[RuleKind, ...] = (
     RuleKind(
@@ -1146,6 +1181,21 @@ CORE_KINDS: tuple[RuleKind, ...] = (
             "when_codes": Param("codes"),
             "with_codes": Param("codes"),
             "providers": Param("names", choices=PROVIDER_TYPES),
+        },
+    ),
+    RuleKind(
+        "care_fact_required",
+        "A finding when a care fact the payer needs is missing or false while listed lines are on the claim.",
+        apply={"review": apply_care_fact_required},
+        params={
+            "field": Param("name", required=True, choices=_CARE_FIELDS, doc="the care field, e.g. plan_of_care"),
+            "when": Param("name", default="missing", choices=("missing", "false", "not_true")),
+            "codes": Param("codes", doc="lines that need the fact (all when omitted)"),
+            "providers": Param("names", choices=PROVIDER_TYPES),
+            "with_modifier": Param("str", doc="only lines carrying this modifier (e.g. AT)"),
+            "finding": Param("str", required=True),
+            "severity": Param("name", default="warning", choices=("error", "expected_denial", "warning", "info")),
+            "message": Param("str", required=True),
         },
     ),
     RuleKind(
