@@ -90,7 +90,7 @@ def payerpolicy_payers() -> list[Payer]:
             name="Blue Cross NC / Zelis-edited plans",
             policy=("payerpolicy.policies", "bcbsnc.toml"),
             description="Blue Cross NC, NC State Health Plan, MedCost and plans on Zelis edits: NCCI since 2021-07-28, "
-            "CMS total-time units (unverified), 59 then GP on massage with CMT on Zelis plans.",
+            "CMS total-time units (unverified), 59 then GP on massage with CMT (Blue Cross NC, State Health Plan, MedCost, Zelis plans).",
         )
     ]
 

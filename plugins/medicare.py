@@ -10,7 +10,8 @@ too. This module registers the payer and four ``medicare_*`` rule kinds:
     are never paid. Without ``care.bill_noncovered`` the line is not billed (screen phase, before
     units); with it, the line is billed with GY (statutory exclusion), GX first when a voluntary
     ABN was given, the discipline modifier kept and the distinct-service / E/M modifiers dropped
-    (adjust phase). INFO ``NONCOVERED_DC_SERVICE`` either way.
+    (adjust phase): the line goes on the claim with status ``expected_denial`` (it is billed to be
+    denied). ``NONCOVERED_DC_SERVICE`` either way (info when not billed, expected_denial when billed).
 ``medicare_cmt_care_type``
     MCR-04: CMT for active/corrective care takes AT; maintenance care is not reasonable and
     necessary: GA with a signed ABN, GZ without, the line an expected denial
@@ -114,7 +115,8 @@ def adjust_dc_noncovered(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context)
             line=i,
             add_modifiers=add,
             remove_modifiers=dropped,
-            finding=Finding(rule["finding"], "info", message, rule.id, rule.source, i),
+            status="expected_denial",
+            finding=Finding(rule["finding"], "expected_denial", message, rule.id, rule.source, i),
             reason=message,
         )
 

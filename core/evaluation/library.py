@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+import attrs
+
 from .hookspecs import hookimpl
 from .kinds import Change, CodeChoice, Context, Param, RuleKind
-from .model import ClaimLine, Finding, Service
+from .model import Care, ClaimLine, Finding, Service
 from .policy import Rule
-from .vocab import CATEGORIES, INTENTS, PROVIDER_TYPES, SPINAL_REGIONS
+from .vocab import CATEGORIES, INTENTS, PROVIDER_TYPES, SPINAL_REGIONS, TECHNIQUES
 from .wording import a_or_an, count_range, plural
 
 __all__ = ["CORE_KINDS", "lines_over_visit_limit", "payerpolicy_choose_code", "payerpolicy_rule_kinds"]
@@ -77,6 +79,7 @@ def choose_code(service: Service, index: int, ctx: Context) -> CodeChoice | None
             from_technique not in (None, "cmt")
             and from_technique != service.code
             and (rule.get("codes_checked") is None or service.code in rule["codes_checked"])
+            and not _forbidden_rules(service, ctx)
         ):
             extra.append(
                 Finding(
@@ -110,6 +113,17 @@ def choose_code(service: Service, index: int, ctx: Context) -> CodeChoice | None
         return CodeChoice(None, rule=rule.id, source=rule.source, findings=tuple(findings))
     reason = f"technique {service.technique}" + (f", intent {', '.join(service.intent)}" if service.intent else "")
     return CodeChoice(from_technique, rule=rule.id, source=rule.source, reason=reason, findings=tuple(findings))
+
+
+def _forbidden_rules(service: Service, ctx: Context) -> list[Rule]:
+    """The ``forbidden_code_choice`` rules in force that forbid the service's entered code for its technique."""
+    if service.code is None or service.technique is None:
+        return []
+    return [
+        r
+        for r in ctx.policy.rules_of("forbidden_code_choice", ctx.date_of_service)
+        if service.technique in r["forbidden"].get(service.code, ())
+    ]
 
 
 def _code_from_technique(service: Service, where: str, rule: Rule) -> tuple[str | None, list[Finding]]:
@@ -255,6 +269,49 @@ def apply_provider_code_restriction(rule: Rule, lines: tuple[ClaimLine, ...], ct
                 f"{line.code} is on this payer's list of codes {a_or_an(ctx.encounter.provider.type)} should not bill, so it is"
                 " left off the claim. If a provider who may bill it performed the service, enter that provider; if your"
                 f" contract with this payer allows it, ask whoever maintains your payer policies to switch off rule {rule.id}",
+                line=i,
+                status="not_billable",
+            )
+
+
+def apply_forbidden_code_choice(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """An entered code a source says cannot describe the documented technique: not billable (CORE-INT-04).
+
+    The code named instead is the one the policy's ``code_by_technique`` table gives the technique.
+    """
+    choosers = ctx.policy.rules_of("code_by_technique", ctx.date_of_service)
+    table = choosers[0]["techniques"] if choosers else {}
+    for i, line in _on_claim(lines):
+        service = _service(line, ctx)
+        if service is None or service.code != line.code or rule not in _forbidden_rules(service, ctx):
+            continue
+        right = table.get(service.technique or "")
+        instead = f"; report it as {right}" if right and right not in ("by_intent", "cmt") else ""
+        why = f" ({rule.note})" if rule.note else ""
+        yield Change.note(
+            rule.id,
+            rule.source,
+            rule["finding"],
+            "error",
+            f"{line.code} was entered for {service.technique!r}, but it cannot describe that service{why}{instead};"
+            " not billable as entered",
+            line=i,
+            status="not_billable",
+        )
+
+
+def apply_bundled_code(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """Codes this payer never pays separately (Medicare fee schedule status B): not billed (MCR-11)."""
+    for i, line in _on_claim(lines):
+        if line.code in rule["codes"]:
+            yield Change.note(
+                rule.id,
+                rule.source,
+                rule["finding"],
+                "info",
+                f"{line.code} ({ctx.code_info(line.code).label}) is never paid separately by this payer"
+                f" ({rule['status_name']}): its payment is always included in the other services of the day, so it is"
+                " not put on the claim. There is nothing to appeal, and the patient may not be charged for it",
                 line=i,
                 status="not_billable",
             )
@@ -420,62 +477,124 @@ def apply_same_time_block(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context
 
 
 _CMT_LEVELS = {"98940": (1, 2), "98941": (3, 4), "98942": (5, 5)}
+_CMT_RANK = {"98940": 1, "98941": 2, "98942": 3}
+
+
+def _cmt_supported(n: int) -> str | None:
+    return next((c for c, (a, b) in _CMT_LEVELS.items() if a <= n <= b), None)
+
+
+def _spinal_cmt_to_keep(spinal: list[tuple[int, ClaimLine]], supported: str | None, n: int) -> int:
+    """Which of several spinal CMT lines stays: the level the regions support, else the closest below it."""
+    if supported is None and n == 0:
+        # No regions recorded: NCCI keeps the column-1 code, the more extensive procedure.
+        return max(spinal, key=lambda item: (_CMT_RANK[item[1].code], -item[0]))[0]
+    cap = _CMT_RANK[supported] if supported else 0
+    within = [item for item in spinal if _CMT_RANK[item[1].code] <= cap]
+    if within:
+        return max(within, key=lambda item: (_CMT_RANK[item[1].code], -item[0]))[0]
+    return min(spinal, key=lambda item: (_CMT_RANK[item[1].code], item[0]))[0]
 
 
 def apply_cmt_level(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
-    """CMT level must match the regions manipulated; one spinal CMT per DOS (CORE-CMT-01)."""
-    spinal_seen: int | None = None
+    """CMT level must match the regions manipulated; one spinal CMT per DOS (CORE-CMT-01).
+
+    Two spinal CMT codes: the one the documented regions support is kept and the other denied, as
+    the NCCI indicator-0 pairs 98941/98940, 98942/98940 and 98942/98941 do. A level above what the
+    documented spinal regions support is upcoding: with ``unsupported_level = "bill_supported"``
+    the supported level is billed, with ``"not_billable"`` nothing; an error either way. A level
+    below the regions is a warning (the clinician may have reasons; it is never an overpayment).
+    """
     for i, line in _on_claim(lines):
-        if line.code not in _CMT_LEVELS and line.code != "98943":
-            continue
-        if line.code == "98943":
-            if line.regions and set(line.regions) <= set(SPINAL_REGIONS):
-                yield Change.note(
-                    rule.id,
-                    rule.source,
-                    "CMT_LEVEL_MISMATCH",
-                    "warning",
-                    f"98943 is extraspinal CMT but {_where(line)} lists only spinal regions",
-                    line=i,
-                )
-            continue
-        if spinal_seen is not None:
-            yield Change.note(
-                rule.id,
-                rule.source,
-                "DUPLICATE_SPINAL_CMT",
-                "error",
-                f"only one spinal CMT code is billed per date of service; {line.code} is dropped in favour of {lines[spinal_seen].code}",
-                line=i,
-                status="not_billable",
-            )
-            continue
-        spinal_seen = i
-        if not line.regions:
-            continue
-        n = sum(1 for r in line.regions if r in SPINAL_REGIONS)
-        lo, hi = _CMT_LEVELS[line.code]
-        if not lo <= n <= hi:
-            right = next((c for c, (a, b) in _CMT_LEVELS.items() if a <= n <= b), None)
-            suggestion = f"; {plural(n, 'spinal region')} is {right}" if right else ""
+        if line.code == "98943" and line.regions and set(line.regions) <= set(SPINAL_REGIONS):
             yield Change.note(
                 rule.id,
                 rule.source,
                 "CMT_LEVEL_MISMATCH",
                 "warning",
-                f"{line.code} is for {count_range(lo, hi, 'spinal region')} but {_where(line)} lists {n}{suggestion}",
+                f"98943 is extraspinal CMT but {_where(line)} lists only spinal regions",
                 line=i,
             )
-        extra = [r for r in line.regions if r not in SPINAL_REGIONS]
-        if extra:
-            yield Change.note(
-                rule.id,
-                rule.source,
-                "CMT_LEVEL_MISMATCH",
-                "warning",
-                f"{line.code} is spinal CMT; extraspinal regions ({', '.join(extra)}) are billed as 98943",
-                line=i,
-            )
+    spinal = [(i, line) for i, line in _on_claim(lines) if line.code in _CMT_LEVELS]
+    if not spinal:
+        return
+    documented = [r for _, line in spinal for r in line.regions]
+    regions = sorted({r for r in documented if r in SPINAL_REGIONS}, key=SPINAL_REGIONS.index)
+    n = len(regions)
+    supported = _cmt_supported(n)
+    keep = _spinal_cmt_to_keep(spinal, supported, n if documented else 0) if len(spinal) > 1 else spinal[0][0]
+    kept = lines[keep]
+    for i, line in spinal:
+        if i == keep:
+            continue
+        why = (
+            f"the documented spinal regions ({', '.join(regions)}) support {kept.code}"
+            if documented and supported == kept.code
+            else f"NCCI keeps the more extensive code ({kept.code})"
+            if not documented
+            else f"{kept.code} is the level closest to what the documented regions support"
+        )
+        yield Change.note(
+            rule.id,
+            rule.source,
+            "DUPLICATE_SPINAL_CMT",
+            "error",
+            f"only one spinal CMT code is billed per date of service; {line.code} is denied and {kept.code} kept: {why}"
+            f" (NCCI pair {max(line.code, kept.code)}/{min(line.code, kept.code)}, modifier indicator 0: no modifier bypasses it)",
+            line=i,
+            status="not_billable",
+        )
+    if not documented:
+        return
+    extra = [r for r in documented if r not in SPINAL_REGIONS]
+    if extra:
+        yield Change.note(
+            rule.id,
+            rule.source,
+            "CMT_LEVEL_MISMATCH",
+            "warning",
+            f"{kept.code} is spinal CMT; extraspinal regions ({', '.join(dict.fromkeys(extra))}) are billed as 98943",
+            line=keep,
+        )
+    lo, hi = _CMT_LEVELS[kept.code]
+    span = count_range(lo, hi, "spinal region")
+    if n > hi:
+        yield Change.note(
+            rule.id,
+            rule.source,
+            "CMT_LEVEL_MISMATCH",
+            "warning",
+            f"{kept.code} is for {span} but {n} are documented ({', '.join(regions)}); {plural(n, 'spinal region')} is {supported}",
+            line=keep,
+        )
+        return
+    if n >= lo:
+        return
+    found = f"only {n} documented ({', '.join(regions)})" if n else "no spinal region is documented"
+    if supported is not None and rule["unsupported_level"] == "bill_supported":
+        message = (
+            f"{kept.code} is for {span} but {found}: a level above what the record supports is upcoding;"
+            f" billed as {supported}, the level the documented regions support"
+        )
+        yield Change(
+            rule.id,
+            rule.source,
+            line=keep,
+            code=supported,
+            finding=Finding("CMT_LEVEL_UNSUPPORTED", "error", message, rule.id, rule.source, keep),
+            reason=message,
+        )
+        return
+    what = "nothing is billed" if supported is None else "not billed (this policy bills an unsupported level not at all)"
+    yield Change.note(
+        rule.id,
+        rule.source,
+        "CMT_LEVEL_UNSUPPORTED",
+        "error",
+        f"{kept.code} is for {span} but {found}: a level above what the record supports is upcoding; {what}",
+        line=keep,
+        status="not_billable",
+    )
 
 
 def _cmt_lines(rule: Rule, lines: tuple[ClaimLine, ...]) -> list[tuple[int, ClaimLine]]:
@@ -771,6 +890,38 @@ def apply_documentation_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: 
                 return
 
 
+def apply_care_fact_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
+    """A care fact a payer needs is absent or false while listed lines are on the claim (MCR-12, MCR-13)."""
+    providers = rule.get("providers")
+    if providers and ctx.encounter.provider.type not in providers:
+        return
+    value = getattr(ctx.encounter.care, rule["field"])
+    if rule["when"] == "missing" and value is not None:
+        return
+    if rule["when"] == "false" and value is not False:
+        return
+    if rule["when"] == "not_true" and value is True:
+        return
+    codes, modifier = rule.get("codes"), rule.get("with_modifier")
+    hits = [
+        i
+        for i, line in _on_claim(lines)
+        if (codes is None or line.code in codes) and (modifier is None or modifier in line.modifiers)
+    ]
+    if not hits:
+        return
+    state = "not recorded" if value is None else f"recorded as {value}"
+    yield Change.note(
+        rule.id,
+        rule.source,
+        rule["finding"],
+        rule["severity"],
+        f"care.{rule['field']} is {state}: {rule['message']}",
+        line=hits[0],
+        status="expected_denial" if rule["severity"] == "expected_denial" else None,
+    )
+
+
 def apply_notice(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """A finding from policy data when its condition holds (open questions, payment notes)."""
     when_codes = rule.get("when_codes")
@@ -868,6 +1019,7 @@ def _no_phase(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterabl
 
 
 CODES = Param("codes", required=True, doc="codes and ranges the rule applies to")
+_CARE_FIELDS = tuple(f.name for f in attrs.fields(Care))
 
 CORE_KINDS: tuple[RuleKind, ...] = (
     RuleKind(
@@ -908,6 +1060,25 @@ CORE_KINDS: tuple[RuleKind, ...] = (
         params={"codes": CODES, "providers": Param("names", required=True, choices=PROVIDER_TYPES)},
     ),
     RuleKind(
+        "forbidden_code_choice",
+        "An entered code a source says cannot describe the documented technique: not billable, error naming the right code (CORE-INT-04).",
+        apply={"screen": apply_forbidden_code_choice},
+        params={
+            "forbidden": Param("code_names", required=True, choices=TECHNIQUES, doc="code = [techniques it may not describe]"),
+            "finding": Param("str", default="CODE_NOT_FOR_TECHNIQUE"),
+        },
+    ),
+    RuleKind(
+        "bundled_code",
+        "Codes never paid separately (e.g. Medicare fee schedule status B): not billed, no appeal, no patient charge.",
+        apply={"screen": apply_bundled_code},
+        params={
+            "codes": CODES,
+            "status_name": Param("str", default="fee schedule status B, bundled", doc="how the payer's schedule marks them"),
+            "finding": Param("str", default="BUNDLED_CODE_NOT_PAYABLE"),
+        },
+    ),
+    RuleKind(
         "provider_eligibility",
         "Who may bill this payer: other provider types are not billable, with an error; unverified ones warn (CORE-PROV-03).",
         apply={"screen": apply_provider_eligibility, "review": review_provider_eligibility},
@@ -940,8 +1111,16 @@ CORE_KINDS: tuple[RuleKind, ...] = (
     ),
     RuleKind(
         "cmt_level",
-        "CMT code matches the regions; one spinal CMT per DOS (CORE-CMT-01).",
+        "CMT code matches the regions; one spinal CMT per DOS; an unsupported level is upcoding (CORE-CMT-01).",
         apply={"screen": apply_cmt_level},
+        params={
+            "unsupported_level": Param(
+                "name",
+                default="bill_supported",
+                choices=("bill_supported", "not_billable"),
+                doc="a level above the documented spinal regions: bill the supported level, or nothing",
+            )
+        },
     ),
     RuleKind(
         "cmt_same_region",
@@ -1035,6 +1214,21 @@ CORE_KINDS: tuple[RuleKind, ...] = (
             "when_codes": Param("codes"),
             "with_codes": Param("codes"),
             "providers": Param("names", choices=PROVIDER_TYPES),
+        },
+    ),
+    RuleKind(
+        "care_fact_required",
+        "A finding when a care fact the payer needs is missing or false while listed lines are on the claim.",
+        apply={"review": apply_care_fact_required},
+        params={
+            "field": Param("name", required=True, choices=_CARE_FIELDS, doc="the care field, e.g. plan_of_care"),
+            "when": Param("name", default="missing", choices=("missing", "false", "not_true")),
+            "codes": Param("codes", doc="lines that need the fact (all when omitted)"),
+            "providers": Param("names", choices=PROVIDER_TYPES),
+            "with_modifier": Param("str", doc="only lines carrying this modifier (e.g. AT)"),
+            "finding": Param("str", required=True),
+            "severity": Param("name", default="warning", choices=("error", "expected_denial", "warning", "info")),
+            "message": Param("str", required=True),
         },
     ),
     RuleKind(

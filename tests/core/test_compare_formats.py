@@ -96,12 +96,14 @@ def test_html_grid_cells_carry_code_units_and_modifiers(capsys):
     cell = {(td.parent.attrs["data-entry"], td.attrs["data-payer"]): td for td in grid.find_all("td")}
     medicare = cell[("services[0]", "medicare")]
     assert (medicare.attrs["data-code"], medicare.attrs["data-units"], medicare.attrs["data-modifiers"]) == ("97140", "1", "GP GY")
-    assert medicare.has_class("differs") and medicare.text == "97140 x1 [GP, GY]*"
+    # billed with GY to be denied (issue 14 item 8): an expected denial, not billable units
+    assert medicare.attrs["data-status"] == "expected_denial"
+    assert medicare.has_class("differs") and medicare.text == "97140 x1 [GP, GY]expected denial: NONCOVERED_DC_SERVICE*"
     bcbsnc = cell[("services[1]", "bcbsnc")]
     assert bcbsnc.attrs["data-status"] == "not_billable" and bcbsnc.text == "97124not billed: NCCI_PTP_DENIAL*"
     commercial = cell[("services[1]", "commercial")]
     assert not commercial.has_class("differs") and commercial.text == "97124 x1 [59]"
-    assert [cell[("billable units", p)].attrs["data-units"] for p in ("commercial", "bcbsnc", "medicare")] == ["4", "3", "3"]
+    assert [cell[("billable units", p)].attrs["data-units"] for p in ("commercial", "bcbsnc", "medicare")] == ["4", "3", "1"]
     codes = [li.attrs["data-code"] for li in dom.find_all("ul", data_payer="bcbsnc")[0].find_all("li")]
     assert codes == ["NCCI_PTP_DENIAL", "OPEN_QUESTION_GP_ON_97140"]
 
@@ -138,7 +140,7 @@ def test_what_if_table_shows_before_and_after(capsys):
     assert "!98940 x1 [AT] → 98940 x1 [GZ] (DENIAL?: MEDICARE_MAINTENANCE)" in rows["procedures[0]"]
     assert "services[1] petrissage 12m lumbar → petrissage 23m lumbar  !97124 x1 [59] → 97124 x2 [59]" in rows["services[1]"]
     assert "!" not in rows["services[0]"] and "!" not in rows["services[2]"]
-    assert rows["billable"].split()[2:] == ["!4", "→", "5", "!3", "→", "2"]
+    assert rows["billable"].split()[2:] == ["!4", "→", "5", "!1", "→", "0"]
     assert "+ warning         MASSAGE_AUDIT_TRIGGER_UNITS          line 97124" in out
     assert "+ expected_denial MEDICARE_MAINTENANCE                 line 98940" in out
     assert "  ! changed by the what-if (before → after)" in out
@@ -160,7 +162,7 @@ def test_what_if_json_gives_both_outcomes_and_the_changes(capsys):
     ]  # fmt: skip
     assert changes["billable_units"] == [
         {"payer": "commercial", "before": 4, "after": 5},
-        {"payer": "medicare", "before": 3, "after": 2},
+        {"payer": "medicare", "before": 1, "after": 0},
     ]
     assert changes["findings"] == [
         {"payer": "commercial", "code": "MASSAGE_AUDIT_TRIGGER_UNITS", "where": "line 97124", "change": "added"},
@@ -172,10 +174,10 @@ def test_what_if_csv_markdown_and_html_mark_the_changes(capsys):
     rows = list(csv.reader(io.StringIO(_run(capsys, "--payers", "commercial,medicare", "--format", "csv", *WHAT_IF).split("\n\n")[0])))
     assert rows[3] == ["services[1]", "petrissage 12m lumbar → petrissage 23m lumbar", "97124 x1 [59] → 97124 x2 [59]",
                        "97124 not billed: NCCI_PTP_DENIAL", "commercial"]  # fmt: skip
-    assert rows[-1] == ["billable units", "", "4 → 5", "3 → 2", "commercial medicare"]
+    assert rows[-1] == ["billable units", "", "4 → 5", "1 → 0", "commercial medicare"]
     md = _run(capsys, "--payers", "commercial,medicare", "--format", "markdown", *WHAT_IF)
     assert "| ~~`97124 x1 [59]`~~ → **`97124 x2 [59]`** |" in md
-    assert "| **billable units** | ~~4~~ → **5** | ~~3~~ → **2** |" in md
+    assert "| **billable units** | ~~4~~ → **5** | ~~1~~ → **0** |" in md
     dom = parse(_run(capsys, "--payers", "commercial,medicare", "--format", "html", *WHAT_IF))
     changed = [(td.parent.attrs["data-entry"], td.attrs["data-payer"]) for td in dom.find_all("td") if td.has_class("changed")]
     assert changed == [("procedures[0]", "medicare"), ("services[1]", "commercial"), ("billable units", "commercial"),

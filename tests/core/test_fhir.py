@@ -239,11 +239,16 @@ def test_claim_response_carries_findings_with_rule_and_source():
     assert sub[0] == {"url": "code", "valueCoding": {"system": "http://www.ama-assn.org/go/cpt", "code": "97124"}}
     assert {"url": "note", "valuePositiveInt": 1} in sub
     # Claim items: status and the notes about them (97140 is item 2, the MCR-03 note is number 2).
+    # Billed with GY to be denied: an expected denial, with the finding as its reason (issue 14 item 8).
     assert response["item"][1] == {
         "itemSequence": 2,
         "noteNumber": [2],
         "adjudication": [
-            {"category": {"coding": [{"system": "https://payerpolicy.dev/fhir/CodeSystem/line-status", "code": "billable"}]}, "value": 1}
+            {
+                "category": {"coding": [{"system": "https://payerpolicy.dev/fhir/CodeSystem/line-status", "code": "expected_denial"}]},
+                "reason": {"coding": [{"system": "https://payerpolicy.dev/fhir/CodeSystem/finding", "code": "NONCOVERED_DC_SERVICE"}]},
+                "value": 1,
+            }
         ],
     }
     assert "error" not in response

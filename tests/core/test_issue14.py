@@ -79,3 +79,38 @@ def test_an_assistant_under_a_chiropractor_is_flagged_not_guessed(engine: Engine
     outcome = engine.check(enc, "medicare")
     assert [(line.code, line.modifiers, line.status) for line in outcome.lines] == [("97110", ("GP",), "billable")]
     assert [(f.code, f.severity) for f in outcome.findings] == [("ASSISTANT_MODIFIER_UNKNOWN", "warning")]
+
+
+def test_a_status_b_code_is_not_billable_and_never_suggests_an_appeal(engine: Engine) -> None:
+    enc = Encounter.from_mapping(
+        {"date_of_service": "2025-04-01", "provider": {"type": "PT"}, "services": [{"code": "97010", "minutes": 10}]}
+    )
+    outcome = engine.check(enc, "medicare")
+    assert [(line.code, line.status) for line in outcome.lines] == [("97010", "not_billable")]
+    (finding,) = outcome.findings
+    assert finding.code == "BUNDLED_CODE_NOT_PAYABLE" and finding.rule == "MCR-11"
+    assert "status indicator B" in finding.source and "status B" in finding.message
+    text = finding.message.lower()
+    assert "appeal" not in text.replace("nothing to appeal", "")
+    assert "may not be charged" in text and "bill the patient" not in text
+
+
+def test_an_expected_denial_is_not_counted_in_billable_units_and_shows_as_a_denial(engine: Engine) -> None:
+    from payerpolicy.views.grid import billable_units, build_grid
+
+    enc = Encounter.from_mapping(
+        {
+            "date_of_service": "2025-04-01",
+            "provider": {"type": "DC"},
+            "care": {"phase": "active", "bill_noncovered": True},
+            "diagnoses": ["M99.03", "M54.50"],
+            "procedures": [{"code": "98940", "regions": ["lumbar"], "diagnosis_pointers": [1, 2]}],
+            "services": [{"code": "97140", "minutes": 20, "regions": ["upper_extremity"], "diagnosis_pointers": [2]}],
+        }
+    )
+    outcome = engine.check(enc, "medicare")
+    assert [line.status for line in outcome.lines] == ["billable", "expected_denial"]
+    assert billable_units(outcome) == 1
+    grid = build_grid(enc, {"medicare": outcome})
+    texts = [cell.text for row in grid.rows for cell in row.cells]
+    assert "97140 x1 [GP, GY] (DENIAL?: NONCOVERED_DC_SERVICE)" in texts

@@ -60,9 +60,9 @@ def test_check_outcome_is_outcome_to_mapping(live: LiveServer, dc_visit):
     lines = [(line["code"], line["units"], line["modifiers"], line["status"]) for line in response.json()["lines"]]
     assert lines == [
         ("98940", 1, ["AT"], "billable"),
-        ("97140", 1, ["GP", "GY"], "billable"),
+        ("97140", 1, ["GP", "GY"], "expected_denial"),
         ("97124", 0, [], "not_billable"),
-        ("97110", 1, ["GP", "GY"], "billable"),
+        ("97110", 1, ["GP", "GY"], "expected_denial"),
     ]
 
 
