@@ -187,6 +187,11 @@ class _Worksheet:
                 if change.status == "not_billable" and line.units:
                     self.record(rule, plugin, line, "units", line.units, 0, source, "not billable")
                     line.units = 0
+            if change.minutes is not None and change.minutes != line.minutes:
+                if change.minutes < 0:
+                    raise PluginHookError(plugin, rule, "minutes cannot be negative")
+                self.record(rule, plugin, line, "minutes", line.minutes, change.minutes, source, reason)
+                line.minutes = change.minutes
             if change.units is not None and change.units != line.units:
                 if change.units < 0:
                     raise PluginHookError(plugin, rule, "units cannot be negative")
@@ -221,6 +226,7 @@ class _Worksheet:
                 change.code,
                 change.status,
                 change.units is not None,
+                change.minutes is not None,
                 change.add_modifiers,
                 change.remove_modifiers,
                 change.set_modifiers is not None,

@@ -198,6 +198,8 @@ class Change:
     claim_diagnoses: tuple[str, ...] | None = None
     finding: Finding | None = None
     reason: str = ""
+    #: New direct minutes of the line (>= 0), before units are computed (added in 0.2).
+    minutes: int | None = None
 
     @status.validator
     def _check_status(self, _attr: Any, value: str | None) -> None:

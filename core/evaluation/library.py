@@ -10,6 +10,7 @@ source is in the policy data.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Iterator
 
 import attrs
@@ -446,34 +447,60 @@ def apply_assistant_modifier(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Cont
             )
 
 
+def _clock(t: dt.time) -> int:
+    return t.hour * 60 + t.minute
+
+
 def apply_same_time_block(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
-    """Two timed services in the same minutes: only the first is billed (CORE-TIME-05)."""
+    """Two timed services in the same minutes: only the overlapping minutes are in conflict (CORE-TIME-05).
+
+    Services are taken in entry order; a later service's minutes that fall in an earlier kept
+    service's block are not counted for it. Entirely inside earlier blocks: not billable. Partly:
+    its minutes are cut to the minutes of its block outside them (never raised), with a warning.
+    """
     timed = []
     for i, line in _on_claim(lines):
         service = _service(line, ctx)
         if service is None or service.start is None or service.end is None or not ctx.code_info(line.code).timed:
             continue
         timed.append((i, line, service.start, service.end))
-    rejected: set[int] = set()
-    for a in range(len(timed)):
-        ia, la, sa, ea = timed[a]
-        if ia in rejected:
+    kept: list[tuple[ClaimLine, dt.time, dt.time, set[int]]] = []
+    for ib, lb, sb, eb in timed:
+        block = set(range(_clock(sb), _clock(eb)))
+        hits = [(la, sa, ea, minutes) for la, sa, ea, minutes in kept if minutes & block]
+        if not hits:
+            kept.append((lb, sb, eb, block))
             continue
-        for b in range(a + 1, len(timed)):
-            ib, lb, sb, eb = timed[b]
-            if ib in rejected or not (sa < eb and sb < ea):
-                continue
-            rejected.add(ib)
+        overlap = block & set().union(*(minutes for *_, minutes in hits))
+        others = ", ".join(f"{la.code} ({_where(la)}, {sa:%H:%M}-{ea:%H:%M})" for la, sa, ea, _ in hits)
+        if len(overlap) >= len(block):
             yield Change.note(
                 rule.id,
                 rule.source,
                 "SAME_TIME_BLOCK_CONFLICT",
                 "error",
-                f"{lb.code} ({_where(lb)}, {sb:%H:%M}-{eb:%H:%M}) overlaps {la.code} ({_where(la)}, {sa:%H:%M}-{ea:%H:%M}):"
+                f"{lb.code} ({_where(lb)}, {sb:%H:%M}-{eb:%H:%M}) overlaps {others}:"
                 " two timed services cannot be billed for the same minutes, and 59 does not apply within one block; its minutes are not counted",
                 line=ib,
                 status="not_billable",
             )
+            continue
+        outside = len(block) - len(overlap)
+        minutes = min(lb.minutes if lb.minutes is not None else outside, outside)
+        kept.append((lb, sb, eb, block))
+        message = (
+            f"{lb.code} ({_where(lb)}, {sb:%H:%M}-{eb:%H:%M}) overlaps {others} for {len(overlap)} minutes: only those"
+            f" minutes are in conflict and are not counted for {lb.code}; it keeps {minutes} of its {lb.minutes} minutes"
+            " (CMS counts direct one-on-one minutes)"
+        )
+        yield Change(
+            rule.id,
+            rule.source,
+            line=ib,
+            minutes=minutes,
+            finding=Finding("SAME_TIME_BLOCK_PARTIAL_OVERLAP", "warning", message, rule.id, rule.source, ib),
+            reason=message,
+        )
 
 
 _CMT_LEVELS = {"98940": (1, 2), "98941": (3, 4), "98942": (5, 5)}

@@ -109,6 +109,7 @@ DOCUMENTATION_ELEMENTS = (
     "countersigned",
     "plan_of_care",
     "prescription",
+    "parameters",
 )
 
 PHASES = ("initial", "active", "maintenance")
