@@ -115,6 +115,7 @@ class PluginHost:
         self._check_hooks(strict)
         self.payers, self.kinds = self._collect(strict)
         self._policies: dict[str, Policy] = {}
+        self._check_plugin_policies(strict)
         self._hook_cache: dict[tuple[str, str], tuple[tuple[str, HookFunction, tuple[str, ...]], ...]] = {}
         plugin_payers: dict[str, list[str]] = {}
         for payer in self.payers.values():
@@ -196,6 +197,31 @@ class PluginHost:
                 if strict or name in BUILTIN_MODULES:
                     raise error
                 self._leave_out(name, str(error))
+
+    def _check_plugin_policies(self, strict: bool) -> None:
+        """Load the policy of every third-party payer now: a plugin whose policy cannot be used is
+        left out here, instead of failing every ``compare`` later (builtin policies load on first use)."""
+        while True:
+            bad: dict[str, str] = {}
+            for pid, payer in self.payers.items():
+                if self._builtin(payer.plugin) or payer.plugin in bad:
+                    continue
+                try:
+                    self.policy(pid)
+                except PayerPolicyError as exc:
+                    if strict:
+                        raise
+                    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    more = len(str(exc).splitlines()) - 1
+                    bad[payer.plugin] = f"the policy of payer {pid!r} cannot be used: {first}" + (
+                        f" (and {more} more problems; see payerpolicy policy check)" if more > 0 else ""
+                    )
+            if not bad:
+                return
+            for name, error in bad.items():
+                self._leave_out(name, error)
+            self.payers, self.kinds = self._collect(False)
+            self._policies = {pid: p for pid, p in self._policies.items() if pid in self.payers}
 
     def _registration(self, impl: Any, hook: str, failed: dict[str, PayerPolicyError]) -> list[Any]:
         try:

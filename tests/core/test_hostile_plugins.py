@@ -135,6 +135,12 @@ class GeneratorPayers:
         raise RuntimeError("after the first payer")
 
 
+class BrokenPolicy:
+    @hookimpl
+    def payerpolicy_payers(self) -> list[Payer]:
+        return [Payer(id="brokenpol", name="x", policy="no/such/policy.toml")]
+
+
 REGISTRATION = [
     (RaisesInPayers, "RuntimeError: no payers today"),
     (GarbagePayers, "returned 42, expected a list"),
@@ -148,6 +154,7 @@ REGISTRATION = [
     (MisspelledHook, "implements payerpolicy_adjust_line, which is not a payerpolicy hook (misspelled?)"),
     (UnknownArgument, "cannot be registered"),
     (GeneratorPayers, "RuntimeError: after the first payer"),
+    (BrokenPolicy, "the policy of payer 'brokenpol' cannot be used: no/such/policy.toml: (file): expected a readable policy file"),
 ]
 
 
@@ -167,7 +174,8 @@ def test_a_plugin_failing_at_registration_is_left_out_and_named(plugin: type, er
 def test_strict_mode_still_stops_on_a_registration_failure(plugin: type, error: str) -> None:
     with pytest.raises(payerpolicy.PayerPolicyError) as info:
         PluginHost([plugin()], strict=True)
-    assert plugin.__name__ in str(info.value)
+    named = "no/such/policy.toml" if plugin is BrokenPolicy else plugin.__name__  # a policy problem names its file
+    assert named in str(info.value)
 
 
 def test_the_plugins_command_reports_the_failed_plugin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
