@@ -200,7 +200,8 @@ class PluginHost:
 
     def _check_plugin_policies(self, strict: bool) -> None:
         """Load the policy of every third-party payer now: a plugin whose policy cannot be used is
-        left out here, instead of failing every ``compare`` later (builtin policies load on first use)."""
+        left out here, instead of failing every ``compare`` later (builtin policies load on first use).
+        """
         while True:
             bad: dict[str, str] = {}
             for pid, payer in self.payers.items():
