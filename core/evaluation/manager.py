@@ -199,8 +199,9 @@ class PluginHost:
                 self._leave_out(name, str(error))
 
     def _check_plugin_policies(self, strict: bool) -> None:
-        """Load the policy of every third-party payer now: a plugin whose policy cannot be used is
-        left out here, instead of failing every ``compare`` later (builtin policies load on first use).
+        """Load the policy of every third-party payer now, leaving out a plugin whose policy cannot be used.
+
+        Then it fails here, not in every ``compare`` later (builtin policies load on first use).
         """
         while True:
             bad: dict[str, str] = {}
