@@ -21,6 +21,10 @@ it records each change in the trace.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -38,6 +42,54 @@ __all__ = ["Engine", "PluginHookError"]
 
 CORE = "payerpolicy"
 _PROCEDURE_RANK = {"em": 0, "evaluation": 1, "cmt_spinal": 2, "cmt_extraspinal": 3}
+
+
+#: Seconds one third-party hook or rule may take in the main thread (CLI, batch) before it is
+#: stopped with a PLUGIN_FAILED finding; ``$PAYERPOLICY_HOOK_TIMEOUT`` overrides it, 0 turns it off.
+DEFAULT_HOOK_TIMEOUT = 5.0
+HOOK_TIMEOUT_ENV = "PAYERPOLICY_HOOK_TIMEOUT"
+
+
+class PluginTimeout(Exception):
+    """A third-party hook or rule ran over the engine's per-plugin time limit."""
+
+
+def _hook_timeout() -> float:
+    raw = os.environ.get(HOOK_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_HOOK_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise PayerPolicyError(f"${HOOK_TIMEOUT_ENV}: expected a number of seconds (0: no limit), found {raw!r}") from None
+    if not value >= 0:
+        raise PayerPolicyError(f"${HOOK_TIMEOUT_ENV}: expected a number of seconds >= 0, found {raw!r}")
+    return value
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise PluginTimeout in the block after ``seconds`` (main thread with SIGALRM only, else no limit)."""
+    usable = (
+        seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getitimer(signal.ITIMER_REAL)[0] == 0  # someone else's timer is left alone
+    )
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise PluginTimeout(f"took longer than the limit of {seconds:g} s (${HOOK_TIMEOUT_ENV})")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class _Unusable(Exception):
@@ -219,11 +271,18 @@ class Engine:
 
     :param host: the plugin host; by default one that loads every installed plugin.
     :param catalogue: the code catalogue; by default the shipped one.
+    :param hook_timeout: seconds one third-party hook or rule may take before it is stopped with a
+        ``PLUGIN_FAILED`` finding (main thread only: the CLI and batch workers; default
+        ``$PAYERPOLICY_HOOK_TIMEOUT`` or 5; 0 turns the limit off).
     """
 
-    def __init__(self, host: PluginHost | None = None, catalogue: CodeCatalogue | None = None) -> None:
+    def __init__(
+        self, host: PluginHost | None = None, catalogue: CodeCatalogue | None = None, *, hook_timeout: float | None = None
+    ) -> None:
         self.host = host if host is not None else PluginHost()
         self.catalogue = catalogue if catalogue is not None else default_catalogue()
+        #: Seconds a third-party hook or rule may take (main thread only; 0: no limit).
+        self.hook_timeout = _hook_timeout() if hook_timeout is None else hook_timeout
         self._plans: dict[str, tuple[Policy, dict[str, tuple[tuple[Rule, Any, str], ...]]]] = {}
 
     def _plan(self, payer_id: str, policy: Policy, phase: str) -> tuple[tuple[Rule, Any, str], ...]:
@@ -315,9 +374,10 @@ class Engine:
         """Call every implementation in scope; a generator's values are read inside the guard."""
         for plugin, function, argnames in self.host.implementations(hook, payer_id):
             try:
-                result = function(*[kwargs[a] for a in argnames])
-                if isinstance(result, Iterator):  # a generator raises while it is read, not when called
-                    result = list(result)
+                with _time_limit(0 if plugin == CORE else self.hook_timeout):
+                    result = function(*[kwargs[a] for a in argnames])
+                    if isinstance(result, Iterator):  # a generator raises while it is read, not when called
+                        result = list(result)
             except PayerPolicyError as exc:
                 if plugin == CORE:
                     raise
@@ -417,7 +477,8 @@ class Engine:
             snapshot = ws.snapshot()
             where = f"rule {rule.id} ({rule.kind})"
             try:
-                changes = list(function(rule, snapshot, ctx))
+                with _time_limit(0 if plugin == CORE else self.hook_timeout):
+                    changes = list(function(rule, snapshot, ctx))
             except PayerPolicyError as exc:
                 if plugin == CORE:
                     raise

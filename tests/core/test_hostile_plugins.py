@@ -295,3 +295,29 @@ def test_the_http_service_starts_and_answers_with_hostile_plugins(policy_file: s
         assert [o["lines"] for o in body["outcomes"]] == [baseline[p]["lines"] for p in BUILTIN]
         assert [p["id"] for p in client.get("/v1/payers").json()["payers"]] == ["aetna", "bcbsnc", "ca_wc", "commercial", "hostile", "medicare"]
     del httpx
+
+
+# ---- a hook that never ends
+
+
+def _forever(self: Any, lines: Any, context: Any) -> list[Change]:
+    while True:
+        pass
+
+
+def test_a_hook_over_the_time_limit_is_stopped_with_plugin_failed(policy_file: str, baseline: dict[str, Any]) -> None:
+    engine = Engine(PluginHost([_payer_plugin(policy_file, adjust_lines=_forever)]), hook_timeout=0.2)
+    outcomes = engine.compare(payerpolicy.Encounter.from_mapping(VISIT))
+    [failed] = [f for f in outcomes["hostile"].findings if f.code == "PLUGIN_FAILED"]
+    assert failed.message.startswith(
+        "plugin Hostile raised PluginTimeout in payerpolicy_adjust_lines: took longer than the limit of 0.2 s ($PAYERPOLICY_HOOK_TIMEOUT)"
+    )
+    assert {pid: o.to_mapping() for pid, o in outcomes.items() if pid != "hostile"} == baseline
+
+
+def test_the_hook_time_limit_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYERPOLICY_HOOK_TIMEOUT", "1.5")
+    assert Engine().hook_timeout == 1.5
+    monkeypatch.setenv("PAYERPOLICY_HOOK_TIMEOUT", "soon")
+    with pytest.raises(payerpolicy.PayerPolicyError, match=r"\$PAYERPOLICY_HOOK_TIMEOUT: expected a number of seconds"):
+        Engine()
