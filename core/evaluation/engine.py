@@ -33,7 +33,7 @@ import attrs
 from .errors import PayerPolicyError, PluginHookError, one_line
 from .kinds import Change, CodeChoice, Context
 from .manager import BUILTIN_MODULES, PluginHost, _short
-from .model import STATUSES, ClaimLine, Encounter, Finding, Outcome, PayerRef, Status, TraceEntry
+from .model import SEVERITIES, STATUSES, ClaimLine, Encounter, Finding, Outcome, PayerRef, Status, TraceEntry
 from .policy import Policy, Rule
 from .units import units_ama_per_code, units_cms_total_time
 from .vocab import CodeCatalogue, default_catalogue
@@ -90,6 +90,17 @@ def _time_limit(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _usable_finding(finding: Any) -> bool:
+    return (
+        isinstance(finding, Finding)
+        and isinstance(finding.code, str)
+        and bool(finding.code)
+        and finding.severity in SEVERITIES
+        and isinstance(finding.message, str)
+        and all(isinstance(v, str) for v in (finding.rule, finding.source, finding.plugin))
+    )
 
 
 class _Unusable(Exception):
@@ -407,8 +418,8 @@ class Engine:
             return f"returned {_short(choice)}, expected a CodeChoice"
         if choice.code is not None and (not isinstance(choice.code, str) or choice.code not in self.catalogue):
             return f"chose code {_short(choice.code)}, which is not in the code catalogue"
-        if not all(isinstance(f, Finding) for f in choice.findings):
-            return "returned findings that are not Finding values"
+        if not all(_usable_finding(f) for f in choice.findings):
+            return "returned findings that are not Finding values with a code, a severity and a message"
         return None
 
     def _check_changes(self, result: Any, lines: list[_Line]) -> str | None:
@@ -426,8 +437,8 @@ class Engine:
                 return "units must be a whole number >= 0"
             if change.status is not None and change.status not in STATUSES:
                 return f"status {_short(change.status)} is not one of {', '.join(STATUSES)}"
-            if change.finding is not None and not isinstance(change.finding, Finding):
-                return f"finding {_short(change.finding)} is not a Finding"
+            if change.finding is not None and not _usable_finding(change.finding):
+                return f"finding {_short(change.finding)} is not a Finding with a code, a severity and a message"
         return None
 
     def _build_lines(self, ws: _Worksheet, ctx: Context, payer_id: str) -> None:

@@ -58,6 +58,18 @@ HookFunction = Callable[..., Any]
 _PAYER_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
+def _usable_payer(payer: Any) -> bool:
+    """A Payer record with an id, a name and a policy source of the right types."""
+    if not isinstance(payer, Payer) or not isinstance(payer.id, str) or not _PAYER_ID.match(payer.id):
+        return False
+    if not isinstance(payer.name, str) or not isinstance(payer.description, str):
+        return False
+    policy = payer.policy
+    if isinstance(policy, str):
+        return bool(policy)
+    return isinstance(policy, tuple) and len(policy) == 2 and all(isinstance(p, str) and p for p in policy)
+
+
 def _short(value: Any) -> str:
     """A short, one-line description of a value a plugin returned."""
     try:
@@ -251,12 +263,12 @@ class PluginHost:
         for impl in impls:
             mine: dict[str, Payer] = {}
             for payer in self._registration(impl, "payerpolicy_payers", failed):
-                if not isinstance(payer, Payer) or not isinstance(payer.id, str) or not _PAYER_ID.match(payer.id):
+                if not _usable_payer(payer):
                     failed.setdefault(
                         impl.plugin_name,
                         PluginConflictError(
                             f"plugin {impl.plugin_name!r} returned {_short(payer)} from payerpolicy_payers;"
-                            " expected Payer records with an id of lower case letters, digits and _",
+                            " expected Payer records with an id of lower case letters, digits and _, a name and a policy file",
                             [impl.plugin_name],
                         ),
                     )

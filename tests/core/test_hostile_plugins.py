@@ -135,6 +135,12 @@ class GeneratorPayers:
         raise RuntimeError("after the first payer")
 
 
+class GarbagePolicySource:
+    @hookimpl
+    def payerpolicy_payers(self) -> list[Payer]:
+        return [Payer(id="garbagepol", name="x", policy=42)]  # type: ignore[arg-type]
+
+
 class BrokenPolicy:
     @hookimpl
     def payerpolicy_payers(self) -> list[Payer]:
@@ -154,6 +160,7 @@ REGISTRATION = [
     (MisspelledHook, "implements payerpolicy_adjust_line, which is not a payerpolicy hook (misspelled?)"),
     (UnknownArgument, "cannot be registered"),
     (GeneratorPayers, "RuntimeError: after the first payer"),
+    (GarbagePolicySource, "expected Payer records with an id of lower case letters, digits and _, a name and a policy file"),
     (BrokenPolicy, "the policy of payer 'brokenpol' cannot be used: no/such/policy.toml: (file): expected a readable policy file"),
 ]
 
@@ -224,6 +231,7 @@ HOOKS: list[tuple[str, dict[str, Any], str]] = [
     ("choose_code raises", {"choose_code": lambda self, service, index, context: {}["x"]}, "raised KeyError in payerpolicy_choose_code"),
     ("unit_method returns garbage", {"unit_method": lambda self, context: "per_fortnight"}, "returned unit method 'per_fortnight'"),
     ("order_modifiers drops one", {"order_modifiers": lambda self, line, modifiers, context: ["XX"]}, "reordering may not add or drop any"),
+    ("finding with a garbage severity", {"adjust_lines": lambda self, lines, context: [Change(rule="H", source="test", finding=payerpolicy.Finding("X", "fatal", "m"))]}, "is not a Finding with a code, a severity and a message"),  # type: ignore[arg-type]
     ("order_lines returns garbage", {"order_lines": lambda self, lines, context: "01"}, "not a permutation of 0..1"),
 ]
 
