@@ -38,7 +38,7 @@ from .policy import Policy, Rule
 from .units import units_ama_per_code, units_cms_total_time
 from .vocab import CodeCatalogue, default_catalogue
 
-__all__ = ["Engine", "PluginHookError"]
+__all__ = ["Engine", "EvaluationStopped", "PluginHookError"]
 
 CORE = "payerpolicy"
 _PROCEDURE_RANK = {"em": 0, "evaluation": 1, "cmt_spinal": 2, "cmt_extraspinal": 3}
@@ -48,6 +48,10 @@ _PROCEDURE_RANK = {"em": 0, "evaluation": 1, "cmt_spinal": 2, "cmt_extraspinal":
 #: stopped with a PLUGIN_FAILED finding; ``$PAYERPOLICY_HOOK_TIMEOUT`` overrides it, 0 turns it off.
 DEFAULT_HOOK_TIMEOUT = 5.0
 HOOK_TIMEOUT_ENV = "PAYERPOLICY_HOOK_TIMEOUT"
+
+
+class EvaluationStopped(Exception):
+    """An evaluation ended early because its caller's ``stop`` said so (not an error of the input)."""
 
 
 class PluginTimeout(Exception):
@@ -322,21 +326,42 @@ class Engine:
         """Evaluate ``encounter`` for one payer."""
         return self.evaluate(encounter, payer)
 
-    def compare(self, encounter: Encounter, payers: Sequence[str] | None = None) -> dict[str, Outcome]:
+    def compare(
+        self, encounter: Encounter, payers: Sequence[str] | None = None, *, stop: Callable[[], bool] | None = None
+    ) -> dict[str, Outcome]:
         """Evaluate ``encounter`` for several payers.
 
         By default every installed payer, the generic ``commercial`` first (the reference column
-        the others are compared with), then the rest by id.
+        the others are compared with), then the rest by id. ``stop``: see :meth:`evaluate`.
         """
         ids = list(payers) if payers else sorted(self.payer_ids, key=lambda p: (p != "commercial", p))
         for pid in ids:
             self.host.payer(pid)  # unknown ids fail before any work
-        return {pid: self.evaluate(encounter, pid) for pid in ids}
+        if stop is None:  # (subclasses may override evaluate without ``stop``)
+            return {pid: self.evaluate(encounter, pid) for pid in ids}
+        return {pid: self.evaluate(encounter, pid, stop=stop) for pid in ids}
 
     # ---- evaluation
 
-    def evaluate(self, encounter: Encounter, payer_id: str) -> Outcome:
-        """Evaluate ``encounter`` for ``payer_id`` and return the outcome."""
+    def evaluate(self, encounter: Encounter, payer_id: str, *, stop: Callable[[], bool] | None = None) -> Outcome:
+        """Evaluate ``encounter`` for ``payer_id`` and return the outcome.
+
+        ``stop`` is asked between phases; when it answers true the evaluation ends with
+        :class:`EvaluationStopped` (the HTTP service uses it to end work whose time is up).
+        """
+        if stop is not None:
+            return self._evaluate_until(encounter, payer_id, stop)
+        return self._evaluate(encounter, payer_id, lambda phase: None)
+
+    def _evaluate_until(self, encounter: Encounter, payer_id: str, stop: Callable[[], bool]) -> Outcome:
+        def checkpoint(phase: str) -> None:
+            if stop():
+                raise EvaluationStopped(f"stopped before the {phase} phase")
+
+        return self._evaluate(encounter, payer_id, checkpoint)
+
+    def _evaluate(self, encounter: Encounter, payer_id: str, checkpoint: Callable[[str], None]) -> Outcome:
+        checkpoint("lines")
         payer = self.host.payer(payer_id)
         policy = self.host.policy(payer_id)
         ctx = Context(encounter=encounter, payer=payer, policy=policy, catalogue=self.catalogue)
@@ -344,15 +369,21 @@ class Engine:
         day = encounter.date_of_service
 
         self._build_lines(ws, ctx, payer_id)
+        checkpoint("code")
         self._run_phase(ws, ctx, "code", None)
+        checkpoint("screen")
         self._run_phase(ws, ctx, "screen", "payerpolicy_screen_lines")
+        checkpoint("merge")
         if policy.rules_of("merge_same_code", day):
             self._merge(ws, policy.rules_of("merge_same_code", day)[0])
         self._units(ws, ctx)
+        checkpoint("modifiers")
         self._run_phase(ws, ctx, "modifiers", "payerpolicy_modifiers")
         self._finish_modifiers(ws, ctx, payer_id)
+        checkpoint("adjust")
         self._run_phase(ws, ctx, "adjust", "payerpolicy_adjust_lines")
         self._finish_modifiers(ws, ctx, payer_id)  # modifiers added while adjusting are ordered and limited too
+        checkpoint("review")
         self._run_phase(ws, ctx, "review", None)
         self._run_phase(ws, ctx, "claim", None)
         return self._outcome(ws, ctx, payer_id)
