@@ -165,7 +165,7 @@ def test_worker_processes_die_with_a_killed_parent(tmp_path: Path) -> None:
             except OSError:
                 text = ""
             children = [int(c) for c in text.split()]
-            if len(children) >= 2 and (tmp_path / "out.jsonl.partial" / "parts.jsonl").exists():
+            if len(children) >= 2 and (tmp_path / "out.jsonl.partial" / "part-000001.jsonl").exists():
                 break
             time.sleep(0.05)
         assert len(children) >= 2, "the workers never started"
@@ -176,7 +176,7 @@ def test_worker_processes_die_with_a_killed_parent(tmp_path: Path) -> None:
             if not alive:
                 break
             time.sleep(0.05)
-        assert alive == [], "a worker outlived its killed parent"
+        assert alive == [], f"a worker outlived its killed parent: {[_cmdline(c) for c in alive]}"
         assert (tmp_path / "out.jsonl.partial").is_dir()  # the work so far stays for --resume
     finally:
         if parent.poll() is None:
@@ -184,6 +184,13 @@ def test_worker_processes_die_with_a_killed_parent(tmp_path: Path) -> None:
         for pid in children:  # never leave a worker of this test behind, whatever happened
             if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
+    except OSError:
+        return "?"
 
 
 def _state(pid: int) -> str:
