@@ -472,7 +472,7 @@ def run_batch(
     return BatchResult(dst, counts, work.stats, resumed_from, time.monotonic() - started)
 
 
-def _worker_start() -> None:
+def _worker_start(parent: int) -> None:
     """In each worker process: die with the parent (Linux), then build the process's engine."""
     if sys.platform.startswith("linux"):
         import ctypes
@@ -483,6 +483,8 @@ def _worker_start() -> None:
             libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: a worker never outlives a killed parent
         except (OSError, AttributeError):  # pragma: no cover - no prctl
             pass
+        if os.getppid() != parent:  # the parent died between the fork and the prctl
+            os._exit(1)
     process_engine()
 
 
@@ -494,7 +496,7 @@ def _run_in_processes(
     At most ``2 × workers`` chunks are in flight, so memory stays flat however long the input.
     """
     window = 2 * workers
-    with cf.ProcessPoolExecutor(max_workers=workers, initializer=_worker_start) as pool:
+    with cf.ProcessPoolExecutor(max_workers=workers, initializer=_worker_start, initargs=(os.getpid(),)) as pool:
         pending: collections.deque[cf.Future[ChunkResult]] = collections.deque()
         for chunk in chunks:
             pending.append(pool.submit(job, chunk))

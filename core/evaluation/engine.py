@@ -21,6 +21,10 @@ it records each change in the trace.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -30,17 +34,80 @@ import attrs
 from .errors import PayerPolicyError, PluginHookError, one_line
 from .kinds import Change, CodeChoice, Context
 from .manager import BUILTIN_MODULES, PluginHost, _short
-from .model import STATUSES, Billed, ClaimLine, Encounter, Finding, Outcome, PayerRef, Status, TraceEntry
+from .model import SEVERITIES, STATUSES, Billed, ClaimLine, Encounter, Finding, Outcome, PayerRef, Status, TraceEntry
 from .policy import Policy, Rule
 from .scrub import differences
 from .units import units_ama_per_code, units_cms_total_time
 from .vocab import CodeCatalogue, default_catalogue
 from .wording import plural
 
-__all__ = ["Engine", "PluginHookError"]
+__all__ = ["Engine", "EvaluationStopped", "PluginHookError"]
 
 CORE = "payerpolicy"
 _PROCEDURE_RANK = {"em": 0, "evaluation": 1, "cmt_spinal": 2, "cmt_extraspinal": 3}
+
+
+#: Seconds one third-party hook or rule may take in the main thread (CLI, batch) before it is
+#: stopped with a PLUGIN_FAILED finding; ``$PAYERPOLICY_HOOK_TIMEOUT`` overrides it, 0 turns it off.
+DEFAULT_HOOK_TIMEOUT = 5.0
+HOOK_TIMEOUT_ENV = "PAYERPOLICY_HOOK_TIMEOUT"
+
+
+class EvaluationStopped(Exception):
+    """An evaluation ended early because its caller's ``stop`` said so (not an error of the input)."""
+
+
+class PluginTimeout(Exception):
+    """A third-party hook or rule ran over the engine's per-plugin time limit."""
+
+
+def _hook_timeout() -> float:
+    raw = os.environ.get(HOOK_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_HOOK_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise PayerPolicyError(f"${HOOK_TIMEOUT_ENV}: expected a number of seconds (0: no limit), found {raw!r}") from None
+    if not value >= 0:
+        raise PayerPolicyError(f"${HOOK_TIMEOUT_ENV}: expected a number of seconds >= 0, found {raw!r}")
+    return value
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise PluginTimeout in the block after ``seconds`` (main thread with SIGALRM only, else no limit)."""
+    usable = (
+        seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getitimer(signal.ITIMER_REAL)[0] == 0  # someone else's timer is left alone
+    )
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise PluginTimeout(f"took longer than the limit of {seconds:g} s (${HOOK_TIMEOUT_ENV})")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _usable_finding(finding: Any) -> bool:
+    return (
+        isinstance(finding, Finding)
+        and isinstance(finding.code, str)
+        and bool(finding.code)
+        and finding.severity in SEVERITIES
+        and isinstance(finding.message, str)
+        and all(isinstance(v, str) for v in (finding.rule, finding.source, finding.plugin))
+    )
 
 
 class _Unusable(Exception):
@@ -253,11 +320,18 @@ class Engine:
 
     :param host: the plugin host; by default one that loads every installed plugin.
     :param catalogue: the code catalogue; by default the shipped one.
+    :param hook_timeout: seconds one third-party hook or rule may take before it is stopped with a
+        ``PLUGIN_FAILED`` finding (main thread only: the CLI and batch workers; default
+        ``$PAYERPOLICY_HOOK_TIMEOUT`` or 5; 0 turns the limit off).
     """
 
-    def __init__(self, host: PluginHost | None = None, catalogue: CodeCatalogue | None = None) -> None:
+    def __init__(
+        self, host: PluginHost | None = None, catalogue: CodeCatalogue | None = None, *, hook_timeout: float | None = None
+    ) -> None:
         self.host = host if host is not None else PluginHost()
         self.catalogue = catalogue if catalogue is not None else default_catalogue()
+        #: Seconds a third-party hook or rule may take (main thread only; 0: no limit).
+        self.hook_timeout = _hook_timeout() if hook_timeout is None else hook_timeout
         self._plans: dict[str, tuple[Policy, dict[str, tuple[tuple[Rule, Any, str], ...]]]] = {}
 
     def _plan(self, payer_id: str, policy: Policy, phase: str) -> tuple[tuple[Rule, Any, str], ...]:
@@ -286,21 +360,42 @@ class Engine:
         """Evaluate ``encounter`` for one payer."""
         return self.evaluate(encounter, payer)
 
-    def compare(self, encounter: Encounter, payers: Sequence[str] | None = None) -> dict[str, Outcome]:
+    def compare(
+        self, encounter: Encounter, payers: Sequence[str] | None = None, *, stop: Callable[[], bool] | None = None
+    ) -> dict[str, Outcome]:
         """Evaluate ``encounter`` for several payers.
 
         By default every installed payer, the generic ``commercial`` first (the reference column
-        the others are compared with), then the rest by id.
+        the others are compared with), then the rest by id. ``stop``: see :meth:`evaluate`.
         """
         ids = list(payers) if payers else sorted(self.payer_ids, key=lambda p: (p != "commercial", p))
         for pid in ids:
             self.host.payer(pid)  # unknown ids fail before any work
-        return {pid: self.evaluate(encounter, pid) for pid in ids}
+        if stop is None:  # (subclasses may override evaluate without ``stop``)
+            return {pid: self.evaluate(encounter, pid) for pid in ids}
+        return {pid: self.evaluate(encounter, pid, stop=stop) for pid in ids}
 
     # ---- evaluation
 
-    def evaluate(self, encounter: Encounter, payer_id: str) -> Outcome:
-        """Evaluate ``encounter`` for ``payer_id`` and return the outcome."""
+    def evaluate(self, encounter: Encounter, payer_id: str, *, stop: Callable[[], bool] | None = None) -> Outcome:
+        """Evaluate ``encounter`` for ``payer_id`` and return the outcome.
+
+        ``stop`` is asked between phases; when it answers true the evaluation ends with
+        :class:`EvaluationStopped` (the HTTP service uses it to end work whose time is up).
+        """
+        if stop is not None:
+            return self._evaluate_until(encounter, payer_id, stop)
+        return self._evaluate(encounter, payer_id, lambda phase: None)
+
+    def _evaluate_until(self, encounter: Encounter, payer_id: str, stop: Callable[[], bool]) -> Outcome:
+        def checkpoint(phase: str) -> None:
+            if stop():
+                raise EvaluationStopped(f"stopped before the {phase} phase")
+
+        return self._evaluate(encounter, payer_id, checkpoint)
+
+    def _evaluate(self, encounter: Encounter, payer_id: str, checkpoint: Callable[[str], None]) -> Outcome:
+        checkpoint("lines")
         payer = self.host.payer(payer_id)
         policy = self.host.policy(payer_id)
         ctx = Context(encounter=encounter, payer=payer, policy=policy, catalogue=self.catalogue)
@@ -308,15 +403,21 @@ class Engine:
         day = encounter.date_of_service
 
         self._build_lines(ws, ctx, payer_id)
+        checkpoint("code")
         self._run_phase(ws, ctx, "code", None)
+        checkpoint("screen")
         self._run_phase(ws, ctx, "screen", "payerpolicy_screen_lines")
+        checkpoint("merge")
         if policy.rules_of("merge_same_code", day):
             self._merge(ws, policy.rules_of("merge_same_code", day)[0])
         self._units(ws, ctx)
+        checkpoint("modifiers")
         self._run_phase(ws, ctx, "modifiers", "payerpolicy_modifiers")
         self._finish_modifiers(ws, ctx, payer_id)
+        checkpoint("adjust")
         self._run_phase(ws, ctx, "adjust", "payerpolicy_adjust_lines")
         self._finish_modifiers(ws, ctx, payer_id)  # modifiers added while adjusting are ordered and limited too
+        checkpoint("review")
         self._run_phase(ws, ctx, "review", None)
         self._run_phase(ws, ctx, "claim", None)
         return self._outcome(ws, ctx, payer_id)
@@ -349,9 +450,10 @@ class Engine:
         """Call every implementation in scope; a generator's values are read inside the guard."""
         for plugin, function, argnames in self.host.implementations(hook, payer_id):
             try:
-                result = function(*[kwargs[a] for a in argnames])
-                if isinstance(result, Iterator):  # a generator raises while it is read, not when called
-                    result = list(result)
+                with _time_limit(0 if plugin == CORE else self.hook_timeout):
+                    result = function(*[kwargs[a] for a in argnames])
+                    if isinstance(result, Iterator):  # a generator raises while it is read, not when called
+                        result = list(result)
             except PayerPolicyError as exc:
                 if plugin == CORE:
                     raise
@@ -381,8 +483,8 @@ class Engine:
             return f"returned {_short(choice)}, expected a CodeChoice"
         if choice.code is not None and (not isinstance(choice.code, str) or choice.code not in self.catalogue):
             return f"chose code {_short(choice.code)}, which is not in the code catalogue"
-        if not all(isinstance(f, Finding) for f in choice.findings):
-            return "returned findings that are not Finding values"
+        if not all(_usable_finding(f) for f in choice.findings):
+            return "returned findings that are not Finding values with a code, a severity and a message"
         return None
 
     def _check_changes(self, result: Any, lines: list[_Line]) -> str | None:
@@ -400,8 +502,8 @@ class Engine:
                 return "units must be a whole number >= 0"
             if change.status is not None and change.status not in STATUSES:
                 return f"status {_short(change.status)} is not one of {', '.join(STATUSES)}"
-            if change.finding is not None and not isinstance(change.finding, Finding):
-                return f"finding {_short(change.finding)} is not a Finding"
+            if change.finding is not None and not _usable_finding(change.finding):
+                return f"finding {_short(change.finding)} is not a Finding with a code, a severity and a message"
         return None
 
     def _build_lines(self, ws: _Worksheet, ctx: Context, payer_id: str) -> None:
@@ -455,7 +557,8 @@ class Engine:
             snapshot = ws.snapshot()
             where = f"rule {rule.id} ({rule.kind})"
             try:
-                changes = list(function(rule, snapshot, ctx))
+                with _time_limit(0 if plugin == CORE else self.hook_timeout):
+                    changes = list(function(rule, snapshot, ctx))
             except PayerPolicyError as exc:
                 if plugin == CORE:
                     raise

@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 #: Characters of one error message (file, field and message together), at most.
-MESSAGE_LIMIT = 600
+MESSAGE_LIMIT = 4000
 
 # C0 and C1 controls, DEL, the line/paragraph separators and lone surrogates.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")

@@ -58,6 +58,18 @@ HookFunction = Callable[..., Any]
 _PAYER_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
+def _usable_payer(payer: Any) -> bool:
+    """A Payer record with an id, a name and a policy source of the right types."""
+    if not isinstance(payer, Payer) or not isinstance(payer.id, str) or not _PAYER_ID.match(payer.id):
+        return False
+    if not isinstance(payer.name, str) or not isinstance(payer.description, str):
+        return False
+    policy = payer.policy
+    if isinstance(policy, str):
+        return bool(policy)
+    return isinstance(policy, tuple) and len(policy) == 2 and all(isinstance(p, str) and p for p in policy)
+
+
 def _short(value: Any) -> str:
     """A short, one-line description of a value a plugin returned."""
     try:
@@ -115,6 +127,7 @@ class PluginHost:
         self._check_hooks(strict)
         self.payers, self.kinds = self._collect(strict)
         self._policies: dict[str, Policy] = {}
+        self._check_plugin_policies(strict)
         self._hook_cache: dict[tuple[str, str], tuple[tuple[str, HookFunction, tuple[str, ...]], ...]] = {}
         plugin_payers: dict[str, list[str]] = {}
         for payer in self.payers.values():
@@ -197,6 +210,33 @@ class PluginHost:
                     raise error
                 self._leave_out(name, str(error))
 
+    def _check_plugin_policies(self, strict: bool) -> None:
+        """Load the policy of every third-party payer now, leaving out a plugin whose policy cannot be used.
+
+        Then it fails here, not in every ``compare`` later (builtin policies load on first use).
+        """
+        while True:
+            bad: dict[str, str] = {}
+            for pid, payer in self.payers.items():
+                if self._builtin(payer.plugin) or payer.plugin in bad:
+                    continue
+                try:
+                    self.policy(pid)
+                except PayerPolicyError as exc:
+                    if strict:
+                        raise
+                    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    more = len(str(exc).splitlines()) - 1
+                    bad[payer.plugin] = f"the policy of payer {pid!r} cannot be used: {first}" + (
+                        f" (and {more} more problems; see payerpolicy policy check)" if more > 0 else ""
+                    )
+            if not bad:
+                return
+            for name, error in bad.items():
+                self._leave_out(name, error)
+            self.payers, self.kinds = self._collect(False)
+            self._policies = {pid: p for pid, p in self._policies.items() if pid in self.payers}
+
     def _registration(self, impl: Any, hook: str, failed: dict[str, PayerPolicyError]) -> list[Any]:
         try:
             result = impl.function()
@@ -223,12 +263,12 @@ class PluginHost:
         for impl in impls:
             mine: dict[str, Payer] = {}
             for payer in self._registration(impl, "payerpolicy_payers", failed):
-                if not isinstance(payer, Payer) or not isinstance(payer.id, str) or not _PAYER_ID.match(payer.id):
+                if not _usable_payer(payer):
                     failed.setdefault(
                         impl.plugin_name,
                         PluginConflictError(
                             f"plugin {impl.plugin_name!r} returned {_short(payer)} from payerpolicy_payers;"
-                            " expected Payer records with an id of lower case letters, digits and _",
+                            " expected Payer records with an id of lower case letters, digits and _, a name and a policy file",
                             [impl.plugin_name],
                         ),
                     )

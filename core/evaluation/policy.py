@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from importlib import resources
@@ -67,14 +69,59 @@ PolicySource = str | Path | tuple[str, str]
 # Loading
 
 
+#: Largest policy file read, in bytes (the shipped ones are a few tens of kilobytes).
+MAX_POLICY_BYTES = 1024 * 1024
+#: Most files in one ``extends`` chain (the shipped chains are two or three long).
+MAX_EXTENDS_DEPTH = 16
+
+
+#: Directories (separated by ``os.pathsep``) where ``extends`` paths may lead besides the
+#: extending file's own directory: a plugin's shared policy folder, a site's common base.
+POLICY_DIRS_ENV = "PAYERPOLICY_POLICY_DIRS"
+
+
+def policy_dirs() -> list[Path]:
+    """The directories of ``$PAYERPOLICY_POLICY_DIRS``, resolved."""
+    out = []
+    for item in os.environ.get(POLICY_DIRS_ENV, "").split(os.pathsep):
+        if item.strip():
+            try:
+                out.append(Path(item.strip()).resolve())
+            except (OSError, RuntimeError, ValueError):  # pragma: no cover - an unusable entry is skipped
+                continue
+    return out
+
+
 def _read_source(source: PolicySource) -> tuple[str, str, Path | None]:
-    """Return (display name, text, directory for relative extends)."""
+    """Return (display name, text, directory for relative extends).
+
+    A path must name a regular file (not a directory, device, FIFO or socket) of at most
+    :data:`MAX_POLICY_BYTES`, in UTF-8; anything else raises ``OSError`` with the reason.
+    """
     if isinstance(source, tuple):
         package, name = source
         text = resources.files(package).joinpath(name).read_text("utf-8")
         return f"{package.replace('.', '/')}/{name}", text, None
     path = Path(source)
-    return str(source), path.read_text("utf-8"), path.parent
+    if "\0" in str(source):
+        raise OSError("the path holds a NUL character")
+    info = os.stat(path)  # follows links: what counts is the file read
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError("not a regular file")
+    if info.st_size > MAX_POLICY_BYTES:
+        raise OSError(f"larger than the limit of {MAX_POLICY_BYTES} bytes ({info.st_size} bytes)")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO swapped in never blocks
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped between the two looks
+            raise OSError("not a regular file")
+        data = f.read(MAX_POLICY_BYTES + 1)
+    if len(data) > MAX_POLICY_BYTES:
+        raise OSError(f"larger than the limit of {MAX_POLICY_BYTES} bytes")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise OSError(f"not UTF-8 text (byte {exc.start + 1})") from None
+    return str(source), text, path.resolve().parent
 
 
 def _shipped(name: str) -> tuple[str, str]:
@@ -116,9 +163,10 @@ def _found(value: Any) -> str:
 def _parse(source: PolicySource, problems: _Problems) -> tuple[str, dict[str, Any] | None, Path | None]:
     try:
         name, text, directory = _read_source(source)
-    except (OSError, ModuleNotFoundError) as exc:
+    except (OSError, ModuleNotFoundError, ValueError) as exc:
         shown = f"{source[0].replace('.', '/')}/{source[1]}" if isinstance(source, tuple) else str(source)
-        problems.add(shown, "(file)", "a readable policy file", _Text(f"{type(exc).__name__}: {exc}"))
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        problems.add(shown, "(file)", "a readable policy file", _Text(f"{type(exc).__name__}: {reason}"))
         return shown, None, None
     return name, _parse_text(name, text, problems), directory
 
@@ -182,11 +230,29 @@ def _resolve_extends(
     if not isinstance(value, str) or not value:
         problems.add(file, "extends", "the name of a policy or a relative path to a .toml file", value)
         return None
-    if value.endswith(".toml") or "/" in value:
+    if value.endswith(".toml") or "/" in value or "\\" in value:
         if directory is None:
             problems.add(file, "extends", "a policy name (paths are relative to a file on disk)", value)
             return None
-        return directory / value
+        if "\0" in value or Path(value).is_absolute():
+            problems.add(file, "extends", "a relative path to a .toml file (not an absolute path)", value)
+            return None
+        target = directory / value
+        try:
+            real = target.resolve()
+        except (OSError, RuntimeError, ValueError):
+            problems.add(file, "extends", "a path that can be resolved", value)
+            return None
+        roots = [directory, *policy_dirs()]
+        if not any(real.parent == root or root in real.parents for root in roots):
+            problems.add(
+                file,
+                "extends",
+                f"a file beside this one (in {directory} or below) or in a directory of ${POLICY_DIRS_ENV}",
+                value,
+            )
+            return None
+        return target
     if resolver is not None:
         resolved = resolver(value)
         if resolved is not None:
@@ -206,6 +272,11 @@ def _load_layers(
     ident = str(Path(source).resolve()) if not isinstance(source, tuple) else "/".join(source)
     if ident in seen:
         problems.add(str(source), "extends", "a chain of policies without a cycle", _Text(" -> ".join((*seen, ident))))
+        return []
+    if len(seen) >= MAX_EXTENDS_DEPTH:
+        problems.add(
+            str(source), "extends", f"a chain of at most {MAX_EXTENDS_DEPTH} policy files", _Text(f"a chain of more than {len(seen)}")
+        )
         return []
     name, data, directory = _parse(source, problems)
     if data is None:
@@ -360,7 +431,7 @@ def _build(
     if "modifier_order" in settings_raw and isinstance(settings_raw["modifier_order"][1], list):
         order_file, order_value = settings_raw["modifier_order"]
         for n, category in enumerate(order_value):
-            if category not in cat_values:
+            if not isinstance(category, str) or category not in cat_values:
                 problems.add(
                     order_file,
                     f"settings.modifier_order[{n}]",

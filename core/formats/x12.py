@@ -25,8 +25,9 @@ from typing import Any
 
 import attrs
 
-from ..evaluation.errors import PayerPolicyError
+from ..evaluation.errors import EncounterError, PayerPolicyError
 from ..evaluation.model import ClaimLine, Encounter, Outcome
+from ..evaluation.text import check_text, loads_json
 
 __all__ = [
     "FILING_INDICATORS",
@@ -224,10 +225,14 @@ def load_envelope(path: str) -> Envelope:
     except (OSError, UnicodeDecodeError) as exc:
         raise PayerPolicyError(f"{path}: cannot read the file ({type(exc).__name__})") from None
     try:
-        data = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
+        data = loads_json(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
     except (ValueError, RecursionError) as exc:
         kind = "JSON" if p.suffix.lower() == ".json" else "TOML"
         raise PayerPolicyError(f"{path}: invalid {kind}: {exc}") from None
+    try:
+        check_text(data)  # valid Unicode, no key given twice: the interchange never carries raw surrogates
+    except EncounterError as exc:
+        raise exc.with_file(path) from None
     return envelope_from_mapping(data, file=path)
 
 

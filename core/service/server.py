@@ -265,15 +265,17 @@ def create_app(
     running = threading.BoundedSemaphore(workers)  # held by the thread: an abandoned evaluation still counts
     limiter = anyio.CapacityLimiter(workers)
 
-    async def evaluate(work: Callable[[], _T]) -> _T:
+    async def evaluate(work: Callable[[Callable[[], bool]], _T]) -> _T:
         # Off the event loop; abandoned (not waited for) when the time limit passes, but it keeps its
         # place in the pool until it ends, so abandoned work can never pile up beyond ``workers``.
         if not running.acquire(blocking=False):
             raise _Problem(503, "busy", f"{workers} evaluations are running (the limit); try again shortly")
 
+        stopped = threading.Event()  # set when the time is up: the engine stops at its next phase
+
         def guarded() -> _T:
             try:
-                return work()
+                return work(stopped.is_set)
             finally:
                 running.release()
 
@@ -281,6 +283,7 @@ def create_app(
             with anyio.fail_after(timeout):
                 return await anyio.to_thread.run_sync(guarded, abandon_on_cancel=True, limiter=limiter)
         except TimeoutError:
+            stopped.set()
             raise _Problem(503, "timeout", f"the evaluation took longer than the limit of {timeout:g} s") from None
 
     async def check(request: Request) -> Response:
@@ -288,7 +291,7 @@ def create_app(
         payer = _payer_id(data["payer"], "payer")
         _check_size(data["encounter"], limits)
 
-        def work() -> dict[str, Any]:
+        def work(stop: Callable[[], bool]) -> dict[str, Any]:
             # Same order as the CLI: the encounter is read first, then the payer is looked up.
             encounter = _encounter(engine, data["encounter"])
             try:
@@ -309,14 +312,14 @@ def create_app(
                 raise _Problem(422, "invalid_request", "expected a non-empty array of payer ids, or null for every payer", "payers")
             payers = [_payer_id(p, f"payers[{i}]") for i, p in enumerate(raw)]
 
-        def work() -> dict[str, Any]:
+        def work(stop: Callable[[], bool]) -> dict[str, Any]:
             encounter = _encounter(engine, data["encounter"])
             for i, pid in enumerate(payers or ()):
                 try:
                     engine.host.payer(pid)
                 except UnknownPayerError as exc:
                     raise _payer_problem(exc, f"payers[{i}]") from None
-            return compare_mapping(encounter, engine.compare(encounter, payers))
+            return compare_mapping(encounter, engine.compare(encounter, payers, stop=stop))
 
         return JSONResponse(await evaluate(work))
 

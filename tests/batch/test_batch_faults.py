@@ -7,6 +7,10 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +145,56 @@ def test_a_second_run_on_the_same_out_is_refused_while_the_first_runs(tmp_path: 
     assert result.counts.read == 12 and result.counts.reconciled
     assert refused == [f"{tmp_path}/out.jsonl.partial: another batch run is writing {out} right now; wait for it to finish (or stop it) before running again"] * 2
     assert all("delete" not in message for message in refused)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_worker_processes_die_with_a_killed_parent(tmp_path: Path) -> None:
+    big = tmp_path / "big.jsonl"
+    big.write_text("".join(json.dumps(v) + "\n" for v in encounters(3000, seed=5)), "utf-8")
+    script = (
+        "import sys\n"
+        "from payerpolicy.batch import run_batch\n"
+        f"run_batch({str(big)!r}, {str(tmp_path / 'out.jsonl')!r}, workers=2, chunk_size=10)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    children: list[int] = []
+    try:
+        for _ in range(600):  # wait until both workers run
+            try:
+                text = Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text()
+            except OSError:
+                text = ""
+            children = [int(c) for c in text.split()]
+            if len(children) >= 2 and (tmp_path / "out.jsonl.partial" / "part-000001.jsonl").exists():
+                break
+            time.sleep(0.05)
+        assert len(children) >= 2, "the workers never started"
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(30)
+        for _ in range(200):
+            alive = [c for c in children if Path(f"/proc/{c}").exists() and "Z" not in _state(c)]
+            if not alive:
+                break
+            time.sleep(0.05)
+        assert alive == [], f"a worker outlived its killed parent: {[_cmdline(c) for c in alive]}"
+        assert (tmp_path / "out.jsonl.partial").is_dir()  # the work so far stays for --resume
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        for pid in children:  # never leave a worker of this test behind, whatever happened
+            if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
+    except OSError:
+        return "?"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"

@@ -135,6 +135,18 @@ class GeneratorPayers:
         raise RuntimeError("after the first payer")
 
 
+class GarbagePolicySource:
+    @hookimpl
+    def payerpolicy_payers(self) -> list[Payer]:
+        return [Payer(id="garbagepol", name="x", policy=42)]  # type: ignore[arg-type]
+
+
+class BrokenPolicy:
+    @hookimpl
+    def payerpolicy_payers(self) -> list[Payer]:
+        return [Payer(id="brokenpol", name="x", policy="no/such/policy.toml")]
+
+
 REGISTRATION = [
     (RaisesInPayers, "RuntimeError: no payers today"),
     (GarbagePayers, "returned 42, expected a list"),
@@ -148,6 +160,8 @@ REGISTRATION = [
     (MisspelledHook, "implements payerpolicy_adjust_line, which is not a payerpolicy hook (misspelled?)"),
     (UnknownArgument, "cannot be registered"),
     (GeneratorPayers, "RuntimeError: after the first payer"),
+    (GarbagePolicySource, "expected Payer records with an id of lower case letters, digits and _, a name and a policy file"),
+    (BrokenPolicy, "the policy of payer 'brokenpol' cannot be used: no/such/policy.toml: (file): expected a readable policy file"),
 ]
 
 
@@ -167,7 +181,8 @@ def test_a_plugin_failing_at_registration_is_left_out_and_named(plugin: type, er
 def test_strict_mode_still_stops_on_a_registration_failure(plugin: type, error: str) -> None:
     with pytest.raises(payerpolicy.PayerPolicyError) as info:
         PluginHost([plugin()], strict=True)
-    assert plugin.__name__ in str(info.value)
+    named = "no/such/policy.toml" if plugin is BrokenPolicy else plugin.__name__  # a policy problem names its file
+    assert named in str(info.value)
 
 
 def test_the_plugins_command_reports_the_failed_plugin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -216,6 +231,7 @@ HOOKS: list[tuple[str, dict[str, Any], str]] = [
     ("choose_code raises", {"choose_code": lambda self, service, index, context: {}["x"]}, "raised KeyError in payerpolicy_choose_code"),
     ("unit_method returns garbage", {"unit_method": lambda self, context: "per_fortnight"}, "returned unit method 'per_fortnight'"),
     ("order_modifiers drops one", {"order_modifiers": lambda self, line, modifiers, context: ["XX"]}, "reordering may not add or drop any"),
+    ("finding with a garbage severity", {"adjust_lines": lambda self, lines, context: [Change(rule="H", source="test", finding=payerpolicy.Finding("X", "fatal", "m"))]}, "is not a Finding with a code, a severity and a message"),  # type: ignore[arg-type]
     ("order_lines returns garbage", {"order_lines": lambda self, lines, context: "01"}, "not a permutation of 0..1"),
 ]
 
@@ -287,3 +303,29 @@ def test_the_http_service_starts_and_answers_with_hostile_plugins(policy_file: s
         assert [o["lines"] for o in body["outcomes"]] == [baseline[p]["lines"] for p in BUILTIN]
         assert [p["id"] for p in client.get("/v1/payers").json()["payers"]] == ["aetna", "bcbsnc", "ca_wc", "commercial", "hostile", "medicare"]
     del httpx
+
+
+# ---- a hook that never ends
+
+
+def _forever(self: Any, lines: Any, context: Any) -> list[Change]:
+    while True:
+        pass
+
+
+def test_a_hook_over_the_time_limit_is_stopped_with_plugin_failed(policy_file: str, baseline: dict[str, Any]) -> None:
+    engine = Engine(PluginHost([_payer_plugin(policy_file, adjust_lines=_forever)]), hook_timeout=0.2)
+    outcomes = engine.compare(payerpolicy.Encounter.from_mapping(VISIT))
+    [failed] = [f for f in outcomes["hostile"].findings if f.code == "PLUGIN_FAILED"]
+    assert failed.message.startswith(
+        "plugin Hostile raised PluginTimeout in payerpolicy_adjust_lines: took longer than the limit of 0.2 s ($PAYERPOLICY_HOOK_TIMEOUT)"
+    )
+    assert {pid: o.to_mapping() for pid, o in outcomes.items() if pid != "hostile"} == baseline
+
+
+def test_the_hook_time_limit_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYERPOLICY_HOOK_TIMEOUT", "1.5")
+    assert Engine().hook_timeout == 1.5
+    monkeypatch.setenv("PAYERPOLICY_HOOK_TIMEOUT", "soon")
+    with pytest.raises(payerpolicy.PayerPolicyError, match=r"\$PAYERPOLICY_HOOK_TIMEOUT: expected a number of seconds"):
+        Engine()

@@ -135,7 +135,7 @@ def test_a_huge_value_is_echoed_as_a_short_excerpt(tmp_path: Path, capsys: pytes
     path = write(tmp_path, "big.json", json.dumps(data))
     line = bad_line(capsys, ["check", path, "--payer", "commercial"])
     assert f'"{"x" * 40}…" (400000 characters)' in line
-    assert len(line) < 600
+    assert len(line) < 400
 
 
 def test_an_unknown_key_of_a_megabyte_is_cut(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -187,3 +187,10 @@ def test_batch_resume_of_a_run_with_a_surrogate_record_finishes(tmp_path: Path) 
         run_batch(src, out, ["commercial"], workers=1, chunk_size=1, on_chunk=stop)
     result = run_batch(src, out, ["commercial"], workers=1, chunk_size=1, resume=True)
     assert (result.counts.read, result.counts.invalid) == (3, 1)
+
+
+def test_an_x12_envelope_with_a_lone_surrogate_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    visit = write(tmp_path, "v.json", GOOD_TEXT)
+    envelope = write(tmp_path, "env.json", '{"submitter": {"name": "A\\ud800B"}}')
+    line = bad_line(capsys, ["check", visit, "--payer", "commercial", "--format", "x12", "--x12", "interchange", "--x12-envelope", envelope])
+    assert line == f"{PREFIX}{envelope}: submitter.name: not valid Unicode text: a lone surrogate U+D800 at character 2 of \"A\\ud800B\""

@@ -269,11 +269,15 @@ def test_a_plugin_payer_gets_outcomes(tmp_path: Path, encounter: payerpolicy.Enc
 
 def test_a_plugin_payer_whose_policy_names_another_payer(tmp_path: Path) -> None:
     plugin = PayerPlugin("acme", acme_policy(tmp_path, payer_id="other"))
-    host = PluginHost([plugin])
     with pytest.raises(
         payerpolicy.PluginConflictError, match="'PayerPlugin' registers payer 'acme' with a policy for 'other'"
     ):
-        host.policy("acme")
+        PluginHost([plugin], strict=True)
+    host = PluginHost([plugin])  # not strict: the plugin is left out, and says why
+    assert "acme" not in host.payers
+    [info] = [i for i in host.plugin_infos() if i.name == "PayerPlugin"]
+    assert info.error is not None
+    assert "'PayerPlugin' registers payer 'acme' with a policy for 'other'" in info.error
 
 
 # ---------------------------------------------------------------------------------------------

@@ -299,7 +299,9 @@ def test_policy_check_lists_every_problem(
 
 
 @pytest.fixture
-def family(tmp_path: Path) -> tuple[Path, Path]:
+def family(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    # the child extends a file in another directory: one declared in $PAYERPOLICY_POLICY_DIRS
+    monkeypatch.setenv("PAYERPOLICY_POLICY_DIRS", str(tmp_path / "shared"))
     parent = write(
         tmp_path / "shared" / "parent.toml",
         """

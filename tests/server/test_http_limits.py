@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,8 +17,10 @@ pytest.importorskip("starlette", reason="needs payerpolicy[server]")
 pytest.importorskip("uvicorn", reason="needs payerpolicy[server]")
 httpx = pytest.importorskip("httpx", reason="needs payerpolicy[server-test]")
 
+import payerpolicy  # noqa: E402
 from _live import threaded  # noqa: E402
-from payerpolicy import Engine, Outcome, default_engine  # noqa: E402
+from payerpolicy import Engine, Outcome, PluginHost, default_engine, hookimpl  # noqa: E402
+from payerpolicy.evaluation.engine import EvaluationStopped  # noqa: E402
 from payerpolicy.service.server import create_app  # noqa: E402
 
 SMALL: dict[str, Any] = {
@@ -155,3 +158,45 @@ def test_abandoned_evaluations_are_capped_by_the_worker_pool() -> None:
                 break
             anyio.run(anyio.sleep, 0.05)
         assert third.status_code == 200
+
+
+class _SlowAdjuster:
+    """A plugin (no payer of its own, so in scope for every payer) whose hook takes a while."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @hookimpl
+    def payerpolicy_adjust_lines(self, lines: Any, context: Any) -> list[Any]:
+        self.calls += 1
+        time.sleep(0.4)
+        return []
+
+
+def test_a_compare_whose_time_is_up_stops_at_its_next_phase() -> None:
+    plugin = _SlowAdjuster()
+    app = create_app(Engine(PluginHost([plugin])), timeout=0.2, workers=1)
+    plugin.calls = 0  # the start-up evaluations aside
+    with threaded(app) as url:
+        response = httpx.post(url + "/v1/compare", json={"encounter": SMALL}, timeout=30)
+        assert response.status_code == 503 and response.json()["error"] == "timeout"
+        for _ in range(200):  # wait until the abandoned evaluation has given its place back
+            health = httpx.post(url + "/v1/check", json={"encounter": SMALL, "payer": "nosuch"}, timeout=30)
+            if health.json()["error"] != "busy":
+                break
+            time.sleep(0.05)
+        assert health.json()["error"] == "unknown_payer"
+    assert plugin.calls == 1  # five payers, but the work stopped after the first hook call
+
+
+def test_engine_compare_stops_when_asked() -> None:
+    encounter = payerpolicy.Encounter.from_mapping(SMALL)
+    asked = 0
+
+    def stop() -> bool:
+        nonlocal asked
+        asked += 1
+        return asked > 3
+
+    with pytest.raises(EvaluationStopped, match="stopped before the merge phase"):
+        default_engine().compare(encounter, stop=stop)
