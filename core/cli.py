@@ -462,12 +462,12 @@ def _policy_check(args: argparse.Namespace) -> int:
     """``payerpolicy policy check FILE``: a payer policy, or the code catalogue (``codes.toml``)."""
     import json
     import tomllib
-    from pathlib import Path
 
+    from .evaluation.policy import read_policy_text
     from .evaluation.vocab import catalogue_from_mapping, is_code_catalogue
 
-    try:
-        data = tomllib.loads(Path(args.file).read_text("utf-8"))
+    try:  # the policy loader's own reader: regular files of bounded size only (never /dev/zero or a FIFO)
+        data = tomllib.loads(read_policy_text(args.file))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         data = {}  # the policy loader reports the file or its TOML, with the policy's own wording
     try:

@@ -124,6 +124,14 @@ def _read_source(source: PolicySource) -> tuple[str, str, Path | None]:
     return str(source), text, path.resolve().parent
 
 
+def read_policy_text(path: str | Path) -> str:
+    """Read a policy or catalogue file the way the loader does: a regular UTF-8 file of bounded size.
+
+    Raises ``OSError`` naming the reason (not a regular file, too large, not UTF-8).
+    """
+    return _read_source(path)[1]
+
+
 def _shipped(name: str) -> tuple[str, str]:
     return ("payerpolicy.policies", f"{name}.toml")
 

@@ -282,8 +282,11 @@ def differences(
             basis = _finding_basis(outcome, n)
             rule, source, message = basis or _trace_basis(outcome, n, "status")
             denial = line.status == "expected_denial"
-            if denial and any(m in _DENIAL_DECLARED for m in line.modifiers) and billed.modifiers == line.modifiers:
-                pass  # billed for the denial on purpose (a GY, GZ, GA or GX line as the payer expects it)
+            declared = {m for m in line.modifiers if m in _DENIAL_DECLARED}
+            if denial and declared and declared <= set(billed.modifiers):
+                # billed for the denial on purpose (a GY, GZ, GA or GX line as the payer expects it);
+                # any other modifier difference on the line is reported on its own below
+                pass
             else:
                 out.append(
                     Difference(

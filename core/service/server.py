@@ -343,9 +343,9 @@ def create_app(
             query = request.query_params.get("payers")
             payers = payer_list([p for p in query.split(",")] if query is not None else None, "payers")
 
-            def work_x12() -> dict[str, Any]:
+            def work_x12(stop: Callable[[], bool]) -> dict[str, Any]:
                 try:
-                    return scrub_document(scrub_x12(body, engine, name="body", payers=payers).results)
+                    return scrub_document(scrub_x12(body, engine, name="body", payers=payers, stop=stop).results)
                 except PayerPolicyError as exc:
                     raise _Problem(422, "invalid_x12", str(exc), "body") from None
 
@@ -354,7 +354,7 @@ def create_app(
         payers_json = payer_list(data.get("payers"), "payers")
         _check_size(data["claim"], limits)
 
-        def work() -> dict[str, Any]:
+        def work(stop: Callable[[], bool]) -> dict[str, Any]:
             encounter = _encounter(engine, data["claim"])
             if not encounter.as_billed:
                 raise _Problem(
@@ -363,7 +363,7 @@ def create_app(
                     "nothing in the claim says what was billed: give services/procedures a 'billed' entry",
                     "claim",
                 )
-            return scrub_document([scrub_encounter(encounter, engine, payers_json)])
+            return scrub_document([scrub_encounter(encounter, engine, payers_json, stop=stop)])
 
         return JSONResponse(await evaluate(work))
 

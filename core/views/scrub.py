@@ -9,7 +9,7 @@ results as text (:func:`render_scrub`) and as the stable JSON document of
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -228,16 +228,19 @@ def scrub_encounter(
     *,
     position: int = 0,
     payer_source: str = "requested",
+    stop: Callable[[], bool] | None = None,
 ) -> ScrubResult:
     """One claim as billed, checked for ``payers`` (every installed payer when None).
 
     The facts the billed modifiers state (AT, GA, GX, GY, GZ, 25) fill the encounter fields that
     are absent first (:func:`~payerpolicy.formats.claim_facts.claim_facts`), and are listed in the result.
+    ``stop`` is asked between phases (see :meth:`~payerpolicy.engine.Engine.evaluate`).
     """
     data, facts = claim_facts(encounter.to_mapping(), engine.catalogue)
     if facts:
         encounter = Encounter.from_mapping(data, catalogue=engine.catalogue)
-    return ScrubResult(position, encounter.id, engine.compare(encounter, payers), payer_source, facts)
+    outcomes = engine.compare(encounter, payers) if stop is None else engine.compare(encounter, payers, stop=stop)
+    return ScrubResult(position, encounter.id, outcomes, payer_source, facts)
 
 
 def scrub_file(
@@ -282,6 +285,7 @@ def scrub_x12(
     name: str = "<837P>",
     payers: Sequence[str] | None = None,
     payer_map: str | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> ScrubRun:
     """Check every claim of an 837P as billed: a result per claim, or an error row for a claim that cannot be read.
 
@@ -307,7 +311,7 @@ def scrub_x12(
         try:
             ids = list(payers) if payers else ([record.payer] if record.payer else None)
             how = "requested" if payers else ("mapped" if record.payer else "all")
-            results.append(scrub_encounter(encounter, engine, ids, position=record.position, payer_source=how))
+            results.append(scrub_encounter(encounter, engine, ids, position=record.position, payer_source=how, stop=stop))
         except PayerPolicyError as exc:
             results.append(ScrubError(record.position, record.claim_id, f"{where}: {exc}"))
     return ScrubRun(name, tuple(results), data, tuple(records))

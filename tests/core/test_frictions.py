@@ -176,15 +176,30 @@ def _messages(encounter: dict, payer: str = "commercial") -> list[tuple[str, str
 
 
 @pytest.mark.parametrize(
-    ("code", "regions", "message"),
+    ("code", "regions", "finding"),
     [
-        ("98941", ["cervical"], "98941 is for 3-4 spinal regions but procedures[0] lists 1; 1 spinal region is 98940"),
-        ("98942", ["cervical", "thoracic", "lumbar"], "98942 is for 5 spinal regions but procedures[0] lists 3; 3 spinal regions is 98941"),
+        (
+            "98941",
+            ["cervical"],
+            (
+                "CMT_LEVEL_UNSUPPORTED",
+                "98941 is for 3-4 spinal regions but only 1 documented (cervical): a level above what the record"
+                " supports is upcoding; billed as 98940, the level the documented regions support",
+            ),
+        ),
+        (
+            "98940",
+            ["cervical", "thoracic", "lumbar"],
+            (
+                "CMT_LEVEL_MISMATCH",
+                "98940 is for 1-2 spinal regions but 3 are documented (cervical, thoracic, lumbar); 3 spinal regions is 98941",
+            ),
+        ),
     ],
 )
-def test_cmt_level_message_counts_regions_in_english(code: str, regions: list[str], message: str) -> None:
+def test_cmt_level_message_counts_regions_in_english(code: str, regions: list[str], finding: tuple[str, str]) -> None:
     visit = {"date_of_service": "2025-03-12", "provider": {"type": "DC"}, "procedures": [{"code": code, "regions": regions}]}
-    assert ("CMT_LEVEL_MISMATCH", message) in _messages(visit)
+    assert finding in _messages(visit)
 
 
 def test_provider_restriction_says_what_to_do_and_an_lmt() -> None:
