@@ -238,6 +238,19 @@ def apply_mue(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterabl
         limit = table.limit_on(code, day)
         if limit is None:
             continue
+        if limit.value == 0 and rule["zero_mue"] == "not_applied":
+            # An MUE of 0 says Medicare does not pay the code to practitioners (a coverage fact, not a
+            # count of units): a payer that adopts the edits but decides coverage itself says so.
+            yield Change.note(
+                rule.id,
+                rule.source,
+                "NCCI_MUE_ZERO_NOT_APPLIED",
+                "info",
+                f"{code}: the Medicare MUE of 0 (table: {table.info.version}) reflects Medicare coverage, not a units"
+                " limit; this payer's policy does not apply it, so the line is billed and coverage is the plan's own",
+                line=group[0][0],
+            )
+            continue
         if limit.mai == 1:
             over = [[(i, line)] for i, line in group if line.units > limit.value]
             scope = "claim line"
@@ -339,6 +352,13 @@ NCCI_KINDS: tuple[RuleKind, ...] = (
                 default=("2",),
                 choices=("1", "2", "3"),
                 doc="MAIs whose excess units are removed (capped at the MUE); lines over other MAIs are flagged as expected denials",
+            ),
+            "zero_mue": Param(
+                "name",
+                default="applied",
+                choices=("applied", "not_applied"),
+                doc='an MUE of 0 (Medicare does not pay the code to practitioners, e.g. 98943, 97010): "applied" like any'
+                ' MUE, or "not_applied" by a payer that adopts the NCCI edits but decides coverage itself (info finding)',
             ),
         },
     ),
