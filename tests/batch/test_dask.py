@@ -82,6 +82,8 @@ def test_bag_api(client: Client, source: Path, local: bytes) -> None:
     bag = db.read_text(str(source), blocksize=None).repartition(npartitions=3)
     rows = evaluate_bag(bag, ["medicare"]).compute()
     assert [(r["encounter"], r["outcome"]) for r in rows] == [(r["encounter"], r["outcome"]) for r in expected]
+    # records are numbered across the whole bag, as in the batch output (not from 0 in each partition)
+    assert [r["record"] for r in rows] == [r["record"] for r in expected]
     assert [r["error"]["field"] for r in rows if r["error"]] == [""]
 
 
@@ -94,3 +96,21 @@ def test_dataframe_api(client: Client, source: Path) -> None:
     assert table["error"].isna().all()
     first = json.loads(table.iloc[0]["outcome"])
     assert first["payer"]["id"] == "aetna" and first["encounter"] == json.loads(lines[0])["id"]
+    assert list(table["record"]) == [n for n in range(30) for _ in ("aetna", "ca_wc")]
+
+
+def test_dataframe_divisions_are_true_and_loc_selects_the_right_encounters(client: Client, source: Path) -> None:
+    lines = [line for line in source.read_text().splitlines() if line.startswith("{\"")][:40]
+    pdf = pd.DataFrame({"encounter": lines}, index=pd.Index(range(1000, 1040), name="visit"))
+    frame = dd.from_pandas(pdf, npartitions=4)
+    result = evaluate_dataframe(frame, ["medicare", "aetna"])
+    assert result.divisions == frame.divisions and result.known_divisions
+    # .loc uses the divisions to pick partitions: wrong divisions silently returned the wrong rows
+    picked = result.loc[1017:1022].compute()
+    assert sorted(set(picked.index)) == list(range(1017, 1023))
+    ids = [json.loads(line)["id"] for line in lines[17:23]]
+    assert list(picked["encounter"]) == [i for i in ids for _ in ("medicare", "aetna")]
+    assert list(picked["record"]) == [n for n in range(17, 23) for _ in ("medicare", "aetna")]
+    # every partition's records are global: none repeats across partitions
+    whole = result.compute()
+    assert sorted(set(whole["record"])) == list(range(40)) and len(whole) == 80
