@@ -33,7 +33,7 @@ from typing import Any
 import attrs
 
 from ..evaluation import vocab
-from ..evaluation.errors import EncounterError, PayerPolicyError
+from ..evaluation.errors import EncounterError, PayerPolicyError, one_line
 from ..evaluation.model import Encounter
 
 __all__ = [
@@ -136,7 +136,8 @@ class X12Error(PayerPolicyError):
         if self.element:
             where.append(self.element)
         place = ", ".join(where)
-        return f"{self.source}: {place}: {self.message}" if place else f"{self.source}: {self.message}"
+        text = f"{self.source}: {place}: {self.message}" if place else f"{self.source}: {self.message}"
+        return one_line(text)  # a segment id or value echoed from hostile bytes never breaks the line
 
 
 @attrs.frozen
@@ -160,7 +161,9 @@ class ClaimError:
     def __str__(self) -> str:
         claim = f"claim {self.position + 1}" + (f" ({self.claim_id})" if self.claim_id else "")
         element = f", {self.element}" if self.element else ""
-        return f"{claim}: {self.segment_id} segment {self.segment} of transaction set {self.transaction}{element}: {self.message}"
+        return one_line(
+            f"{claim}: {self.segment_id} segment {self.segment} of transaction set {self.transaction}{element}: {self.message}"
+        )
 
 
 @attrs.frozen

@@ -1,4 +1,4 @@
-"""Fuzz (hypothesis, CI-sized): hostile encounters, JSON text and policy settings never crash.
+"""Fuzz (hypothesis, CI-sized): hostile encounters, JSON text, policy settings and 837P bytes never crash.
 
 Whatever the input, reading it either gives an encounter or raises the one error a user can cause
 (``EncounterError``: one line, no control characters, a bounded length); evaluating a read
@@ -138,3 +138,46 @@ def test_any_policy_settings_are_loaded_or_reported(changes: dict[str, Any], cat
     # what `policy check` accepts, the engine can use: no error of any kind at evaluation time
     Engine(host.with_policy("commercial", policy), ENGINE.catalogue).check(enc, "commercial").to_json()
 
+
+
+FIXTURES = sorted((Path(__file__).parents[1] / "fixtures" / "x12").glob("*.x12"))
+
+
+@st.composite
+def mangled_837p(draw: st.DrawFn) -> bytes:
+    """A shipped 837P fixture with a few bytes replaced, inserted or cut (hostile, but mostly X12)."""
+    data = bytearray(draw(st.sampled_from(FIXTURES)).read_bytes())
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(data) - 1))
+        action = draw(st.sampled_from(["replace", "insert", "cut"]))
+        piece = draw(st.one_of(st.binary(min_size=1, max_size=6), st.sampled_from([b"~", b"*", b":", b"^", b"\xff", b"\x00", b"\r\n", b"SV1*"])))
+        if action == "replace":
+            data[at : at + len(piece)] = piece
+        elif action == "insert":
+            data[at:at] = piece
+        else:
+            del data[at : at + draw(st.integers(1, 40))]
+    return bytes(data)
+
+
+@FUZZ
+@given(mangled_837p())
+def test_any_837p_bytes_give_claims_error_rows_or_one_line(data: bytes) -> None:
+    from payerpolicy.formats.x12_in import ClaimError, X12Error, read_837p, to_encounter
+
+    try:
+        records = list(read_837p(data, source="fuzz.x12", catalogue=ENGINE.catalogue))
+    except X12Error as exc:  # an envelope that cannot be read: one line naming the place
+        text = str(exc)
+        assert "\n" not in text and text.startswith("fuzz.x12") and len(text) < 5000, text
+        return
+    for record in records:
+        if isinstance(record, ClaimError):
+            assert "\n" not in str(record)
+            continue
+        encounter = to_encounter(record, catalogue=ENGINE.catalogue)
+        if isinstance(encounter, ClaimError):
+            assert "\n" not in str(encounter)
+            continue
+        for outcome in ENGINE.compare(encounter).values():
+            outcome.to_json().encode("utf-8")
