@@ -22,6 +22,7 @@ it records each change in the trace.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import signal
 import threading
@@ -333,11 +334,25 @@ class Engine:
         #: Seconds a third-party hook or rule may take (main thread only; 0: no limit).
         self.hook_timeout = _hook_timeout() if hook_timeout is None else hook_timeout
         self._plans: dict[str, tuple[Policy, dict[str, tuple[tuple[Rule, Any, str], ...]]]] = {}
+        # (payer, policy, phase, day) -> the plan's rules in force that day; dates in a batch are few
+        self._in_force: dict[tuple[str, int, str, dt.date], tuple[tuple[Rule, Any, str], ...]] = {}
+
+    def _plan_on(self, payer_id: str, policy: Policy, phase: str, day: dt.date) -> tuple[tuple[Rule, Any, str], ...]:
+        """The (rule, function, plugin) of ``phase`` in force on ``day``, worked out once per day."""
+        key = (payer_id, id(policy), phase, day)
+        found = self._in_force.get(key)
+        if found is None:
+            found = tuple(entry for entry in self._plan(payer_id, policy, phase) if entry[0].active_on(day))
+            if len(self._in_force) >= 16_384:
+                self._in_force.clear()
+            self._in_force[key] = found
+        return found
 
     def _plan(self, payer_id: str, policy: Policy, phase: str) -> tuple[tuple[Rule, Any, str], ...]:
         """The (rule, function, plugin) of ``phase`` for a payer's policy, worked out once."""
         cached = self._plans.get(payer_id)
         if cached is None or cached[0] is not policy:
+            self._in_force.clear()  # a policy replaced: its rules in force are worked out again
             kinds = self.host.kinds
             plans: dict[str, list[tuple[Rule, Any, str]]] = {}
             for rule in policy.rules:
@@ -450,7 +465,8 @@ class Engine:
         """Call every implementation in scope; a generator's values are read inside the guard."""
         for plugin, function, argnames in self.host.implementations(hook, payer_id):
             try:
-                with _time_limit(0 if plugin == CORE else self.hook_timeout):
+                # the time limit is for third-party code; the builtin payers are part of payerpolicy
+                with contextlib.nullcontext() if self.host.is_builtin(plugin) else _time_limit(self.hook_timeout):
                     result = function(*[kwargs[a] for a in argnames])
                     if isinstance(result, Iterator):  # a generator raises while it is read, not when called
                         result = list(result)
@@ -549,24 +565,19 @@ class Engine:
         ws.touched()
 
     def _run_phase(self, ws: _Worksheet, ctx: Context, phase: str, hook: str | None) -> None:
-        day = ctx.date_of_service
-        for rule, function, plugin in self._plan(ctx.payer.id, ctx.policy, phase):
-            if not rule.active_on(day):
-                continue
+        for rule, function, plugin in self._plan_on(ctx.payer.id, ctx.policy, phase, ctx.date_of_service):
             lines = ws.lines  # changes only mutate lines, never add, drop or reorder them
             snapshot = ws.snapshot()
-            where = f"rule {rule.id} ({rule.kind})"
-            try:
-                with _time_limit(0 if plugin == CORE else self.hook_timeout):
-                    changes = list(function(rule, snapshot, ctx))
-            except PayerPolicyError as exc:
-                if plugin == CORE:
-                    raise
-                self._failed(ws, plugin, where, exc)
-                continue
-            except Exception as exc:
-                self._failed(ws, plugin, where, exc)
-                continue
+            if plugin == CORE:  # the builtin rule kinds: no time limit, and their errors are bugs
+                changes = list(function(rule, snapshot, ctx))
+            else:
+                where = f"rule {rule.id} ({rule.kind})"
+                try:
+                    with contextlib.nullcontext() if self.host.is_builtin(plugin) else _time_limit(self.hook_timeout):
+                        changes = list(function(rule, snapshot, ctx))
+                except Exception as exc:
+                    self._failed(ws, plugin, where, exc)
+                    continue
             if plugin != CORE:
                 problem = self._check_changes(changes, lines)
                 if problem is not None:

@@ -197,6 +197,10 @@ class PluginHost:
     def _builtin(self, name: str) -> bool:
         return name in BUILTIN_MODULES or name in self._builtin_payers
 
+    def is_builtin(self, name: str) -> bool:
+        """Whether plugin ``name`` ships with payerpolicy (the rule library or a builtin payer)."""
+        return name == "payerpolicy" or self._builtin(name)
+
     def _collect(self, strict: bool) -> tuple[dict[str, Payer], dict[str, RuleKind]]:
         """Payers and rule kinds of every plugin; a plugin that fails here is left out (or, strict, stops)."""
         while True:
