@@ -221,6 +221,8 @@ class _Rows:
             "billable_units": [],
             "expected_denials": [],
             "not_billable": [],
+            "lines": [],
+            "findings": [],
         }
 
     def add(
@@ -246,9 +248,15 @@ class _Rows:
         c["billable_units"].append(units)
         c["expected_denials"].append(denials)
         c["not_billable"].append(not_billable)
+        c["lines"].append(None if outcome is None else [_line_struct(x) for x in outcome["lines"]])
+        c["findings"].append(None if outcome is None else [_finding_struct(f) for f in outcome["findings"]])
 
     def jsonl(self) -> bytes:
-        """The rows as JSON Lines (the outcome and error JSON spliced in, not encoded twice)."""
+        """The rows as JSON Lines (the outcome and error JSON spliced in, not encoded twice).
+
+        The typed columns (figures, ``lines``, ``findings``) are Parquet's only: in JSON Lines the
+        outcome itself holds them.
+        """
         c = self.columns
         out = []
         for i in range(self.count):
@@ -264,8 +272,65 @@ class _Rows:
         return pa.Table.from_pydict(self.columns, schema=_parquet_schema())
 
 
+def _line_struct(line: dict[str, Any]) -> dict[str, Any]:
+    """One outcome line as the ``lines`` column's struct (docs/batch.md, "Parquet columns")."""
+    return {
+        "code": line["code"],
+        "units": line["units"],
+        "modifiers": line["modifiers"],
+        "status": line["status"],
+        "minutes": line.get("minutes"),
+        "origin": line.get("origin"),
+        "service": line.get("service"),
+        "diagnosis_pointers": line.get("diagnosis_pointers") or [],
+    }
+
+
+def _finding_struct(finding: dict[str, Any]) -> dict[str, Any]:
+    """One finding as the ``findings`` column's struct."""
+    return {
+        "code": finding["code"],
+        "severity": finding["severity"],
+        "rule": finding.get("rule") or "",
+        "source": finding.get("source") or "",
+        "line": finding.get("line"),
+        "plugin": finding.get("plugin") or "",
+        "message": finding["message"],
+    }
+
+
 def _parquet_schema() -> Any:
+    """The Arrow schema of batch Parquet output (documented in docs/batch.md, "Parquet columns").
+
+    ``outcome`` and ``error`` hold the JSON (the full outcome, format v1); ``lines`` and
+    ``findings`` hold the same lines and findings as typed lists of structs, so a query engine
+    (DuckDB, Spark, pandas) reads them without parsing JSON. Parquet stores the repeated strings
+    (payer, codes, statuses, finding codes, rules, sources) dictionary-encoded.
+    """
     pa = _pyarrow()
+    line = pa.struct(
+        [
+            ("code", pa.string()),
+            ("units", pa.int32()),
+            ("modifiers", pa.list_(pa.string())),
+            ("status", pa.string()),
+            ("minutes", pa.int32()),
+            ("origin", pa.string()),
+            ("service", pa.int32()),
+            ("diagnosis_pointers", pa.list_(pa.int32())),
+        ]
+    )
+    finding = pa.struct(
+        [
+            ("code", pa.string()),
+            ("severity", pa.string()),
+            ("rule", pa.string()),
+            ("source", pa.string()),
+            ("line", pa.int32()),
+            ("plugin", pa.string()),
+            ("message", pa.string()),
+        ]
+    )
     return pa.schema(
         [
             ("record", pa.int64()),
@@ -277,6 +342,8 @@ def _parquet_schema() -> Any:
             ("billable_units", pa.int32()),
             ("expected_denials", pa.int32()),
             ("not_billable", pa.int32()),
+            ("lines", pa.list_(line)),
+            ("findings", pa.list_(finding)),
         ]
     )
 

@@ -177,6 +177,66 @@ def test_parquet_in_and_out_match_json_lines(tmp_path: Path, visits: list[dict[s
     ]
 
 
+def test_parquet_lines_and_findings_are_typed_columns_equal_to_the_outcome_json(tmp_path: Path, mixed_input: Path) -> None:
+    run_batch(mixed_input, tmp_path / "out.parquet", PAYERS, workers=1, chunk_size=16)
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.schema.field("lines").type.value_type.field("units").type == pa.int32()
+    assert table.schema.field("findings").type.value_type.field("code").type == pa.string()
+    for row in table.to_pylist():
+        if row["outcome"] is None:  # an error row has no lines and no findings
+            assert row["lines"] is None and row["findings"] is None and row["error"]
+            continue
+        outcome = json.loads(row["outcome"])
+        assert [(x["code"], x["units"], x["modifiers"], x["status"], x["minutes"], x["diagnosis_pointers"]) for x in row["lines"]] == [
+            (x["code"], x["units"], x["modifiers"], x["status"], x.get("minutes"), x.get("diagnosis_pointers", [])) for x in outcome["lines"]
+        ]
+        assert [(f["code"], f["severity"], f["rule"], f["source"], f["line"]) for f in row["findings"]] == [
+            (f["code"], f["severity"], f["rule"], f["source"], f["line"]) for f in outcome["findings"]
+        ]
+    # the repeated strings are stored dictionary-encoded
+    meta = pq.ParquetFile(tmp_path / "out.parquet").metadata.row_group(0)
+    encodings = {meta.column(i).path_in_schema: meta.column(i).encodings for i in range(meta.num_columns)}
+    assert any("DICTIONARY" in e for e in encodings["findings.list.element.code"])
+    assert any("DICTIONARY" in e for e in encodings["payer"])
+
+
+def test_duckdb_reads_the_typed_columns_as_documented(tmp_path: Path, mixed_input: Path) -> None:
+    import duckdb  # in the test extra: this test never skips
+    out = tmp_path / "results.parquet"
+    run_batch(mixed_input, out, PAYERS, workers=1)
+    rows = list(read_rows(out))
+    # the two example queries of docs/batch.md, "Parquet columns"
+    units = dict(
+        duckdb.sql(
+            f"""SELECT payer, sum(l.units) AS billable_units
+                FROM (SELECT payer, unnest(lines) AS l FROM '{out}')
+                WHERE l.status = 'billable' GROUP BY payer"""
+        ).fetchall()
+    )
+    denials = {
+        (payer, code): n
+        for payer, code, n in duckdb.sql(
+            f"""SELECT payer, f.code, count(*) AS n
+                FROM (SELECT payer, unnest(findings) AS f FROM '{out}')
+                WHERE f.severity IN ('error', 'expected_denial') GROUP BY payer, f.code"""
+        ).fetchall()
+    }
+    expected_units: dict[str, int] = {}
+    expected_denials: dict[tuple[str, str], int] = {}
+    for r in rows:
+        if r["outcome"] is None:
+            continue
+        for x in r["outcome"]["lines"]:
+            if x["status"] == "billable":
+                expected_units[r["payer"]] = expected_units.get(r["payer"], 0) + x["units"]
+        for f in r["outcome"]["findings"]:
+            if f["severity"] in ("error", "expected_denial"):
+                key = (r["payer"], f["code"])
+                expected_denials[key] = expected_denials.get(key, 0) + 1
+    assert units == expected_units and sum(units.values()) > 0
+    assert denials == expected_denials and denials
+
+
 def test_parquet_with_encounter_columns(tmp_path: Path, visits: list[dict[str, Any]]) -> None:
     rows = [dict(v) for v in visits[:10]]
     pq.write_table(pa.Table.from_struct_array(pa.array(rows)), tmp_path / "cols.parquet")  # schema from every row
