@@ -195,9 +195,7 @@ def evaluate_chunk(
                 rows.add(record, source, ident, payer, None, _error("", str(exc), text))
                 continue
             figures = stats[payer].count(outcome)
-            data = outcome.to_mapping()
-            if not trace:
-                del data["trace"]
+            data = outcome.to_mapping(trace=trace)
             rows.add(record, source, outcome.encounter, payer, data, None, figures)
     encoded: Any = rows.parquet() if output == "parquet" else rows.jsonl()
     return ChunkResult(chunk.first, len(chunk.items), invalid, rows.count, encoded, stats)

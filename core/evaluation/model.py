@@ -831,19 +831,26 @@ class Outcome:
         """The lines that go on the claim (billable or expected denial)."""
         return tuple(line for line in self.lines if line.on_claim)
 
-    def to_mapping(self) -> dict[str, Any]:
-        """Return the outcome in format v1 as plain JSON-ready data."""
-        return {
+    def to_mapping(self, *, trace: bool = True) -> dict[str, Any]:
+        """Return the outcome in format v1 as plain JSON-ready data.
+
+        ``trace=False`` leaves the ``trace`` key out (batch output without ``--trace``): the trace
+        is most of an outcome's size, and is then never turned into data.
+        """
+        data = {
             "outcome_version": OUTCOME_VERSION,
             "encounter": self.encounter,
             "payer": {"id": self.payer.id, "name": self.payer.name, "policy_version": self.payer.policy_version},
             "diagnoses": list(self.diagnoses),
             "lines": [line.to_mapping() for line in self.lines],
             "findings": [f.to_mapping() for f in self.findings],
-            "trace": [t.to_mapping() for t in self.trace],
+            "trace": [t.to_mapping() for t in self.trace] if trace else None,
             "as_billed": self.as_billed,
             "differences": [d.to_mapping() for d in self.differences],
         }
+        if not trace:
+            del data["trace"]
+        return data
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """Return the outcome as JSON text (outcome format v1)."""
