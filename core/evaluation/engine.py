@@ -21,6 +21,7 @@ it records each change in the trace.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import datetime as dt
 import os
@@ -334,17 +335,27 @@ class Engine:
         #: Seconds a third-party hook or rule may take (main thread only; 0: no limit).
         self.hook_timeout = _hook_timeout() if hook_timeout is None else hook_timeout
         self._plans: dict[str, tuple[Policy, dict[str, tuple[tuple[Rule, Any, str], ...]]]] = {}
-        # (payer, policy, phase, day) -> the plan's rules in force that day; dates in a batch are few
-        self._in_force: dict[tuple[str, int, str, dt.date], tuple[tuple[Rule, Any, str], ...]] = {}
+        # (payer, policy, phase, date segment) -> the plan's rules in force in that segment
+        self._in_force: dict[tuple[str, int, str, int], tuple[tuple[Rule, Any, str], ...]] = {}
+        # policy id -> the dates where some rule comes into or goes out of force, sorted
+        self._bounds: dict[int, tuple[Policy, list[dt.date]]] = {}
+
+    def _segment(self, policy: Policy, day: dt.date) -> int:
+        """Which stretch of dates ``day`` is in: between two dates where no rule changes, the same rules apply."""
+        known = self._bounds.get(id(policy))
+        if known is None or known[0] is not policy:
+            edges = {r.effective_from for r in policy.rules if r.effective_from is not None}
+            edges |= {r.effective_to + dt.timedelta(days=1) for r in policy.rules if r.effective_to is not None}
+            known = (policy, sorted(edges))
+            self._bounds[id(policy)] = known
+        return bisect.bisect_right(known[1], day)
 
     def _plan_on(self, payer_id: str, policy: Policy, phase: str, day: dt.date) -> tuple[tuple[Rule, Any, str], ...]:
-        """The (rule, function, plugin) of ``phase`` in force on ``day``, worked out once per day."""
-        key = (payer_id, id(policy), phase, day)
+        """The (rule, function, plugin) of ``phase`` in force on ``day``, worked out once per date segment."""
+        key = (payer_id, id(policy), phase, self._segment(policy, day))
         found = self._in_force.get(key)
         if found is None:
             found = tuple(entry for entry in self._plan(payer_id, policy, phase) if entry[0].active_on(day))
-            if len(self._in_force) >= 16_384:
-                self._in_force.clear()
             self._in_force[key] = found
         return found
 
