@@ -112,6 +112,10 @@ def _usable_finding(finding: Any) -> bool:
     )
 
 
+#: One rule of a compiled plan: the rule, its phase function, its plugin and its trigger codes (or None).
+_PlanEntry = tuple[Rule, Any, str, Any]
+
+
 class _Unusable(Exception):
     """What a plugin returned cannot be used (the message says why)."""
 
@@ -328,15 +332,23 @@ class Engine:
     """
 
     def __init__(
-        self, host: PluginHost | None = None, catalogue: CodeCatalogue | None = None, *, hook_timeout: float | None = None
+        self,
+        host: PluginHost | None = None,
+        catalogue: CodeCatalogue | None = None,
+        *,
+        hook_timeout: float | None = None,
+        compiled: bool = True,
     ) -> None:
         self.host = host if host is not None else PluginHost()
         self.catalogue = catalogue if catalogue is not None else default_catalogue()
         #: Seconds a third-party hook or rule may take (main thread only; 0: no limit).
         self.hook_timeout = _hook_timeout() if hook_timeout is None else hook_timeout
-        self._plans: dict[str, tuple[Policy, dict[str, tuple[tuple[Rule, Any, str], ...]]]] = {}
+        #: Skip a rule when none of its kind's trigger codes is on a line (``RuleKind.triggers``).
+        #: ``compiled=False`` runs every rule: the reference the compiled plans are tested against.
+        self.compiled = compiled
+        self._plans: dict[str, tuple[Policy, dict[str, tuple[_PlanEntry, ...]]]] = {}
         # (payer, policy, phase, date segment) -> the plan's rules in force in that segment
-        self._in_force: dict[tuple[str, int, str, int], tuple[tuple[Rule, Any, str], ...]] = {}
+        self._in_force: dict[tuple[str, int, str, int], tuple[_PlanEntry, ...]] = {}
         # policy id -> the dates where some rule comes into or goes out of force, sorted
         self._bounds: dict[int, tuple[Policy, list[dt.date]]] = {}
 
@@ -350,7 +362,7 @@ class Engine:
             self._bounds[id(policy)] = known
         return bisect.bisect_right(known[1], day)
 
-    def _plan_on(self, payer_id: str, policy: Policy, phase: str, day: dt.date) -> tuple[tuple[Rule, Any, str], ...]:
+    def _plan_on(self, payer_id: str, policy: Policy, phase: str, day: dt.date) -> tuple[_PlanEntry, ...]:
         """The (rule, function, plugin) of ``phase`` in force on ``day``, worked out once per date segment."""
         key = (payer_id, id(policy), phase, self._segment(policy, day))
         found = self._in_force.get(key)
@@ -359,23 +371,37 @@ class Engine:
             self._in_force[key] = found
         return found
 
-    def _plan(self, payer_id: str, policy: Policy, phase: str) -> tuple[tuple[Rule, Any, str], ...]:
-        """The (rule, function, plugin) of ``phase`` for a payer's policy, worked out once."""
+    def _plan(self, payer_id: str, policy: Policy, phase: str) -> tuple[_PlanEntry, ...]:
+        """The (rule, function, plugin, trigger codes) of ``phase`` for a payer's policy, worked out once."""
         cached = self._plans.get(payer_id)
         if cached is None or cached[0] is not policy:
             self._in_force.clear()  # a policy replaced: its rules in force are worked out again
             kinds = self.host.kinds
-            plans: dict[str, list[tuple[Rule, Any, str]]] = {}
+            plans: dict[str, list[_PlanEntry]] = {}
             for rule in policy.rules:
                 if not rule.enabled:
                     continue
                 kind = kinds[rule.kind]
                 plugin = CORE if kind.plugin in BUILTIN_MODULES else kind.plugin
+                trigger = self._trigger(kind.triggers, rule) if self.compiled else None
                 for name, function in kind.apply.items():
-                    plans.setdefault(name, []).append((rule, function, plugin))
+                    plans.setdefault(name, []).append((rule, function, plugin, trigger))
             cached = (policy, {name: tuple(entries) for name, entries in plans.items()})
             self._plans[payer_id] = cached
         return cached[1].get(phase, ())
+
+    @staticmethod
+    def _trigger(triggers: Any, rule: Rule) -> Any:
+        """A rule's trigger codes, or None (always run); a kind whose ``triggers`` fails always runs."""
+        if triggers is None:
+            return None
+        try:
+            found = triggers(rule)
+            if found is not None:
+                "" in found  # noqa: B015 - it must answer ``in``
+            return found
+        except Exception:
+            return None
 
     @property
     def payer_ids(self) -> tuple[str, ...]:
@@ -576,8 +602,10 @@ class Engine:
         ws.touched()
 
     def _run_phase(self, ws: _Worksheet, ctx: Context, phase: str, hook: str | None) -> None:
-        for rule, function, plugin in self._plan_on(ctx.payer.id, ctx.policy, phase, ctx.date_of_service):
+        for rule, function, plugin, trigger in self._plan_on(ctx.payer.id, ctx.policy, phase, ctx.date_of_service):
             lines = ws.lines  # changes only mutate lines, never add, drop or reorder them
+            if trigger is not None and not any(line.code in trigger for line in lines):
+                continue  # none of the codes this rule acts on is on the encounter: it would change nothing
             snapshot = ws.snapshot()
             if plugin == CORE:  # the builtin rule kinds: no time limit, and their errors are bugs
                 changes = list(function(rule, snapshot, ctx))

@@ -130,6 +130,10 @@ class Param:
 #: A rule function: given the rule, a snapshot of the lines and the context, return changes.
 RuleFunction = Callable[["Rule", tuple[ClaimLine, ...], "Context"], Iterable["Change"]]
 
+#: Given a rule, the codes at least one of which must be on a line for the rule to change anything
+#: (a :class:`~payerpolicy.codeset.CodeSet`, a set, anything with ``in``), or None: always run it.
+TriggerFunction = Callable[["Rule"], Any]
+
 
 @attrs.frozen
 class RuleKind:
@@ -138,6 +142,13 @@ class RuleKind:
     ``apply`` maps a phase name (see :data:`PHASES`) to the function run in that phase. Plugins
     register new kinds through the ``payerpolicy_rule_kinds`` hook; policy files then use them by
     ``kind = "name"``.
+
+    ``triggers`` (optional, a speed-up): given a rule of this kind, the codes at least one of
+    which must be on some line (of any status) for the rule to change anything, or None when the
+    rule must always run. The engine then skips the rule's functions on encounters with none of
+    those codes. It must be exact: a rule it skips would have returned no change
+    (tests/core/test_compiled.py runs every case file and thousands of synthetic encounters with
+    and without skipping). Leave it None when in doubt.
     """
 
     name: str
@@ -145,6 +156,7 @@ class RuleKind:
     apply: Mapping[str, RuleFunction] = attrs.field()
     params: Mapping[str, Param] = attrs.field(factory=dict)
     plugin: str = ""
+    triggers: TriggerFunction | None = None
 
     @apply.validator
     def _check_phases(self, _attr: Any, value: Mapping[str, RuleFunction]) -> None:

@@ -11,7 +11,8 @@ source is in the policy data.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import attrs
 
@@ -1048,6 +1049,21 @@ def _no_phase(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterabl
 CODES = Param("codes", required=True, doc="codes and ranges the rule applies to")
 _CARE_FIELDS = tuple(f.name for f in attrs.fields(Care))
 
+# Trigger codes (RuleKind.triggers): each kind below changes nothing unless a line carries one of
+# these codes, as its function shows (it only looks at lines whose code is in the parameter).
+_CMT_CODES = frozenset({*_CMT_LEVELS, "98943"})
+
+
+def _param(name: str) -> Callable[[Rule], Any]:
+    """Trigger codes from a ``codes`` parameter; None (always run) when the rule leaves it out."""
+    return lambda rule: rule.get(name)
+
+
+def _param_keys(name: str) -> Callable[[Rule], Any]:
+    """Trigger codes from the keys of a code-keyed table parameter."""
+    return lambda rule: frozenset(rule[name])
+
+
 CORE_KINDS: tuple[RuleKind, ...] = (
     RuleKind(
         "code_by_technique",
@@ -1066,6 +1082,7 @@ CORE_KINDS: tuple[RuleKind, ...] = (
         "Replace codes by this payer's equivalents.",
         apply={"code": apply_code_crosswalk},
         params={"map": Param("code_map", required=True)},
+        triggers=_param_keys("map"),
     ),
     RuleKind(
         "code_valid_for_dos",
@@ -1085,6 +1102,7 @@ CORE_KINDS: tuple[RuleKind, ...] = (
         "Codes a provider type must not bill (CORE-PROV-01).",
         apply={"screen": apply_provider_code_restriction},
         params={"codes": CODES, "providers": Param("names", required=True, choices=PROVIDER_TYPES)},
+        triggers=_param("codes"),
     ),
     RuleKind(
         "forbidden_code_choice",
@@ -1094,6 +1112,7 @@ CORE_KINDS: tuple[RuleKind, ...] = (
             "forbidden": Param("code_names", required=True, choices=TECHNIQUES, doc="code = [techniques it may not describe]"),
             "finding": Param("str", default="CODE_NOT_FOR_TECHNIQUE"),
         },
+        triggers=_param_keys("forbidden"),
     ),
     RuleKind(
         "bundled_code",
@@ -1104,6 +1123,7 @@ CORE_KINDS: tuple[RuleKind, ...] = (
             "status_name": Param("str", default="fee schedule status B, bundled", doc="how the payer's schedule marks them"),
             "finding": Param("str", default="BUNDLED_CODE_NOT_PAYABLE"),
         },
+        triggers=_param("codes"),
     ),
     RuleKind(
         "provider_eligibility",
@@ -1130,6 +1150,7 @@ CORE_KINDS: tuple[RuleKind, ...] = (
             "assistants": Param("names", default=("PTA", "OTA"), choices=PROVIDER_TYPES, doc="provider types that are assistants"),
             "de_minimis_percent": Param("int", default=10),
         },
+        triggers=_param("codes"),
     ),
     RuleKind(
         "same_time_block",
@@ -1148,18 +1169,21 @@ CORE_KINDS: tuple[RuleKind, ...] = (
                 doc="a level above the documented spinal regions: bill the supported level, or nothing",
             )
         },
+        triggers=lambda rule: _CMT_CODES,
     ),
     RuleKind(
         "cmt_same_region",
         "Soft-tissue codes in a CMT region are bundled; in another region they take the distinct-service modifier (CORE-SAME-01).",
         apply={"screen": screen_cmt_same_region, "modifiers": modifiers_cmt_same_region},
         params={"codes": CODES, "cmt_codes": Param("codes", required=True)},
+        triggers=_param("cmt_codes"),
     ),
     RuleKind(
         "em_with_procedure",
         "E/M beside a procedure: billed with 25 when separately identifiable, else not billed (CORE-MOD-03).",
         apply={"screen": screen_em_with_procedure, "modifiers": modifiers_em_with_procedure},
         params={"em_codes": Param("codes", required=True), "modifier": Param("str", default="25")},
+        triggers=_param("em_codes"),
     ),
     RuleKind(
         "merge_same_code", "One line per timed code per DOS, minutes added (CORE-TIME-02).", apply={"merge": _no_phase}
@@ -1229,6 +1253,7 @@ CORE_KINDS: tuple[RuleKind, ...] = (
             "providers": Param("names", choices=PROVIDER_TYPES),
             "elements": Param("str_list", required=True),
         },
+        triggers=_param("codes"),
     ),
     RuleKind(
         "notice",
@@ -1242,6 +1267,7 @@ CORE_KINDS: tuple[RuleKind, ...] = (
             "with_codes": Param("codes"),
             "providers": Param("names", choices=PROVIDER_TYPES),
         },
+        triggers=_param("when_codes"),
     ),
     RuleKind(
         "care_fact_required",
@@ -1257,6 +1283,7 @@ CORE_KINDS: tuple[RuleKind, ...] = (
             "severity": Param("name", default="warning", choices=("error", "expected_denial", "warning", "info")),
             "message": Param("str", required=True),
         },
+        triggers=_param("codes"),
     ),
     RuleKind(
         "claim_form_limits",
