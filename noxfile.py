@@ -35,6 +35,23 @@ def browser(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def spark(session: nox.Session) -> None:
+    """Run the Spark recipe (mapInArrow over the batch chunk function) on a local Spark session."""
+    import shutil
+
+    if shutil.which("java") is None:  # Spark 4 needs a Java 17 runtime: Debian's package
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        session.run(*sudo, "apt-get", "update", external=True)
+        session.run(*sudo, "apt-get", "install", "-y", "openjdk-17-jre-headless", external=True)
+    session.install("-e", ".[test,parquet]", "pyspark[sql]>=4.0")
+    # PAYERPOLICY_REQUIRE_SPARK: fail, never skip, if pyspark cannot be imported
+    session.run(
+        "pytest", "-m", "spark", "tests/spark", "-W", "ignore::FutureWarning", *session.posargs,
+        env={"PAYERPOLICY_REQUIRE_SPARK": "1"},
+    )  # fmt: skip
+
+
+@nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     """Check style and common mistakes with ruff."""
     session.install("ruff>=0.6")
