@@ -137,6 +137,12 @@ def _parser() -> argparse.ArgumentParser:
         help="how --summary prints: text (default) or json, one object with the counts and each payer's figures (implies --summary)",
     )
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (tcp://host:8786; needs payerpolicy[dask])")
+    p.add_argument(
+        "--history",
+        metavar="FILE",
+        help="claim history database (SQLite, created when missing): evaluate per patient in date order, derive visit"
+        " counts, prior massage visits and year-to-date therapy charges from earlier visits, and record these visits",
+    )
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress line on standard error (default: on a terminal)")
 
     p = sub.add_parser("ncci", help="NCCI edit tables")
@@ -281,6 +287,7 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
         "payerpolicy batch examples/month.jsonl --out month-out.jsonl --summary",
         "payerpolicy batch visits.parquet --out results.parquet --payers medicare,aetna --format json",
         "payerpolicy batch visits.jsonl --out results.jsonl --resume        # after an interrupted run",
+        "payerpolicy batch examples/history_month.jsonl --history month.db --out out.jsonl   # counters from claim history",
     ),
     "ncci": ("payerpolicy ncci import --ptp f1.txt f2.txt f3.txt f4.txt --mue mue.csv --out ~/ncci-2025q1",),
     "ncci import": (
@@ -323,7 +330,9 @@ def _add_examples(parser: argparse.ArgumentParser) -> None:
 
 
 #: Arguments that name files or directories, for the completion script (by ``dest``).
-_FILE_ARGS = ("encounter", "input", "batch_output", "file", "out", "x12_envelope", "ptp", "mue", "table", "claim", "payer_map")
+_FILE_ARGS = (
+    "encounter", "input", "batch_output", "file", "out", "x12_envelope", "ptp", "mue", "table", "claim", "payer_map", "history",
+)  # fmt: skip
 _DIR_ARGS = ("dir",)
 
 
@@ -399,6 +408,7 @@ def _run(args: argparse.Namespace) -> int:
             strict=args.strict,
             scheduler=args.scheduler,
             progress=args.progress,
+            history=args.history,
         )
         if args.format == "json":
             import json
