@@ -201,6 +201,12 @@ def _parser() -> argparse.ArgumentParser:
         help="time a client has to send its request body, else 408 (default: 30)",
     )
     p.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info")
+    p.add_argument(
+        "--history",
+        metavar="FILE",
+        help="claim history database (SQLite, created when missing): counters derived from earlier visits;"
+        ' a POST /v1/check with "record": true records the visit',
+    )
 
     p = sub.add_parser(
         "scrub",
@@ -301,7 +307,11 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
         "payerpolicy policy check policies/codes.toml",
         "payerpolicy policy check my_payer.toml --format json",
     ),
-    "serve": ("payerpolicy serve", "payerpolicy serve --host 0.0.0.0 --port 8080 --timeout 5"),
+    "serve": (
+        "payerpolicy serve",
+        "payerpolicy serve --host 0.0.0.0 --port 8080 --timeout 5",
+        "payerpolicy serve --history clinic.db     # POST /v1/check with \"record\": true records the visit",
+    ),
     "new-plugin": ("payerpolicy new-plugin acme_blue --extends commercial --dir ~/src",),
     "completion": (
         "payerpolicy completion bash > ~/.local/share/bash-completion/completions/payerpolicy",
@@ -671,19 +681,26 @@ def _serve(args: argparse.Namespace) -> int:
             f"the HTTP service needs {', '.join(_SERVER_PACKAGES)}; not installed: {', '.join(missing)}: "
             "pip install 'payerpolicy[server]'"
         )
+    from .history import SQLiteHistory
     from .service.server import serve
 
     engine = Engine(PluginHost(strict=True)) if args.strict else None
-    serve(
-        args.host,
-        args.port,
-        engine=engine,
-        max_body=args.max_body,
-        timeout=args.timeout,
-        log_level=args.log_level,
-        workers=args.workers,
-        read_timeout=args.read_timeout,
-    )
+    history = SQLiteHistory(args.history) if args.history else None
+    try:
+        serve(
+            args.host,
+            args.port,
+            engine=engine,
+            max_body=args.max_body,
+            timeout=args.timeout,
+            log_level=args.log_level,
+            workers=args.workers,
+            read_timeout=args.read_timeout,
+            history=history,
+        )
+    finally:
+        if history is not None:
+            history.close()
     return 0
 
 

@@ -399,6 +399,12 @@ def _api_defs(ref: str, payers: Sequence[str]) -> dict[str, Schema]:
             {
                 "encounter": {"$ref": ref + "Encounter"},
                 "payer": {**payer_id, "description": "Payer id (GET /v1/payers)."},
+                "record": {
+                    "anyOf": [{"type": "boolean"}, {"type": "null"}],
+                    "description": "Record this visit in the service's claim history (`serve --history FILE`); needs the"
+                    " encounter's patient and id; recording the same id again replaces it. Absent, null or false: a"
+                    " what-if that never writes history (counters are still derived from it).",
+                },
             },
             required=["encounter", "payer"],
             description="One encounter and the payer to evaluate it for.",

@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -131,6 +132,7 @@ class SQLiteHistory:
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 60.0) -> None:
         self.path = Path(path)
+        self._lock = threading.Lock()  # one connection, several threads (the HTTP service): one at a time
         if self.path.is_dir():
             raise PayerPolicyError(f"{self.path}: --history is a directory; expected a database file name")
         try:
@@ -183,7 +185,8 @@ class SQLiteHistory:
 
     def visits(self, patient: str) -> list[Visit]:
         """Every recorded visit of ``patient``."""
-        rows = self._db.execute(f"SELECT {_COLUMNS} FROM visits WHERE patient = ?", (patient,)).fetchall()
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM visits WHERE patient = ?", (patient,)).fetchall()
         return [
             Visit(
                 encounter=r[0],
@@ -220,6 +223,12 @@ class SQLiteHistory:
             return
         updates = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in (_COLUMNS + ", recorded_at").split(",")[1:])
         try:
+            self._locked_write(rows, updates)
+        except sqlite3.OperationalError as exc:
+            raise PayerPolicyError(f"{self.path}: cannot write the history database ({exc})") from None
+
+    def _locked_write(self, rows: Sequence[tuple[object, ...]], updates: str) -> None:
+        with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(
@@ -231,16 +240,16 @@ class SQLiteHistory:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        except sqlite3.OperationalError as exc:
-            raise PayerPolicyError(f"{self.path}: cannot write the history database ({exc})") from None
 
     def count(self) -> int:
         """How many visits are recorded (every patient)."""
-        return int(self._db.execute("SELECT count(*) FROM visits").fetchone()[0])
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM visits").fetchone()[0])
 
     def close(self) -> None:
         """Close the connection (the write-ahead log is checkpointed by SQLite)."""
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     def __enter__(self) -> SQLiteHistory:
         return self
