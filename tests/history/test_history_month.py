@@ -194,14 +194,13 @@ def test_a_part_redone_after_its_visits_were_recorded_counts_them_once(runs: dic
 
 def test_two_batch_processes_writing_one_history_file_at_once(runs: dict[str, Path], tmp_path: Path) -> None:
     db = tmp_path / "shared.db"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "payerpolicy", "batch", str(MONTH), "--history", str(db), "--out", str(tmp_path / f"{n}.jsonl"),
-             "--payers", ",".join(PAYERS), "--trace", "--chunk-size", "16", "--workers", "1"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        for n in range(2)
-    ]
+    def command(n: int) -> list[str]:
+        return [
+            sys.executable, "-m", "payerpolicy", "batch", str(MONTH), "--history", str(db), "--out",
+            str(tmp_path / f"{n}.jsonl"), "--payers", ",".join(PAYERS), "--trace", "--chunk-size", "16", "--workers", "1",
+        ]  # fmt: skip
+
+    procs = [subprocess.Popen(command(n), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(2)]
     for proc in procs:
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
@@ -235,5 +234,5 @@ def test_a_file_that_is_not_a_history_database_stops_the_run_before_any_work(tmp
     assert not (tmp_path / "o.jsonl.partial").exists()
     text = tmp_path / "notes.db"
     text.write_text("not a database at all, just some text that is long enough to be a header" * 10)
-    with pytest.raises(PayerPolicyError, match="notes.db: not a usable payerpolicy history database"):
+    with pytest.raises(PayerPolicyError, match=r"notes\.db: not a usable payerpolicy history database"):
         SQLiteHistory(text)
