@@ -140,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--history",
         metavar="FILE",
-        help="claim history database (SQLite, created when missing): evaluate per patient in date order, derive visit"
+        help="claim history: a SQLite file (created when missing) or a postgresql:// URL (payerpolicy[postgres]): evaluate per patient in date order, derive visit"
         " counts, prior massage visits and year-to-date therapy charges from earlier visits, and record these visits",
     )
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress line on standard error (default: on a terminal)")
@@ -204,7 +204,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--history",
         metavar="FILE",
-        help="claim history database (SQLite, created when missing): counters derived from earlier visits;"
+        help="claim history: a SQLite file (created when missing) or a postgresql:// URL: counters derived from earlier visits;"
         ' a POST /v1/check with "record": true records the visit',
     )
 

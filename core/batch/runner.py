@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from ..evaluation.errors import PayerPolicyError
-from ..history import HistoryStore, SQLiteHistory, Tracker, Visit
+from ..history import HistoryStore, Tracker, Visit, history_label, open_history
 from .chunks import (
     JSONL_SUFFIXES,
     STATE_VERSION,
@@ -401,8 +401,8 @@ def run_batch(
     :param on_chunk: called in this process after each part is safely written (used by tests).
     :param engine: an :class:`~payerpolicy.Engine` of your own (say, with extra plugins registered).
         Worker processes cannot share it, so it needs ``workers=1`` and no ``scheduler``.
-    :param history: claim history: a SQLite file name (created when missing) or a
-        :class:`~payerpolicy.history.HistoryStore`. Records are then evaluated in patient and date
+    :param history: claim history: a SQLite file name (created when missing), a ``postgresql://``
+        URL (extra ``payerpolicy[postgres]``) or a :class:`~payerpolicy.history.HistoryStore`. Records are then evaluated in patient and date
         order (rows are written in that order; ``record`` stays the input position), the counters
         an encounter leaves out are derived from the patient's earlier visits, and each chunk's
         visits are recorded when its part is committed (docs/history.md). None: no history, the
@@ -437,8 +437,8 @@ def run_batch(
     store: HistoryStore | None = None
     own_store = isinstance(history, str | os.PathLike)
     if isinstance(history, str | os.PathLike):
-        settings["history"] = str(Path(history).resolve())
-        store = SQLiteHistory(history)  # a file that is not a history database fails before any work
+        settings["history"] = history_label(history)
+        store = open_history(history)  # a file that is not a history database fails before any work
     elif history is not None:
         settings["history"] = str(getattr(history, "path", type(history).__name__))
         store = history

@@ -14,6 +14,7 @@ the HTTP service.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ..evaluation.errors import PayerPolicyError
@@ -44,9 +45,31 @@ __all__ = [
     "check_with_history",
     "derive",
     "discipline_of",
+    "history_label",
+    "open_history",
     "technique_rule",
     "with_trace",
 ]
+
+
+def open_history(spec: str | os.PathLike[str]) -> HistoryStore:
+    """The store ``--history SPEC`` names: a ``postgresql://`` URL (extra ``payerpolicy[postgres]``) or a SQLite file."""
+    if isinstance(spec, str) and spec.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresHistory
+
+        return PostgresHistory(spec)
+    return SQLiteHistory(spec)
+
+
+def history_label(spec: str | os.PathLike[str]) -> str:
+    """How ``spec`` is named in a batch run's state: the file's absolute path, or the URL without its password."""
+    if isinstance(spec, str) and spec.startswith(("postgresql://", "postgres://")):
+        from .postgres import redact
+
+        return redact(spec)
+    from pathlib import Path
+
+    return str(Path(spec).resolve())
 
 
 def check_with_history(
