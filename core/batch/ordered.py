@@ -87,7 +87,7 @@ def ordered_chunks(
     db = _build(src, work / ORDER_FILE)
     try:
         rows = db.execute(
-            "SELECT position, item FROM records ORDER BY patient IS NOT NULL, patient, date, ident, position"
+            "SELECT position, patient IS NOT NULL, item FROM records ORDER BY patient IS NOT NULL, patient, date, ident, position"
             " LIMIT -1 OFFSET ?",
             (skip,),
         )
@@ -96,14 +96,15 @@ def ordered_chunks(
         positions: list[int] = []
         derived: list[Any] = []
         visits: list[Visit] = []
-        for position, blob in rows:
+        for position, has_patient, blob in rows:
             source, kind, payload = pickle.loads(blob)
             found = None
-            try:
-                data, _ = _decode(source, kind, payload)
-                found = tracker.derive(Encounter.from_mapping(data, catalogue=tracker.engine.catalogue))
-            except Exception:  # not a valid encounter: the worker writes its error row
-                found = None
+            if has_patient:  # without a patient key history has nothing to say: no need to read it here
+                try:
+                    data, _ = _decode(source, kind, payload)
+                    found = tracker.derive(Encounter.from_mapping(data, catalogue=tracker.engine.catalogue))
+                except Exception:  # not a valid encounter: the worker writes its error row
+                    found = None
             items.append((source, kind, payload))
             positions.append(position)
             derived.append(found)
