@@ -7,6 +7,7 @@ SQLite file. The driver is psycopg 3, imported only here.
 
 from __future__ import annotations
 
+import importlib
 import threading
 import urllib.parse
 from collections.abc import Iterable
@@ -77,7 +78,7 @@ class PostgresHistory:
         self.path = self.url  # what batch's state file and messages show
         self._lock = threading.Lock()
         try:
-            import psycopg
+            psycopg: Any = importlib.import_module("psycopg")  # optional extra: typed as Any, no stubs needed
         except ImportError:
             raise PayerPolicyError(
                 f"{self.url}: a PostgreSQL history needs psycopg, which is not installed: pip install 'payerpolicy[postgres]'"

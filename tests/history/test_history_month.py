@@ -236,3 +236,18 @@ def test_a_file_that_is_not_a_history_database_stops_the_run_before_any_work(tmp
     text.write_text("not a database at all, just some text that is long enough to be a header" * 10)
     with pytest.raises(PayerPolicyError, match=r"notes\.db: not a usable payerpolicy history database"):
         SQLiteHistory(text)
+
+
+def test_the_report_shows_what_history_found(runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib", reason="needs payerpolicy[report]")
+    pages = {}
+    for name in ("with", "without"):
+        page = tmp_path / f"{name}.html"
+        assert main(["report", str(runs[name]), "--out", str(page)]) == 0
+        pages[name] = page.read_text("utf-8")
+    capsys.readouterr()
+    costs = pages["with"][pages["with"].index('id="finding-costs"') :]
+    costs = costs[: costs.index("</table>")]
+    assert "CA_VISIT_CAP_EXCEEDED" in costs  # 4 visits' lines, expected to be denied
+    for code in ("CA_VISIT_CAP_EXCEEDED", "MASSAGE_AUDIT_TRIGGER_VISITS", "KX_THRESHOLD_EXCEEDED"):
+        assert code in pages["with"] and code not in pages["without"], code
