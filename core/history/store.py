@@ -14,15 +14,17 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import attrs
 
 from ..evaluation.errors import PayerPolicyError
+
+_T = TypeVar("_T")
 
 __all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "HistoryStore", "SQLiteHistory", "Visit"]
 
@@ -139,15 +141,35 @@ class SQLiteHistory:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             raise PayerPolicyError(f"{self.path}: cannot open the history database ({exc})") from None
+        self._timeout = timeout
         try:
             self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            self._prepare()
+            self._retry(self._prepare)
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise PayerPolicyError(f"{self.path}: not a usable payerpolicy history database ({exc})") from None
         except PayerPolicyError:
             self._db.close()
             raise
+
+    def _retry(self, work: Callable[[], _T]) -> _T:
+        """Run ``work``, again while another process holds a lock SQLite does not wait for.
+
+        SQLite's busy timeout covers most waits, but not all: switching a new file to the
+        write-ahead log, or a reader meeting another process's log recovery, can answer "database
+        is locked" at once. Those are retried with a growing pause, up to the store's timeout.
+        """
+        deadline = time.monotonic() + self._timeout
+        pause = 0.01
+        while True:
+            try:
+                return work()
+            except sqlite3.OperationalError as exc:
+                text = str(exc)
+                if ("locked" not in text and "busy" not in text) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
     def _prepare(self) -> None:
         db = self._db
@@ -186,7 +208,9 @@ class SQLiteHistory:
     def visits(self, patient: str) -> list[Visit]:
         """Every recorded visit of ``patient``."""
         with self._lock:
-            rows = self._db.execute(f"SELECT {_COLUMNS} FROM visits WHERE patient = ?", (patient,)).fetchall()
+            rows = self._retry(
+                lambda: self._db.execute(f"SELECT {_COLUMNS} FROM visits WHERE patient = ?", (patient,)).fetchall()
+            )
         return [
             Visit(
                 encounter=r[0],
@@ -223,7 +247,7 @@ class SQLiteHistory:
             return
         updates = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in (_COLUMNS + ", recorded_at").split(",")[1:])
         try:
-            self._locked_write(rows, updates)
+            self._retry(lambda: self._locked_write(rows, updates))
         except sqlite3.OperationalError as exc:
             raise PayerPolicyError(f"{self.path}: cannot write the history database ({exc})") from None
 

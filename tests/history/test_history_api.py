@@ -167,11 +167,10 @@ def _writer(path: str, start: int) -> None:
     store.close()
 
 
-def test_two_processes_record_into_one_file_at_once(tmp_path: Path) -> None:
-    path = str(tmp_path / "h.db")
-    SQLiteHistory(path).close()
+def test_processes_create_and_record_into_one_file_at_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "h.db")  # a new file: the processes also race to create it and switch it to WAL
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(path, start)) for start in (0, 100)]  # 100..199 written by both
+    procs = [ctx.Process(target=_writer, args=(path, start)) for start in (0, 100, 50, 100)]  # overlapping ids
     for p in procs:
         p.start()
     for p in procs:
