@@ -179,3 +179,16 @@ def test_processes_create_and_record_into_one_file_at_once(tmp_path: Path) -> No
     with SQLiteHistory(path) as store:
         assert store.count() == 300
         assert sorted(v.encounter for n in range(7) for v in store.visits(f"p{n}")) == [f"E{i:04d}" for i in range(300)]
+
+
+def test_the_aetna_improvement_clock_counts_from_the_episodes_first_visit(tmp_path: Path) -> None:
+    with SQLiteHistory(tmp_path / "h.db") as store:
+        payerpolicy.check(_dc(3, "V1", improvement_documented=False), "aetna", history=store, record=True)
+        day14 = payerpolicy.check(_dc(17, "V2", improvement_documented=False), "aetna", history=store, record=True)
+        day15 = payerpolicy.check(_dc(18, "V3", improvement_documented=False), "aetna", history=store)
+        alone = payerpolicy.check(_dc(18, "V3", improvement_documented=False), "aetna")
+    assert "AETNA_CPB0107_NO_IMPROVEMENT_2WK" not in [f.code for f in day14.findings]
+    assert _history(day15)["care.episode_start"] == (None, "2025-03-03", "from claim history: day 15 of the episode; its first recorded visit or given start")
+    finding = next(f for f in day15.findings if f.code == "AETNA_CPB0107_NO_IMPROVEMENT_2WK")
+    assert finding.message.startswith("day 15 of the episode (started 2025-03-03), no documented improvement after 14 days")
+    assert not any(f.code.startswith("AETNA_CPB0107") for f in alone.findings)
