@@ -402,11 +402,11 @@ def run_batch(
     :param engine: an :class:`~payerpolicy.Engine` of your own (say, with extra plugins registered).
         Worker processes cannot share it, so it needs ``workers=1`` and no ``scheduler``.
     :param history: claim history: a SQLite file name (created when missing), a ``postgresql://``
-        URL (extra ``payerpolicy[postgres]``) or a :class:`~payerpolicy.history.HistoryStore`. Records are then evaluated in patient and date
-        order (rows are written in that order; ``record`` stays the input position), the counters
-        an encounter leaves out are derived from the patient's earlier visits, and each chunk's
-        visits are recorded when its part is committed (docs/history.md). None: no history, the
-        rows in input order.
+        URL (extra ``payerpolicy[postgres]``) or a :class:`~payerpolicy.history.HistoryStore`.
+        Records are then evaluated in patient and date order (rows are written in that order;
+        ``record`` stays the input position), the counters an encounter leaves out are derived
+        from the patient's earlier visits, and each chunk's visits are recorded when its part is
+        committed (docs/history.md). None: no history, the rows in input order.
     """
     src = Path(input)
     dst = Path(out)
