@@ -16,7 +16,7 @@ ROOT = Path(__file__).parent
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
     """Run the test suite against an installed payerpolicy (cases, units, CLI, HTTP service, wheel)."""
-    session.install("-e", ".[test,parquet,dask,fhir,x12,report,server,server-test]")
+    session.install("-e", ".[test,parquet,dask,fhir,x12,report,server,server-test,postgres]")
     session.run("pytest", *session.posargs)
 
 

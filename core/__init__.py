@@ -11,6 +11,11 @@ Embedding in a few lines::
 
 ``check`` and ``compare`` use a default :class:`Engine` built once per process from the installed
 plugins; pass ``engine=`` to use your own (for example with extra plugins registered).
+
+Claim history (docs/history.md): ``check(encounter, payer, history=store, record=True)`` derives
+visit counts, prior massage visits and year-to-date therapy charges from the visits ``store``
+(:class:`payerpolicy.history.SQLiteHistory`) holds for the encounter's ``patient``, and records
+this visit; ``record=False`` (the default) is a what-if that never writes.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from .evaluation.model import (
     TraceEntry,
 )
 from .evaluation.policy import Policy, Rule, load_policy
+from .history import HistoryStore, check_with_history
 
 _install_aliases()
 
@@ -99,9 +105,26 @@ def _encounter(encounter: Encounter | Mapping[str, Any]) -> Encounter:
     return encounter if isinstance(encounter, Encounter) else Encounter.from_mapping(encounter)
 
 
-def check(encounter: Encounter | Mapping[str, Any], payer: str, *, engine: Engine | None = None) -> Outcome:
-    """Evaluate one encounter (an :class:`Encounter` or format-v1 data) for one payer."""
-    return (engine or default_engine()).check(_encounter(encounter), payer)
+def check(
+    encounter: Encounter | Mapping[str, Any],
+    payer: str,
+    *,
+    engine: Engine | None = None,
+    history: HistoryStore | None = None,
+    record: bool = False,
+) -> Outcome:
+    """Evaluate one encounter (an :class:`Encounter` or format-v1 data) for one payer.
+
+    With ``history`` (a :class:`~payerpolicy.history.HistoryStore`), the care counters the
+    encounter leaves out are derived from the patient's recorded visits, and the trace says which
+    value was used; ``record=True`` also records this visit (it needs ``patient`` and ``id``).
+    """
+    eng = engine or default_engine()
+    if history is None:
+        if record:
+            raise PayerPolicyError("record=True needs a history store (history=...)")
+        return eng.check(_encounter(encounter), payer)
+    return check_with_history(eng, _encounter(encounter), payer, history, record=record)
 
 
 def compare(

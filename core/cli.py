@@ -137,6 +137,12 @@ def _parser() -> argparse.ArgumentParser:
         help="how --summary prints: text (default) or json, one object with the counts and each payer's figures (implies --summary)",
     )
     p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (tcp://host:8786; needs payerpolicy[dask])")
+    p.add_argument(
+        "--history",
+        metavar="FILE",
+        help="claim history: a SQLite file (created when missing) or a postgresql:// URL (payerpolicy[postgres]): evaluate per patient in date order, derive visit"
+        " counts, prior massage visits and year-to-date therapy charges from earlier visits, and record these visits",
+    )
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress line on standard error (default: on a terminal)")
 
     p = sub.add_parser("ncci", help="NCCI edit tables")
@@ -195,6 +201,12 @@ def _parser() -> argparse.ArgumentParser:
         help="time a client has to send its request body, else 408 (default: 30)",
     )
     p.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info")
+    p.add_argument(
+        "--history",
+        metavar="FILE",
+        help="claim history: a SQLite file (created when missing) or a postgresql:// URL: counters derived from earlier visits;"
+        ' a POST /v1/check with "record": true records the visit',
+    )
 
     p = sub.add_parser(
         "scrub",
@@ -281,6 +293,7 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
         "payerpolicy batch examples/month.jsonl --out month-out.jsonl --summary",
         "payerpolicy batch visits.parquet --out results.parquet --payers medicare,aetna --format json",
         "payerpolicy batch visits.jsonl --out results.jsonl --resume        # after an interrupted run",
+        "payerpolicy batch examples/history_month.jsonl --history month.db --out out.jsonl   # counters from claim history",
     ),
     "ncci": ("payerpolicy ncci import --ptp f1.txt f2.txt f3.txt f4.txt --mue mue.csv --out ~/ncci-2025q1",),
     "ncci import": (
@@ -294,7 +307,11 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
         "payerpolicy policy check policies/codes.toml",
         "payerpolicy policy check my_payer.toml --format json",
     ),
-    "serve": ("payerpolicy serve", "payerpolicy serve --host 0.0.0.0 --port 8080 --timeout 5"),
+    "serve": (
+        "payerpolicy serve",
+        "payerpolicy serve --host 0.0.0.0 --port 8080 --timeout 5",
+        "payerpolicy serve --history clinic.db     # POST /v1/check with \"record\": true records the visit",
+    ),
     "new-plugin": ("payerpolicy new-plugin acme_blue --extends commercial --dir ~/src",),
     "completion": (
         "payerpolicy completion bash > ~/.local/share/bash-completion/completions/payerpolicy",
@@ -323,7 +340,9 @@ def _add_examples(parser: argparse.ArgumentParser) -> None:
 
 
 #: Arguments that name files or directories, for the completion script (by ``dest``).
-_FILE_ARGS = ("encounter", "input", "batch_output", "file", "out", "x12_envelope", "ptp", "mue", "table", "claim", "payer_map")
+_FILE_ARGS = (
+    "encounter", "input", "batch_output", "file", "out", "x12_envelope", "ptp", "mue", "table", "claim", "payer_map", "history",
+)  # fmt: skip
 _DIR_ARGS = ("dir",)
 
 
@@ -399,6 +418,7 @@ def _run(args: argparse.Namespace) -> int:
             strict=args.strict,
             scheduler=args.scheduler,
             progress=args.progress,
+            history=args.history,
         )
         if args.format == "json":
             import json
@@ -661,19 +681,26 @@ def _serve(args: argparse.Namespace) -> int:
             f"the HTTP service needs {', '.join(_SERVER_PACKAGES)}; not installed: {', '.join(missing)}: "
             "pip install 'payerpolicy[server]'"
         )
+    from .history import SQLiteHistory
     from .service.server import serve
 
     engine = Engine(PluginHost(strict=True)) if args.strict else None
-    serve(
-        args.host,
-        args.port,
-        engine=engine,
-        max_body=args.max_body,
-        timeout=args.timeout,
-        log_level=args.log_level,
-        workers=args.workers,
-        read_timeout=args.read_timeout,
-    )
+    history = SQLiteHistory(args.history) if args.history else None
+    try:
+        serve(
+            args.host,
+            args.port,
+            engine=engine,
+            max_body=args.max_body,
+            timeout=args.timeout,
+            log_level=args.log_level,
+            workers=args.workers,
+            read_timeout=args.read_timeout,
+            history=history,
+        )
+    finally:
+        if history is not None:
+            history.close()
     return 0
 
 

@@ -15,6 +15,8 @@ from ..evaluation.errors import EncounterError, PayerPolicyError
 from ..evaluation.model import Encounter, Outcome
 from ..evaluation.text import check_text
 from ..formats.io import parse_json, read_encounter_data
+from ..history.counters import apply as apply_history
+from ..history.counters import with_trace
 
 STATE_VERSION = 1
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -31,10 +33,17 @@ class Chunk:
     ``items`` holds ``(source, kind, payload)``: kind ``json`` with the raw JSON text (bytes or
     str), ``file`` with the path of a .json/.toml file, or ``data`` with a decoded mapping (a
     Parquet row). ``first`` is the position of the first record in the whole input (0-based).
+
+    With claim history (``--history``) records come in patient and date order: ``first`` is then
+    the place of the chunk in that order, ``positions`` the input position of each item (its
+    ``record``), and ``derived`` the history-derived counters of each item
+    (:class:`payerpolicy.history.Derived` or None), worked out by the parent process.
     """
 
     first: int
     items: tuple[tuple[str, str, Any], ...]
+    positions: tuple[int, ...] = ()
+    derived: tuple[Any, ...] = ()
 
 
 @attrs.define
@@ -167,11 +176,12 @@ def evaluate_chunk(
     rows = _Rows()
     invalid = 0
     for offset, (source, kind, payload) in enumerate(chunk.items):
-        record = chunk.first + offset
+        record = chunk.positions[offset] if chunk.positions else chunk.first + offset
+        derived = chunk.derived[offset] if chunk.derived else None
         ident: str | None = None
         try:
             data, ident = _decode(source, kind, payload)
-            encounter = Encounter.from_mapping(data, catalogue=eng.catalogue)
+            encounter = apply_history(Encounter.from_mapping(data, catalogue=eng.catalogue), derived)
         except EncounterError as exc:
             invalid += 1
             err = exc if exc.file else exc.with_file(source)
@@ -194,6 +204,7 @@ def evaluate_chunk(
                 )
                 rows.add(record, source, ident, payer, None, _error("", str(exc), text))
                 continue
+            outcome = with_trace(outcome, derived)
             figures = stats[payer].count(outcome)
             data = outcome.to_mapping(trace=trace)
             rows.add(record, source, outcome.encounter, payer, data, None, figures)

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from ..evaluation.errors import PayerPolicyError
+from ..history import HistoryStore, Tracker, Visit, history_label, open_history
 from .chunks import (
     JSONL_SUFFIXES,
     STATE_VERSION,
@@ -30,6 +31,7 @@ from .chunks import (
     evaluate_chunk,
     process_engine,
 )
+from .ordered import ordered_chunks
 from .records import input_kind, iter_chunks
 
 
@@ -258,8 +260,12 @@ class _Work:
         """Records completed so far (the parts cover records 0..done-1)."""
         return self.parts[-1][1] + self.parts[-1][2] if self.parts else 0
 
-    def add(self, result: ChunkResult, fmt: OutputFormat) -> None:
-        """Write one chunk's rows as a part, then record it in the journal."""
+    def add(self, result: ChunkResult, fmt: OutputFormat, before_journal: Callable[[], None] | None = None) -> None:
+        """Write one chunk's rows as a part, then record it in the journal.
+
+        ``before_journal`` runs once the part is in place and before its journal line (claim
+        history is committed there: a part that is journalled always has its visits recorded).
+        """
         name = f"part-{len(self.parts):06d}.{fmt}"
         path = self.dir / name
         if fmt == "parquet":
@@ -269,6 +275,8 @@ class _Work:
             os.replace(tmp, path)
         else:
             _write_atomic(path, result.data)
+        if before_journal is not None:
+            before_journal()
         entry = {
             "file": name,
             "first": result.first,
@@ -376,6 +384,7 @@ def run_batch(
     progress: bool | None = None,
     on_chunk: Callable[[ChunkResult], None] | None = None,
     engine: Any = None,
+    history: str | os.PathLike[str] | HistoryStore | None = None,
 ) -> BatchResult:
     """Evaluate every encounter of ``input`` for ``payers`` and write the rows to ``out``.
 
@@ -392,6 +401,12 @@ def run_batch(
     :param on_chunk: called in this process after each part is safely written (used by tests).
     :param engine: an :class:`~payerpolicy.Engine` of your own (say, with extra plugins registered).
         Worker processes cannot share it, so it needs ``workers=1`` and no ``scheduler``.
+    :param history: claim history: a SQLite file name (created when missing), a ``postgresql://``
+        URL (extra ``payerpolicy[postgres]``) or a :class:`~payerpolicy.history.HistoryStore`.
+        Records are then evaluated in patient and date order (rows are written in that order;
+        ``record`` stays the input position), the counters an encounter leaves out are derived
+        from the patient's earlier visits, and each chunk's visits are recorded when its part is
+        committed (docs/history.md). None: no history, the rows in input order.
     """
     src = Path(input)
     dst = Path(out)
@@ -411,7 +426,7 @@ def run_batch(
         engine.host.payer(pid)  # unknown ids fail before any work
     if len(set(ids)) != len(ids):
         raise PayerPolicyError(f"--payers lists a payer twice: {', '.join(ids)}")
-    settings = {
+    settings: dict[str, Any] = {
         "input": _fingerprint(src),
         "payers": ids,
         "format": fmt,
@@ -419,18 +434,43 @@ def run_batch(
         "strict": strict,
         "chunk_size": chunk_size,
     }
+    store: HistoryStore | None = None
+    own_store = isinstance(history, str | os.PathLike)
+    if isinstance(history, str | os.PathLike):
+        settings["history"] = history_label(history)
+        store = open_history(history)  # a file that is not a history database fails before any work
+    elif history is not None:
+        settings["history"] = str(getattr(history, "path", type(history).__name__))
+        store = history
     try:
         work = _Work(dst, settings, ids, resume)
     except OSError as exc:
+        if own_store and store is not None:
+            store.close()
         raise PayerPolicyError(f"{dst}: cannot create the work directory {dst.name}.partial ({exc.strerror or exc})") from None
+    except BaseException:
+        if own_store and store is not None:
+            store.close()
+        raise
     resumed_from = work.done
     started = time.monotonic()
     bar = _Progress(sys.stderr.isatty() if progress is None else progress, resumed_from)
-    chunks = iter_chunks(src, chunk_size, skip=resumed_from)
+    pending: dict[int, list[Visit]] = {}
+    chunks: Iterator[Chunk]
+    if store is not None:
+        chunks = ordered_chunks(src, work.dir, chunk_size, resumed_from, Tracker(store, engine), pending)
+    else:
+        chunks = iter_chunks(src, chunk_size, skip=resumed_from)
     job = functools.partial(evaluate_chunk, payers=ids, output=fmt, trace=trace, strict=strict)
 
+    def commit_history(first: int) -> Callable[[], None] | None:
+        if store is None:
+            return None
+        keeping = store
+        return lambda: keeping.record(pending.pop(first, []))
+
     def keep(result: ChunkResult) -> None:
-        work.add(result, fmt)
+        work.add(result, fmt, commit_history(result.first))
         bar.update(work.done)
         if on_chunk is not None:
             on_chunk(result)
@@ -458,6 +498,9 @@ def run_batch(
     except BaseException:
         work.abandon()  # OUT.partial/ stays for --resume when it holds a part
         raise
+    finally:
+        if own_store and store is not None:
+            store.close()
     bar.update(work.done, final=True)
     counts = work.counts()
     if not counts.reconciled:  # pragma: no cover - a bug, never a user's mistake

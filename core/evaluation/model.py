@@ -357,7 +357,18 @@ class Procedure:
     billed: Billed | None = None
 
 
-_ENCOUNTER_KEYS = ("id", "date_of_service", "provider", "care", "diagnoses", "services", "procedures", "documentation")
+_ENCOUNTER_KEYS = (
+    "id",
+    "date_of_service",
+    "provider",
+    "care",
+    "diagnoses",
+    "services",
+    "procedures",
+    "documentation",
+    "patient",
+    "episode",
+)
 _PROVIDER_KEYS = ("type", "npi")
 _CARE_KEYS = tuple(f.name for f in attrs.fields(Care))
 _SERVICE_KEYS = (
@@ -383,6 +394,10 @@ class Encounter:
     Build one from JSON-like data with :meth:`from_mapping`; write it back with :meth:`to_mapping`.
     ``documentation`` is None when the caller did not say what the note contains (documentation
     checks are then skipped), or the tuple of elements present in the note.
+
+    ``patient`` and ``episode`` are opaque keys (a pseudonymous patient id, never a name; an
+    episode or injury id) that claim history (:mod:`payerpolicy.history`) counts visits by; no rule
+    reads them and payerpolicy never logs them.
     """
 
     date_of_service: dt.date
@@ -393,6 +408,8 @@ class Encounter:
     services: tuple[Service, ...] = attrs.field(default=(), converter=_tuple)
     procedures: tuple[Procedure, ...] = attrs.field(default=(), converter=_tuple)
     documentation: tuple[str, ...] | None = None
+    patient: str | None = None
+    episode: str | None = None
 
     @property
     def as_billed(self) -> bool:
@@ -411,6 +428,10 @@ class Encounter:
         r = _Reader(data, "")
         r.check_keys(_ENCOUNTER_KEYS)
         enc_id = r.text("id")
+        patient = r.text("patient")
+        episode = r.text("episode")
+        if episode is not None and patient is None:
+            raise EncounterError("patient", "required when episode is given (an episode belongs to a patient)")
         dos = r.date("date_of_service", required=True)
         assert dos is not None
 
@@ -562,6 +583,8 @@ class Encounter:
             services=tuple(services),
             procedures=tuple(procedures),
             documentation=documentation,
+            patient=patient,
+            episode=episode,
         )
 
     def to_mapping(self) -> dict[str, Any]:
@@ -569,6 +592,10 @@ class Encounter:
         out: dict[str, Any] = {}
         if self.id is not None:
             out["id"] = self.id
+        if self.patient is not None:
+            out["patient"] = self.patient
+        if self.episode is not None:
+            out["episode"] = self.episode
         out["date_of_service"] = self.date_of_service.isoformat()
         out["provider"] = _drop_none({"type": self.provider.type, "npi": self.provider.npi})
         care = {}

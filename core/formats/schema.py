@@ -214,10 +214,27 @@ def _encounter_defs(ref: str) -> dict[str, Schema]:
             "services": _nullable({"type": "array", "items": {"$ref": ref + "Service"}}),
             "procedures": _nullable({"type": "array", "items": {"$ref": ref + "Procedure"}}),
             "documentation": _nullable(_names(vocab.DOCUMENTATION_ELEMENTS, "Elements the clinical note contains")),
+            "patient": _nullable(
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "pattern": "\\S",
+                    "description": "Opaque patient key for claim history: a pseudonymous id, never a name.",
+                }
+            ),
+            "episode": _nullable(
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "pattern": "\\S",
+                    "description": "Opaque key of the episode of care or injury within the patient; needs patient.",
+                }
+            ),
         },
         required=["date_of_service", "provider"],
         description="Encounter format v1 (docs/encounter-format.md): one visit. At least one service or procedure.",
     )
+    encounter["dependentRequired"] = {"episode": ["patient"]}
     encounter["anyOf"] = [
         {"required": ["services"], "properties": {"services": {"type": "array", "minItems": 1}}},
         {"required": ["procedures"], "properties": {"procedures": {"type": "array", "minItems": 1}}},
@@ -382,6 +399,12 @@ def _api_defs(ref: str, payers: Sequence[str]) -> dict[str, Schema]:
             {
                 "encounter": {"$ref": ref + "Encounter"},
                 "payer": {**payer_id, "description": "Payer id (GET /v1/payers)."},
+                "record": {
+                    "anyOf": [{"type": "boolean"}, {"type": "null"}],
+                    "description": "Record this visit in the service's claim history (`serve --history FILE`); needs the"
+                    " encounter's patient and id; recording the same id again replaces it. Absent, null or false: a"
+                    " what-if that never writes history (counters are still derived from it).",
+                },
             },
             required=["encounter", "payer"],
             description="One encounter and the payer to evaluate it for.",

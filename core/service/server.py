@@ -51,6 +51,8 @@ from ..evaluation.errors import EncounterError, PayerPolicyError, PluginHookErro
 from ..evaluation.model import Encounter
 from ..evaluation.text import DuplicateKeyObject, check_text, decode_utf8, loads_json
 from ..formats.schema import openapi_document
+from ..history import HistoryStore, check_with_history, derive, technique_rule, with_trace
+from ..history import apply as apply_history
 from ..views.render import compare_mapping
 from ..views.scrub import scrub_document, scrub_encounter, scrub_x12
 
@@ -233,8 +235,13 @@ def create_app(
     read_timeout: float = DEFAULT_READ_TIMEOUT,
     workers: int = DEFAULT_WORKERS,
     limits: Limits = Limits(),
+    history: HistoryStore | None = None,
 ) -> ASGIApp:
     """Build the ASGI app around one engine (by default :func:`payerpolicy.default_engine`).
+
+    ``history``: claim history (docs/history.md). ``POST /v1/check`` and ``/v1/compare`` then derive
+    the counters an encounter with a ``patient`` key leaves out; ``/v1/check`` with ``"record":
+    true`` also records the visit. Without it, ``"record": true`` is a 422.
 
     ``limits`` bound the encounter (422 before evaluating); ``workers`` bounds the evaluations
     running at once, abandoned ones included (503 ``busy`` beyond); ``read_timeout`` closes a client
@@ -287,8 +294,15 @@ def create_app(
             raise _Problem(503, "timeout", f"the evaluation took longer than the limit of {timeout:g} s") from None
 
     async def check(request: Request) -> Response:
-        data = _envelope(_parse_json(await _read_body(request, max_body, read_timeout)), ("encounter", "payer"), ("encounter", "payer"))
+        data = _envelope(
+            _parse_json(await _read_body(request, max_body, read_timeout)), ("encounter", "payer", "record"), ("encounter", "payer")
+        )
         payer = _payer_id(data["payer"], "payer")
+        record = data.get("record")
+        if record is not None and not isinstance(record, bool):
+            raise _Problem(422, "invalid_request", "expected true or false", "record")
+        if record and history is None:
+            raise _Problem(422, "invalid_request", "this service keeps no claim history (start it with --history FILE)", "record")
         _check_size(data["encounter"], limits)
 
         def work(stop: Callable[[], bool]) -> dict[str, Any]:
@@ -298,7 +312,12 @@ def create_app(
                 engine.host.payer(payer)
             except UnknownPayerError as exc:
                 raise _payer_problem(exc, "payer") from None
-            return engine.check(encounter, payer).to_mapping()
+            if history is None:
+                return engine.check(encounter, payer).to_mapping()
+            if record and (encounter.patient is None or encounter.id is None):
+                field = "encounter.patient" if encounter.patient is None else "encounter.id"
+                raise _Problem(422, "invalid_request", "required to record the visit in claim history", field)
+            return check_with_history(engine, encounter, payer, history, record=bool(record), stop=stop).to_mapping()
 
         return JSONResponse(await evaluate(work))
 
@@ -319,7 +338,16 @@ def create_app(
                     engine.host.payer(pid)
                 except UnknownPayerError as exc:
                     raise _payer_problem(exc, f"payers[{i}]") from None
-            return compare_mapping(encounter, engine.compare(encounter, payers, stop=stop))
+            if history is None or encounter.patient is None:
+                return compare_mapping(encounter, engine.compare(encounter, payers, stop=stop))
+            derived = derive(
+                encounter,
+                history.visits(encounter.patient),
+                rule=technique_rule(engine, encounter.date_of_service),
+                catalogue=engine.catalogue,
+            )
+            outcomes = engine.compare(apply_history(encounter, derived), payers, stop=stop)
+            return compare_mapping(encounter, {pid: with_trace(o, derived) for pid, o in outcomes.items()})
 
         return JSONResponse(await evaluate(work))
 
@@ -505,11 +533,12 @@ def serve(
     log_level: str = "info",
     workers: int = DEFAULT_WORKERS,
     read_timeout: float = DEFAULT_READ_TIMEOUT,
+    history: HistoryStore | None = None,
 ) -> None:
     """Run the service with uvicorn until interrupted (what ``payerpolicy serve`` does)."""
     import uvicorn
 
-    app = create_app(engine, max_body=max_body, timeout=timeout, workers=workers, read_timeout=read_timeout)
+    app = create_app(engine, max_body=max_body, timeout=timeout, workers=workers, read_timeout=read_timeout, history=history)
     uvicorn.run(
         app,
         host=host,

@@ -114,3 +114,14 @@ def test_dataframe_divisions_are_true_and_loc_selects_the_right_encounters(clien
     # every partition's records are global: none repeats across partitions
     whole = result.compute()
     assert sorted(set(whole["record"])) == list(range(40)) and len(whole) == 80
+
+
+def test_claim_history_on_the_cluster_gives_the_rows_of_one_machine(client: Client, tmp_path: Path) -> None:
+    # the parent derives the counters and records the visits; the workers only evaluate
+    month = Path(__file__).resolve().parents[2] / "examples" / "history_month.jsonl"
+    run_batch(month, tmp_path / "local.jsonl", ["ca_wc", "medicare"], workers=1, chunk_size=40, history=tmp_path / "a.db")
+    run_batch(month, tmp_path / "dask.jsonl", ["ca_wc", "medicare"], scheduler=client, chunk_size=40, history=tmp_path / "b.db")
+    assert (tmp_path / "dask.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    capped = [r["encounter"] for r in read_rows(tmp_path / "dask.jsonl") if r["payer"] == "ca_wc"
+              and any(f["code"] == "CA_VISIT_CAP_EXCEEDED" for f in r["outcome"]["findings"])]  # fmt: skip
+    assert sorted(capped) == ["P-01-V25", "P-01-V26", "P-02-V25", "P-02-V26"]

@@ -23,14 +23,15 @@ ALLOWED: dict[str, set[str]] = {
     "evaluation": {"_version"},
     "ncci": {"evaluation", "_version"},
     "formats": {"evaluation", "_version"},
-    "batch": {"evaluation", "formats", "_version"},
+    "history": {"evaluation", "_version"},
+    "batch": {"evaluation", "formats", "history", "_version"},
     "views": {"evaluation", "formats", "batch", "_version"},
     "kit": {"evaluation", "", "_version"},
-    "service": {"evaluation", "formats", "views", "", "_version"},
-    "": {"evaluation", "_aliases", "_version"},
+    "service": {"evaluation", "formats", "views", "history", "", "_version"},
+    "": {"evaluation", "history", "_aliases", "_version"},
     "_aliases": set(),
     "_version": set(),
-    "cli": {"evaluation", "ncci", "formats", "batch", "views", "kit", "service", "", "_version"},
+    "cli": {"evaluation", "ncci", "formats", "history", "batch", "views", "kit", "service", "", "_version"},
 }
 
 

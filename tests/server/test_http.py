@@ -180,7 +180,7 @@ def test_unknown_payer_is_422_with_the_cli_message(live: LiveServer, dc_visit, c
     ("path", "body", "error", "field", "message"),
     [
         ("/v1/check", b'{"encounter": ', "invalid_json", None, "invalid JSON at line 1 column 15: Expecting value"),
-        ("/v1/check", b"[]", "invalid_request", "body", "expected a JSON object with the fields encounter, payer"),
+        ("/v1/check", b"[]", "invalid_request", "body", "expected a JSON object with the fields encounter, payer, record"),
         ("/v1/check", b'{"encounter": {}}', "invalid_request", "payer", "required field is missing"),
         ("/v1/check", b'{"payer": "commercial"}', "invalid_request", "encounter", "required field is missing"),
         (
@@ -195,7 +195,7 @@ def test_unknown_payer_is_422_with_the_cli_message(live: LiveServer, dc_visit, c
             b'{"encounter": {}, "payer": "x", "payers": []}',
             "invalid_request",
             "payers",
-            "unknown field; expected one of: encounter, payer",
+            "unknown field; expected one of: encounter, payer, record",
         ),
         (
             "/v1/compare",
