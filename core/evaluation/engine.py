@@ -35,6 +35,7 @@ from .errors import PayerPolicyError, PluginHookError, one_line
 from .kinds import Change, CodeChoice, Context
 from .manager import BUILTIN_MODULES, PluginHost, _short
 from .model import SEVERITIES, STATUSES, Billed, ClaimLine, Encounter, Finding, Outcome, PayerRef, Status, TraceEntry
+from .money import FeeBook, price_lines
 from .policy import Policy, Rule
 from .scrub import differences
 from .units import units_ama_per_code, units_cms_total_time
@@ -122,6 +123,7 @@ class _Line:
         "_key",
         "billed",
         "code",
+        "counted",
         "diagnosis_pointers",
         "entries",
         "minutes",
@@ -153,6 +155,7 @@ class _Line:
         self.modifiers: list[str] = []
         self.status: Status = "billable"
         self.billed: Billed | None = None
+        self.counted: int | None = None  # units when the units phase ended (what a later cut or denial took)
         self.entries: list[tuple[str, int]] = [(origin, service)]
         self._key: tuple[Any, ...] | None = None
         self._frozen: ClaimLine | None = None
@@ -323,15 +326,25 @@ class Engine:
     :param hook_timeout: seconds one third-party hook or rule may take before it is stopped with a
         ``PLUGIN_FAILED`` finding (main thread only: the CLI and batch workers; default
         ``$PAYERPOLICY_HOOK_TIMEOUT`` or 5; 0 turns the limit off).
+    :param fees: what amounts are computed from (a fee file, imported CMS data); by default the
+        fee book named by ``$PAYERPOLICY_FEES`` / ``$PAYERPOLICY_FEES_DIR`` (none when unset:
+        outcomes carry no amounts).
     """
 
     def __init__(
-        self, host: PluginHost | None = None, catalogue: CodeCatalogue | None = None, *, hook_timeout: float | None = None
+        self,
+        host: PluginHost | None = None,
+        catalogue: CodeCatalogue | None = None,
+        *,
+        hook_timeout: float | None = None,
+        fees: FeeBook | None = None,
     ) -> None:
         self.host = host if host is not None else PluginHost()
         self.catalogue = catalogue if catalogue is not None else default_catalogue()
         #: Seconds a third-party hook or rule may take (main thread only; 0: no limit).
         self.hook_timeout = _hook_timeout() if hook_timeout is None else hook_timeout
+        #: What amounts are computed from; an empty book gives outcomes without amounts.
+        self.fees = fees if fees is not None else FeeBook.from_environment()
         self._plans: dict[str, tuple[Policy, dict[str, tuple[tuple[Rule, Any, str], ...]]]] = {}
 
     def _plan(self, payer_id: str, policy: Policy, phase: str) -> tuple[tuple[Rule, Any, str], ...]:
@@ -398,7 +411,9 @@ class Engine:
         checkpoint("lines")
         payer = self.host.payer(payer_id)
         policy = self.host.policy(payer_id)
-        ctx = Context(encounter=encounter, payer=payer, policy=policy, catalogue=self.catalogue)
+        ctx = Context(
+            encounter=encounter, payer=payer, policy=policy, catalogue=self.catalogue, fees=None if self.fees.empty else self.fees
+        )
         ws = _Worksheet(ctx)
         day = encounter.date_of_service
 
@@ -411,6 +426,8 @@ class Engine:
         if policy.rules_of("merge_same_code", day):
             self._merge(ws, policy.rules_of("merge_same_code", day)[0])
         self._units(ws, ctx)
+        for line in ws.lines:
+            line.counted = line.units
         checkpoint("modifiers")
         self._run_phase(ws, ctx, "modifiers", "payerpolicy_modifiers")
         self._finish_modifiers(ws, ctx, payer_id)
@@ -421,6 +438,53 @@ class Engine:
         self._run_phase(ws, ctx, "review", None)
         self._run_phase(ws, ctx, "claim", None)
         return self._outcome(ws, ctx, payer_id)
+
+    def _price(
+        self,
+        ws: _Worksheet,
+        ctx: Context,
+        order: list[int],
+        lines: tuple[ClaimLine, ...],
+        findings: tuple[Finding, ...],
+        trace: tuple[TraceEntry, ...],
+    ) -> tuple[tuple[ClaimLine, ...], tuple[Finding, ...], tuple[TraceEntry, ...], dict[str, Any]]:
+        """Charges and expected allowed amounts of the lines in claim order (the price phase), traced."""
+        enc = ctx.encounter
+        unit_charges: list[Decimal | None] = []
+        counted: list[int] = []
+        for old in order:
+            line = ws.lines[old]
+            counted.append(line.counted if line.counted is not None else line.units)
+            charge = None
+            for origin, index in line.entries:
+                entry = enc.services[index] if origin == "services" else enc.procedures[index]
+                if entry.unit_charge is not None:
+                    charge = entry.unit_charge
+                    break
+            unit_charges.append(charge)
+        pricing = price_lines(lines, ctx, ctx.fees, findings=findings, counted=counted, unit_charges=unit_charges)
+        priced = tuple(
+            attrs.evolve(line, charge=p.charge, allowed=p.allowed) if (p.charge, p.allowed) != (None, None) else line
+            for line, p in zip(lines, pricing.lines, strict=True)
+        )
+        steps = tuple(
+            TraceEntry(s.rule, CORE, s.line, "allowed", s.before, s.after, s.source, s.reason) for s in pricing.steps
+        )
+        cost: dict[str, Decimal] = {}
+        for p in pricing.lines:
+            for code, value in p.lost.items():
+                cost[code] = cost.get(code, Decimal(0)) + value
+        known = [p.allowed for p in pricing.lines if p.allowed is not None]
+        charges = [p.charge for p in pricing.lines if p.charge is not None]
+        money: dict[str, Any] = {
+            "expected_total": sum(known, Decimal("0.00")) if known else None,
+            "charge_total": sum(charges, Decimal("0.00")) if charges else None,
+            "cost_by_finding": cost,
+            "unpriced_lines": tuple(i for i, (line, p) in enumerate(zip(lines, pricing.lines, strict=True)) if line.on_claim and p.allowed is None)
+            if known
+            else (),
+        }
+        return priced, findings + pricing.findings, trace + steps, money
 
     def _failed(self, ws: _Worksheet, plugin: str, where: str, exc: Exception) -> None:
         """A third-party plugin raised: stop (strict) or skip it and say so in the outcome."""
@@ -819,6 +883,7 @@ class Engine:
             for (rule, plugin, field, before, after, source, reason), ref in ws.trace
         )
         policy: Policy = ctx.policy
+        lines, findings, trace, money = self._price(ws, ctx, order, lines, findings, trace)
         outcome = Outcome(
             encounter=ctx.encounter.id,
             payer=PayerRef(id=payer_id, name=policy.name, policy_version=policy.policy_version),
@@ -826,6 +891,7 @@ class Engine:
             findings=findings,
             trace=trace,
             diagnoses=ws.diagnoses,
+            **money,
         )
         if not ctx.encounter.as_billed:
             return outcome

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -22,6 +23,7 @@ from .model import SEVERITIES, STATUSES, ClaimLine, Encounter, Finding, Payer, S
 from .vocab import CodeCatalogue, CodeInfo
 
 if TYPE_CHECKING:
+    from .money import FeeBook
     from .rules import Policy, Rule
 
 __all__ = [
@@ -45,7 +47,7 @@ def _findings(values: Iterable[Finding]) -> tuple[Finding, ...]:
 #: The phases of an evaluation in which rule functions run, in order (the phases are described in the docs, page "Rules and phases").
 PHASES = ("code", "screen", "modifiers", "adjust", "review", "claim")
 #: Phases the engine carries out itself; a kind names them to mark the rules it reads there.
-ENGINE_PHASES = ("merge", "units")
+ENGINE_PHASES = ("merge", "units", "price")
 
 
 @attrs.frozen
@@ -161,6 +163,14 @@ class Context:
     payer: Payer
     policy: Policy
     catalogue: CodeCatalogue
+    #: What amounts are computed from (the practice's fee file, imported CMS data); None: no amounts.
+    fees: FeeBook | None = None
+
+    def price(self, lines: tuple[ClaimLine, ...]) -> tuple[Decimal | None, ...]:
+        """The expected allowed amount of each of ``lines`` under this payer's fee schedule (None: unknown)."""
+        from .money import price_lines
+
+        return tuple(p.allowed for p in price_lines(lines, self, self.fees).lines)
 
     @property
     def date_of_service(self) -> dt.date:
