@@ -18,7 +18,8 @@ from .evaluation.engine import Engine
 from .evaluation.errors import PayerPolicyError, PolicyValidationError, one_line
 from .evaluation.manager import PluginHost
 from .evaluation.model import Encounter, Outcome
-from .evaluation.money import FEES_DIR_ENV, FEES_FILE_ENV, LOCALITY_ENV, FeeBook, load_fee_file
+from .evaluation.money import FEES_DIR_ENV, FEES_FILE_ENV, LOCALITY_ENV, FeeBook, check_fee_payers, load_fee_file
+from .evaluation.pfs import fee_book
 from .evaluation.wording import plural
 from .formats.io import encounter_from_data, read_encounter, read_encounter_data
 from .views.render import compare_csv, compare_json, compare_markdown, compare_table, render_check, render_explain
@@ -297,6 +298,7 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "compare": (
         "payerpolicy compare examples/dc_visit.json",
+        "payerpolicy compare examples/dc_visit.json --fees examples/fees.csv",
         "payerpolicy compare examples/dc_visit.json --payers commercial,medicare --format markdown",
         "payerpolicy compare examples/dc_visit.json --set care.phase=maintenance --format html > whatif.html",
     ),
@@ -306,6 +308,7 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "explain": (
         "payerpolicy explain examples/dc_visit.json --payer aetna",
+        "payerpolicy explain examples/dc_visit.json --payer aetna --fees examples/fees.csv",
         "payerpolicy explain tests/fixtures/x12/multi_payer.x12 --from x12 --claim MULTI-2 --payer medicare",
     ),
     "scrub": (
@@ -325,6 +328,15 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
         "export PAYERPOLICY_NCCI_DIR=~/ncci-2025q1",
     ),
     "ncci index": ("payerpolicy ncci index ~/ncci-2025q1",),
+    "fees": (
+        "payerpolicy fees check examples/fees.csv",
+        "payerpolicy fees import --rvu PPRRVU25_JAN.csv --gpci GPCI2025.csv --out ~/pfs",
+    ),
+    "fees import": (
+        "payerpolicy fees import --rvu PPRRVU25_JAN.csv --gpci GPCI2025.csv --out ~/pfs",
+        "payerpolicy compare examples/dc_visit.json --fees examples/fees.csv --fees-dir ~/pfs --locality 01112-05",
+    ),
+    "fees check": ("payerpolicy fees check examples/fees.csv", "payerpolicy fees check my_fees.toml"),
     "policy": ("payerpolicy policy check policies/medicare.toml",),
     "policy check": (
         "payerpolicy policy check policies/medicare.toml --rules",
@@ -425,33 +437,23 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "fees":
         return _fees(args)
     if args.command == "batch":
-        from .batch import render_summary, run_batch, summary_mapping
-
+        previous = os.environ.get(FEES_FILE_ENV)
         if args.fees:  # the workers build their engines from the environment
-            FeeBook.build(args.fees, None, None)  # a bad fee file fails here, once, not in every worker
+            book = fee_book(args.fees, None, None)  # a bad fee file fails here, once, not in every worker
+            check_fee_payers(book.rows, book.file, PluginHost().payers)
             os.environ[FEES_FILE_ENV] = os.path.abspath(args.fees)
+        from .batch import process_engine
 
-        result = run_batch(
-            args.input,
-            args.out,
-            _payer_list(args.payers),
-            workers=args.workers,
-            chunk_size=args.chunk_size,
-            resume=args.resume,
-            trace=args.trace,
-            strict=args.strict,
-            scheduler=args.scheduler,
-            progress=args.progress,
-        )
-        if args.format == "json":
-            import json
-
-            print(json.dumps(summary_mapping(result), indent=2, ensure_ascii=False))
-        elif args.summary:
-            print(render_summary(result))
-        resumed = f" (resumed after record {result.resumed_from})" if result.resumed_from else ""
-        print(f"{result.out}: {result.counts.text()}{resumed}; {result.seconds:.1f} s", file=sys.stderr)
-        return 0
+        process_engine.cache_clear()  # an engine built before (same process) has other fees
+        try:
+            return _batch(args)
+        finally:
+            if args.fees:
+                if previous is None:
+                    os.environ.pop(FEES_FILE_ENV, None)
+                else:
+                    os.environ[FEES_FILE_ENV] = previous
+                process_engine.cache_clear()
     if args.command == "ncci" and args.ncci_command == "index":
         from pathlib import Path
 
@@ -481,7 +483,10 @@ def _run(args: argparse.Namespace) -> int:
         )
         return 0
 
-    engine = Engine(PluginHost(strict=args.strict), fees=_fee_book(args))
+    host = PluginHost(strict=args.strict)
+    book = _fee_book(args)
+    check_fee_payers(book.rows, book.file, host.payers)
+    engine = Engine(host, fees=book)
     if args.command == "compare":
         return _compare(engine, args)
     encounter = _read(args, engine)
@@ -614,17 +619,44 @@ def _read(args: argparse.Namespace, engine: Engine) -> Encounter:
     return read_encounter(args.encounter, catalogue=engine.catalogue)
 
 
+def _batch(args: argparse.Namespace) -> int:
+    from .batch import render_summary, run_batch, summary_mapping
+
+    result = run_batch(
+        args.input,
+        args.out,
+        _payer_list(args.payers),
+        workers=args.workers,
+        chunk_size=args.chunk_size,
+        resume=args.resume,
+        trace=args.trace,
+        strict=args.strict,
+        scheduler=args.scheduler,
+        progress=args.progress,
+    )
+    if args.format == "json":
+        import json
+
+        print(json.dumps(summary_mapping(result), indent=2, ensure_ascii=False))
+    elif args.summary:
+        print(render_summary(result))
+    resumed = f" (resumed after record {result.resumed_from})" if result.resumed_from else ""
+    print(f"{result.out}: {result.counts.text()}{resumed}; {result.seconds:.1f} s", file=sys.stderr)
+    return 0
+
+
 def _fee_book(args: argparse.Namespace) -> FeeBook:
     """The fee book of --fees / --fees-dir / --locality, each falling back to its environment variable."""
     file = getattr(args, "fees", None) or os.environ.get(FEES_FILE_ENV, "").strip() or None
     directory = getattr(args, "fees_dir", None) or os.environ.get(FEES_DIR_ENV, "").strip() or None
     locality = getattr(args, "locality", None) or os.environ.get(LOCALITY_ENV, "").strip() or None
-    return FeeBook.build(file, directory, locality)
+    return fee_book(file, directory, locality)
 
 
 def _fees(args: argparse.Namespace) -> int:
     if args.fees_command == "check":
         rows = load_fee_file(args.file)
+        check_fee_payers(rows, args.file, PluginHost().payers)
         payers = sorted({r.payer or "(every payer)" for r in rows})
         print(f"{args.file}: ok ({plural(len(rows), 'row')}; payers: {', '.join(payers) or '(none)'})")
         return 0

@@ -36,6 +36,7 @@ from .kinds import Change, CodeChoice, Context
 from .manager import BUILTIN_MODULES, PluginHost, _short
 from .model import SEVERITIES, STATUSES, Billed, ClaimLine, Encounter, Finding, Outcome, PayerRef, Status, TraceEntry
 from .money import FeeBook, price_lines
+from .pfs import fee_book_from_environment
 from .policy import Policy, Rule
 from .scrub import differences
 from .units import units_ama_per_code, units_cms_total_time
@@ -199,6 +200,34 @@ def _merge_billed(a: Billed | None, b: Billed | None) -> Billed | None:
     return Billed(units, tuple(dict.fromkeys((*a.modifiers, *b.modifiers))), charge)
 
 
+_SEVERITY_RANK = {"expected_denial": 0, "error": 1, "warning": 2, "info": 3}
+
+
+def _cause(i: int, line: ClaimLine, findings: Sequence[Finding], trace: Sequence[TraceEntry]) -> str:
+    """The finding code a line's lost dollars are charged to.
+
+    The finding of the rule that last changed the line's status (or cut its units), on the line,
+    or for a line off the claim or denied anywhere in the outcome; ``(rule ID)`` when that rule
+    left no finding; else the line's finding of highest severity; else ``NOT_PAID``.
+    """
+    status = [t.rule for t in trace if t.line == i and t.field == "status"]
+    cuts = [
+        t.rule
+        for t in trace
+        if t.line == i and t.field == "units" and isinstance(t.before, int) and isinstance(t.after, int) and t.after < t.before
+    ]
+    rules = status or cuts
+    mine = [f for f in findings if f.line == i]
+    if rules:
+        for f in (*mine, *(findings if line.status != "billable" else ())):
+            if f.rule == rules[-1]:
+                return f.code
+        return f"(rule {rules[-1]})"
+    if mine:
+        return min(mine, key=lambda f: _SEVERITY_RANK.get(f.severity, 9)).code
+    return "NOT_PAID"
+
+
 class _Worksheet:
     """The lines, findings and trace of one evaluation."""
 
@@ -344,7 +373,7 @@ class Engine:
         #: Seconds a third-party hook or rule may take (main thread only; 0: no limit).
         self.hook_timeout = _hook_timeout() if hook_timeout is None else hook_timeout
         #: What amounts are computed from; an empty book gives outcomes without amounts.
-        self.fees = fees if fees is not None else FeeBook.from_environment()
+        self.fees = fees if fees is not None else fee_book_from_environment()
         self._plans: dict[str, tuple[Policy, dict[str, tuple[tuple[Rule, Any, str], ...]]]] = {}
 
     def _plan(self, payer_id: str, policy: Policy, phase: str) -> tuple[tuple[Rule, Any, str], ...]:
@@ -425,9 +454,10 @@ class Engine:
         checkpoint("merge")
         if policy.rules_of("merge_same_code", day):
             self._merge(ws, policy.rules_of("merge_same_code", day)[0])
+        screened = {id(line) for line in ws.lines if line.status == "not_billable"}
         self._units(ws, ctx)
-        for line in ws.lines:
-            line.counted = line.units
+        for line in ws.lines:  # a line the unit method left at 0 units lost nothing; one screened out before, its own units
+            line.counted = self._own_units(line) if id(line) in screened else line.units
         checkpoint("modifiers")
         self._run_phase(ws, ctx, "modifiers", "payerpolicy_modifiers")
         self._finish_modifiers(ws, ctx, payer_id)
@@ -438,6 +468,19 @@ class Engine:
         self._run_phase(ws, ctx, "review", None)
         self._run_phase(ws, ctx, "claim", None)
         return self._outcome(ws, ctx, payer_id)
+
+    def _own_units(self, line: _Line) -> int:
+        """The units a line screened out before units were counted would have had on its own.
+
+        Its units as billed, else for a timed code the 8-minute rule on its own minutes, else 1:
+        what the finding that screened it out cost is valued at these units.
+        """
+        if line.billed is not None and line.billed.units:
+            return line.billed.units
+        if not self.catalogue[line.code].timed:
+            return 1
+        minutes = line.minutes or 0
+        return minutes // 15 + (1 if minutes % 15 >= 8 else 0)
 
     def _price(
         self,
@@ -462,7 +505,10 @@ class Engine:
                     charge = entry.unit_charge
                     break
             unit_charges.append(charge)
-        pricing = price_lines(lines, ctx, ctx.fees, findings=findings, counted=counted, unit_charges=unit_charges)
+        causes = [_cause(i, lines[i], findings, trace) for i in range(len(lines))]
+        pricing = price_lines(
+            lines, ctx.payment, ctx.fees, findings=findings, counted=counted, unit_charges=unit_charges, causes=causes
+        )
         priced = tuple(
             attrs.evolve(line, charge=p.charge, allowed=p.allowed) if (p.charge, p.allowed) != (None, None) else line
             for line, p in zip(lines, pricing.lines, strict=True)

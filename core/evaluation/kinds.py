@@ -20,10 +20,10 @@ import attrs
 
 from .codeset import CodeSet, parse_code_item
 from .model import SEVERITIES, STATUSES, ClaimLine, Encounter, Finding, Payer, Status
+from .money import FeeBook, Payment, price_lines
 from .vocab import CodeCatalogue, CodeInfo
 
 if TYPE_CHECKING:
-    from .money import FeeBook
     from .rules import Policy, Rule
 
 __all__ = [
@@ -168,9 +168,12 @@ class Context:
 
     def price(self, lines: tuple[ClaimLine, ...]) -> tuple[Decimal | None, ...]:
         """The expected allowed amount of each of ``lines`` under this payer's fee schedule (None: unknown)."""
-        from .money import price_lines
+        return tuple(p.allowed for p in price_lines(lines, self.payment, self.fees).lines)
 
-        return tuple(p.allowed for p in price_lines(lines, self, self.fees).lines)
+    @property
+    def payment(self) -> Payment:
+        """The payer, policy and date of service lines are priced for."""
+        return Payment(self.payer.id, self.policy, self.date_of_service)
 
     @property
     def date_of_service(self) -> dt.date:

@@ -346,7 +346,7 @@ class Service:
     billed: Billed | None = None
     #: The practice's charge for one unit of the code the service is billed under (its price list);
     #: the line's charge is this times the line's units. For a claim as billed, ``billed.charge``
-    #: (the line total) is used instead. Added in 0.3 (issue 18).
+    #: (the line total) is used instead. Added in 0.4 (issue 18).
     unit_charge: Decimal | None = None
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-import io
 import os
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,8 +43,7 @@ from .errors import PayerPolicyError, PolicyProblem, PolicyValidationError
 from .model import ClaimLine, Finding
 
 if TYPE_CHECKING:
-    from .kinds import Context
-    from .rules import Rule
+    from .rules import Policy, Rule
 
 __all__ = [
     "CENT",
@@ -56,10 +54,12 @@ __all__ = [
     "FeeRow",
     "Gpci",
     "LinePrice",
+    "Payment",
     "PfsData",
     "Pricing",
     "RvuRow",
     "cents",
+    "check_fee_payers",
     "load_fee_file",
     "money_text",
     "price_lines",
@@ -209,34 +209,6 @@ class FeeBook:
                 best = rank
         return best[2] if best else None
 
-    @classmethod
-    def from_environment(cls) -> FeeBook:
-        """The fee book named by ``$PAYERPOLICY_FEES``, ``$PAYERPOLICY_FEES_DIR`` and ``$PAYERPOLICY_MEDICARE_LOCALITY`` (empty when unset)."""
-        file = os.environ.get(FEES_FILE_ENV, "").strip()
-        directory = os.environ.get(FEES_DIR_ENV, "").strip()
-        locality = os.environ.get(LOCALITY_ENV, "").strip() or None
-        return cls.build(file or None, directory or None, locality)
-
-    @classmethod
-    def build(cls, file: str | None, directory: str | None, locality: str | None) -> FeeBook:
-        """Read a fee file and/or an imported CMS directory into one fee book (bad input: exit 2 errors)."""
-        rows = load_fee_file(file) if file else ()
-        pfs: dict[int, PfsData] = {}
-        if directory:
-            from .pfs import load_pfs_dir
-
-            pfs = dict(load_pfs_dir(directory))
-        if locality is not None:
-            if not pfs:
-                raise PayerPolicyError(f"Medicare locality {locality!r}: no CMS GPCI data imported (payerpolicy fees import)")
-            if not any(locality in data.gpcis for data in pfs.values()):
-                known = sorted({k for data in pfs.values() for k in data.gpcis})
-                raise PayerPolicyError(
-                    f"Medicare locality {locality!r} is not in the imported GPCI file; known: {', '.join(known[:12])}"
-                    + (" …" if len(known) > 12 else "")
-                )
-        return cls(tuple(rows), file or "", pfs, locality)
-
 
 # --------------------------------------------------------------------------------------------
 # The fee file (CSV or TOML), validated like a policy file: every problem at once
@@ -287,35 +259,41 @@ def parse_fee_text(text: str, name: str, *, toml: bool) -> tuple[FeeRow, ...]:
         for i, entry in enumerate(entries):
             records.append((f"fees[{i}]", entry))
     else:
-        lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-        reader = csv.DictReader(io.StringIO("\n".join(lines)))
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
-        reader.fieldnames = header
+        numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip() and not line.lstrip().startswith("#")]
+        if not numbered:
+            raise PolicyValidationError([PolicyProblem(name, "(file)", "a header row with code and amount", "no rows")])
+        header = [h.strip().lower() for h in next(csv.reader([numbered[0][1]]))]
         for column in ("code", "amount"):
             if column not in header:
-                problems.append(PolicyProblem(name, "header", f"a column {column!r}", ", ".join(header) or "no header"))
+                problems.append(PolicyProblem(name, f"line {numbered[0][0]} (header)", f"a column {column!r}", ", ".join(header) or "no header"))
         for column in header:
             if column not in _FEE_COLUMNS:
-                problems.append(PolicyProblem(name, f"header: {column}", f"one of {', '.join(_FEE_COLUMNS)}", "an unknown column"))
+                problems.append(
+                    PolicyProblem(name, f"line {numbered[0][0]} (header): {column}", f"one of {', '.join(_FEE_COLUMNS)}", "an unknown column")
+                )
         if problems:
             raise PolicyValidationError(problems)
-        for n, row in enumerate(reader, start=2):
-            if None in row:
-                problems.append(PolicyProblem(name, f"row {n}", f"{len(header)} columns", "more"))
-            records.append((f"row {n}", {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}))
+        for n, line in numbered[1:]:
+            cells = next(csv.reader([line]))
+            if len(cells) > len(header):
+                problems.append(PolicyProblem(name, f"line {n}", f"at most {len(header)} columns", str(len(cells))))
+                continue
+            records.append((f"line {n}", {k: cells[i].strip() if i < len(cells) else "" for i, k in enumerate(header)}))
     rows: list[FeeRow] = []
     seen: dict[tuple[str, str, str, dt.date | None], str] = {}
     for where, record in records:
         row = _fee_row(name, where, record, problems, toml=toml)
         if row is None:
             continue
-        key = (row.payer, row.code, row.modifier, row.effective_from)
-        if key in seen:
+        identity = (row.payer, row.code, row.modifier, row.effective_from)
+        if identity in seen:
             problems.append(
-                PolicyProblem(name, f"{where}: code", f"one row per payer, code, modifier and start date (also {seen[key]})", row.code)
+                PolicyProblem(
+                    name, f"{where}: code", f"one row per payer, code, modifier and start date (also {seen[identity]})", repr(row.code)
+                )
             )
             continue
-        seen[key] = where
+        seen[identity] = where
         rows.append(row)
     if problems:
         raise PolicyValidationError(problems)
@@ -369,6 +347,23 @@ def _fee_row(name: str, where: str, record: Mapping[str, Any], problems: list[Po
     if len(problems) != before or amount is None:
         return None
     return FeeRow(code_text, amount, payer.strip().lower(), modifier.strip().upper(), dates[0], dates[1], f"{name} {where}")
+
+
+def check_fee_payers(rows: Iterable[FeeRow], file: str, known: Iterable[str]) -> None:
+    """Raise :class:`PolicyValidationError` naming every row whose ``payer`` is not one of ``known``."""
+    payers = sorted(known)
+    problems = [
+        PolicyProblem(
+            file,
+            f"{row.where.removeprefix(file).strip()}: payer",
+            f"an installed payer id ({', '.join(payers)}) or nothing",
+            repr(row.payer),
+        )
+        for row in rows
+        if row.payer and row.payer not in payers
+    ]
+    if problems:
+        raise PolicyValidationError(problems)
 
 
 def _found(value: Any) -> str:
@@ -452,14 +447,23 @@ def _conversion_factor(rule: Rule, day: dt.date) -> tuple[Decimal, str] | None:
         raise PayerPolicyError(f"rule {rule.id} ({rule.origin}): conversion factor {best[1]!r} is not a number") from None
 
 
-def _mppr_rule(ctx: Context) -> Rule | None:
-    rules = ctx.policy.rules_of("therapy_mppr", ctx.date_of_service)
+@attrs.frozen
+class Payment:
+    """Whom and when a line is priced for: the payer's id, its policy and the date of service."""
+
+    payer: str
+    policy: Policy
+    day: dt.date
+
+
+def _mppr_rule(ctx: Payment) -> Rule | None:
+    rules = ctx.policy.rules_of("therapy_mppr", ctx.day)
     return rules[0] if rules else None
 
 
-def _unit_fee(line: ClaimLine, rule: Rule, book: FeeBook, ctx: Context, mppr: Rule | None) -> _Unit | None:
-    day = ctx.date_of_service
-    payer = ctx.payer.id
+def _unit_fee(line: ClaimLine, rule: Rule, book: FeeBook, ctx: Payment, mppr: Rule | None) -> _Unit | None:
+    day = ctx.day
+    payer = ctx.payer
     method = rule["method"]
     row = book.contract(payer, line.code, line.modifiers, day, any_payer=method == "fee_file")
     whole_mppr = mppr is not None and mppr["component"] == "whole" and line.code in mppr["codes"]
@@ -498,18 +502,21 @@ def _unit_fee(line: ClaimLine, rule: Rule, book: FeeBook, ctx: Context, mppr: Ru
 
 def price_lines(
     lines: Sequence[ClaimLine],
-    ctx: Context,
+    ctx: Payment,
     book: FeeBook | None,
     *,
     findings: Sequence[Finding] = (),
     counted: Sequence[int] | None = None,
     unit_charges: Sequence[Decimal | None] | None = None,
+    causes: Sequence[str] | None = None,
 ) -> Pricing:
-    """Price ``lines`` (in claim order) for the payer of ``ctx``.
+    """Price ``lines`` (in claim order) for the payer, policy and day of ``ctx``.
 
     ``findings`` (their ``line`` indexes ``lines``) name what a denied or cut line lost;
     ``counted`` is each line's units when units were counted (the units a later rule cut or
-    denied); ``unit_charges`` the practice's charge per unit of each line's entry.
+    denied); ``unit_charges`` the practice's charge per unit of each line's entry; ``causes`` the
+    finding code each line's lost dollars are charged to (by default its finding of highest
+    severity).
     """
     n = len(lines)
     counted = list(counted) if counted is not None else [line.units for line in lines]
@@ -517,16 +524,16 @@ def price_lines(
     for i, line in enumerate(lines):
         if line.billed is not None and line.billed.charge is not None:
             charges.append(cents(line.billed.charge))
-        elif unit_charges is not None and unit_charges[i] is not None:
-            charges.append(cents(unit_charges[i] * line.units))  # type: ignore[operator]
+        elif unit_charges is not None and (per_unit := unit_charges[i]) is not None:
+            charges.append(cents(per_unit * line.units))
         else:
             charges.append(None)
-    schedule = ctx.policy.rules_of("fee_schedule", ctx.date_of_service)
+    schedule = ctx.policy.rules_of("fee_schedule", ctx.day)
     if book is None or book.empty or not schedule:
         return Pricing(tuple(LinePrice(charge=c) for c in charges))
     rule = schedule[0]
     mppr = _mppr_rule(ctx)
-    assistant = ctx.policy.rules_of("assistant_payment", ctx.date_of_service)
+    assistant = ctx.policy.rules_of("assistant_payment", ctx.day)
     units_fee = [_unit_fee(line, rule, book, ctx, mppr) for line in lines]
     steps: list[Step] = []
     allowed: list[Decimal | None] = [None] * n
@@ -534,6 +541,8 @@ def price_lines(
     reduced_units = [0] * n
 
     def cause(i: int) -> str:
+        if causes is not None:
+            return causes[i]
         rank = {"expected_denial": 0, "error": 1, "warning": 2, "info": 3}
         mine = sorted((rank[f.severity], k, f.code) for k, f in enumerate(findings) if f.line == i)
         return mine[0][2] if mine else UNPAID
@@ -574,6 +583,18 @@ def price_lines(
         if potential > line.units:
             lost[i][cause(i)] = cents(unit.full * (potential - line.units))
         k = reduced_units[i]
+        if k and mppr is not None and unit.reduced is None:
+            steps.append(
+                Step(
+                    mppr.id,
+                    mppr.source,
+                    i,
+                    f"{amount:.2f}",
+                    f"{amount:.2f}",
+                    f"MPPR applies to {k} unit(s) of this line, but the fee file gives one amount a unit and no"
+                    " practice-expense part: not reduced here, so the payer may pay less than this amount",
+                )
+            )
         if k and mppr is not None and unit.reduced is not None and unit.reduced < unit.full:
             after = cents(unit.full * (line.units - k) + unit.reduced * k)
             what = "practice-expense part" if mppr["component"] != "whole" else "amount"
@@ -630,15 +651,15 @@ def price_lines(
     return Pricing(prices, tuple(steps), tuple(extra))
 
 
-def _unknown(line: ClaimLine, rule: Rule, book: FeeBook, ctx: Context) -> str:
-    day = ctx.date_of_service
+def _unknown(line: ClaimLine, rule: Rule, book: FeeBook, ctx: Payment) -> str:
+    day = ctx.day
     if rule["method"] == "fee_file":
         where = f" in {book.file}" if book.file else ""
-        return f"no fee{where} for {line.code} on {day} for {ctx.payer.id}: amount unknown (add a row to the fee file, --fees)"
+        return f"no fee{where} for {line.code} on {day} for {ctx.payer}: amount unknown (add a row to the fee file, --fees)"
     data = book.pfs.get(day.year)
     if data is None:
         return (
-            f"no CMS relative value data for {day.year} imported (payerpolicy fees import) and no {ctx.payer.id} row in a fee file:"
+            f"no CMS relative value data for {day.year} imported (payerpolicy fees import) and no {ctx.payer} row in a fee file:"
             f" {line.code} amount unknown"
         )
     rvu = data.rvus.get((line.code, ""))

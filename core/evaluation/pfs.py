@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,9 +27,17 @@ from pathlib import Path
 import tomli_w
 
 from .errors import PayerPolicyError
-from .money import Gpci, PfsData, RvuRow, file_sha256
+from .money import FEES_DIR_ENV, FEES_FILE_ENV, LOCALITY_ENV, FeeBook, Gpci, PfsData, RvuRow, file_sha256, load_fee_file
 
-__all__ = ["ImportInfo", "import_pfs_files", "load_pfs_dir", "parse_gpci", "parse_pprrvu"]
+__all__ = [
+    "ImportInfo",
+    "fee_book",
+    "fee_book_from_environment",
+    "import_pfs_files",
+    "load_pfs_dir",
+    "parse_gpci",
+    "parse_pprrvu",
+]
 
 MANIFEST = "manifest.toml"
 _MAX_BYTES = 64 * 1024 * 1024
@@ -224,7 +233,8 @@ def _load_year(directory: Path) -> PfsData:
     try:
         with open(directory / "rvu.tsv", encoding="utf-8") as f:
             for row in list(csv.reader(f, delimiter="\t"))[1:]:
-                rvus[(row[0], row[1])] = RvuRow(row[0], row[1], row[2], *(Decimal(x) for x in row[3:7]), row[7])
+                work, pe_nf, pe_f, mp = (Decimal(x) for x in row[3:7])
+                rvus[(row[0], row[1])] = RvuRow(row[0], row[1], row[2], work, pe_nf, pe_f, mp, row[7])
         with open(directory / "gpci.tsv", encoding="utf-8") as f:
             for row in list(csv.reader(f, delimiter="\t"))[1:]:
                 gpcis[row[0]] = Gpci(row[0], row[1], Decimal(row[2]), Decimal(row[3]), Decimal(row[4]))
@@ -245,3 +255,27 @@ def load_pfs_dir(directory: str | Path) -> Iterator[tuple[int, PfsData]]:
     for path in candidates:
         data = _load_year(path)
         yield data.year, data
+
+
+def fee_book(file: str | None, directory: str | None, locality: str | None) -> FeeBook:
+    """Read a fee file and/or an imported CMS directory into one fee book (bad input: exit 2 errors)."""
+    rows = load_fee_file(file) if file else ()
+    pfs = dict(load_pfs_dir(directory)) if directory else {}
+    if locality is not None:
+        if not pfs:
+            raise PayerPolicyError(f"Medicare locality {locality!r}: no CMS GPCI data imported (payerpolicy fees import)")
+        if not any(locality in data.gpcis for data in pfs.values()):
+            known = sorted({k for data in pfs.values() for k in data.gpcis})
+            more = " …" if len(known) > 12 else ""
+            raise PayerPolicyError(
+                f"Medicare locality {locality!r} is not in the imported GPCI file; known: {', '.join(known[:12])}{more}"
+            )
+    return FeeBook(tuple(rows), file or "", pfs, locality)
+
+
+def fee_book_from_environment() -> FeeBook:
+    """The fee book of ``$PAYERPOLICY_FEES``, ``$PAYERPOLICY_FEES_DIR`` and ``$PAYERPOLICY_MEDICARE_LOCALITY`` (empty when unset)."""
+    file = os.environ.get(FEES_FILE_ENV, "").strip() or None
+    directory = os.environ.get(FEES_DIR_ENV, "").strip() or None
+    locality = os.environ.get(LOCALITY_ENV, "").strip() or None
+    return fee_book(file, directory, locality)
