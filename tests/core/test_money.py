@@ -361,3 +361,15 @@ def test_report_shows_dollars_by_payer_and_by_finding(tmp_path: Path, monkeypatc
     assert main(["report", str(out), "--out", str(html)]) == 0
     page = html.read_text()
     assert 'id="payer-dollars"' in page and 'id="finding-dollars"' in page and 'id="pays-most-least"' in page
+
+
+def test_the_837p_bills_the_outcomes_charges() -> None:
+    from payerpolicy.formats.x12 import interchange
+
+    visit = Encounter.from_mapping({**_pt_visit().to_mapping(), "id": "C-1"})
+    outcome = Engine(fees=FeeBook()).check(visit, "commercial")
+    assert [line.charge for line in outcome.claim_lines] == [Decimal("120.00"), Decimal("55.00")]
+    segments = interchange(outcome, visit).split("~")
+    assert [s.split("*")[2] for s in segments if s.strip().startswith("SV1*")] == ["120", "55"]
+    clm = next(s for s in segments if s.strip().startswith("CLM*"))
+    assert clm.split("*")[2] == "175"
