@@ -762,6 +762,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
     from .service.server import serve
 
+    _fee_book(args)  # a bad $PAYERPOLICY_FEES / _FEES_DIR stops the start-up here: one line, exit 2
     engine = Engine(PluginHost(strict=True)) if args.strict else None
     serve(
         args.host,

@@ -534,6 +534,9 @@ def price_lines(
     rule = schedule[0]
     mppr = _mppr_rule(ctx)
     assistant = ctx.policy.rules_of("assistant_payment", ctx.day)
+    for r in (mppr, *assistant):
+        if r is not None and r["percent"] > 100:
+            raise PayerPolicyError(f"rule {r.id} ({r.origin}): percent must be 0 to 100, found {r['percent']}")
     units_fee = [_unit_fee(line, rule, book, ctx, mppr) for line in lines]
     steps: list[Step] = []
     allowed: list[Decimal | None] = [None] * n
