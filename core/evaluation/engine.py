@@ -530,7 +530,8 @@ class Engine:
             if known
             else (),
         }
-        return priced, findings + pricing.findings, trace + steps, money
+        extra = tuple(attrs.evolve(f, plugin=f.plugin or CORE) for f in pricing.findings)
+        return priced, findings + extra, trace + steps, money
 
     def _failed(self, ws: _Worksheet, plugin: str, where: str, exc: Exception) -> None:
         """A third-party plugin raised: stop (strict) or skip it and say so in the outcome."""

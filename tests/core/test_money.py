@@ -373,3 +373,36 @@ def test_the_837p_bills_the_outcomes_charges() -> None:
     assert [s.split("*")[2] for s in segments if s.strip().startswith("SV1*")] == ["120", "55"]
     clm = next(s for s in segments if s.strip().startswith("CLM*"))
     assert clm.split("*")[2] == "175"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("markdown", ["| **expected total** | $148.00 | **$121.50** \\* |", "| **lost to findings** | $0.00 | $32.00 |"]),
+        ("csv", ["expected total,,148.00,121.50,bcbsnc", "lost to findings,,0.00,32.00,"]),
+    ],
+)
+def test_every_grid_format_has_the_totals_rows(
+    fmt: str, expected: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    assert main(["compare", "examples/dc_visit.json", "--fees", "examples/fees.csv", "--payers", "commercial,bcbsnc", "--format", fmt]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if "total" in line or "lost to" in line] == expected
+
+
+def test_the_html_grid_has_the_totals_rows(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    assert main(["compare", "examples/dc_visit.json", "--fees", "examples/fees.csv", "--payers", "commercial,bcbsnc", "--format", "html"]) == 0
+    page = capsys.readouterr().out
+    assert 'data-entry="expected total"' in page and 'data-payer="bcbsnc" data-amount="121.50"' in page
+    assert 'data-entry="lost to findings"' in page
+
+
+def test_without_fees_the_grid_has_no_money_rows(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("PAYERPOLICY_FEES", raising=False)
+    monkeypatch.delenv("PAYERPOLICY_FEES_DIR", raising=False)
+    assert main(["compare", "examples/dc_visit.json"]) == 0
+    out = capsys.readouterr().out
+    assert "expected total" not in out and "$" not in out
