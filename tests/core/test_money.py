@@ -406,3 +406,43 @@ def test_without_fees_the_grid_has_no_money_rows(capsys: pytest.CaptureFixture[s
     assert main(["compare", "examples/dc_visit.json"]) == 0
     out = capsys.readouterr().out
     assert "expected total" not in out and "$" not in out
+
+
+def test_a_medicare_row_in_a_fee_file_prices_medicare_without_cms_data() -> None:
+    # A practice that read its locality's amounts off the CMS look-up tool: rows for medicare only.
+    # The MPPR cuts the practice-expense part, which a fee file does not give: traced, not computed.
+    rows = parse_fee_text("code,amount,payer\n97110,30.00,medicare\n97140,28.00,medicare\n97124,99,\n", "f.csv", toml=False)
+    outcome = Engine(fees=FeeBook(rows, "f.csv")).check(_pt_visit(), "medicare")
+    assert [ln.allowed for ln in outcome.lines] == [Decimal("60.00"), Decimal("28.00")]
+    notes = [t.reason for t in outcome.trace if t.rule == "MCR-08-MPPR"]
+    assert len(notes) == 2 and all("no practice-expense part: not reduced here" in n for n in notes)
+    assert outcome.cost_by_finding == {}
+
+
+def test_a_whole_amount_mppr_reduces_fee_file_amounts(tmp_path: Path) -> None:
+    # A payer that cuts later units' whole amount (component = "whole", e.g. 50 %): laid over commercial.
+    case = tmp_path / "whole.toml"
+    case.write_text(
+        """
+title = "whole-amount MPPR"
+payer = "commercial"
+[fees]
+rows = [{ code = "97110", amount = "40.00" }, { code = "97140", amount = "30.00" }]
+[encounter]
+date_of_service = 2025-10-14
+provider = { type = "PT" }
+services = [{ code = "97110", minutes = 25 }, { code = "97140", minutes = 15, regions = ["lumbar"] }]
+[policy]
+rules = [{ id = "TEST-MPPR", kind = "therapy_mppr", source = "test overlay", codes = ["97110", "97140"], percent = 50, component = "whole" }]
+[expect]
+lines = ["97110 x2 []", "97140 x1 []"]
+findings = ["MPPR_REDUCTION", "MPPR_REDUCTION"]
+allowed = ["60.00", "15.00"]
+total = "75.00"
+cost = { MPPR_REDUCTION = "35.00" }
+"""
+    )
+    from payerpolicy.kit.testing import check_case, load_cases
+
+    [loaded] = load_cases(case)
+    assert check_case(loaded) == []
