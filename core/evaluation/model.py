@@ -844,7 +844,7 @@ class Outcome:
     #: The sum of the lines' charges; None when no line has a charge.
     charge_total: Decimal | None = None
     #: Dollars the findings took off the lines (denied or cut units at full fee, payment reductions), by finding code.
-    cost_by_finding: Mapping[str, Decimal] = attrs.field(factory=dict)
+    cost_by_finding: Mapping[str, Decimal] = attrs.field(factory=dict, hash=False)
     #: Indexes of claim lines whose amount is not known (their allowed is None).
     unpriced_lines: tuple[int, ...] = attrs.field(default=(), converter=_tuple)
 

@@ -165,9 +165,9 @@ class PfsData:
     year: int
     version: str
     source: str
-    rvus: Mapping[tuple[str, str], RvuRow]
-    gpcis: Mapping[str, Gpci]
-    sha256: Mapping[str, str] = attrs.field(factory=dict)
+    rvus: Mapping[tuple[str, str], RvuRow] = attrs.field(hash=False)
+    gpcis: Mapping[str, Gpci] = attrs.field(hash=False)
+    sha256: Mapping[str, str] = attrs.field(factory=dict, hash=False)
 
 
 @attrs.frozen
@@ -180,7 +180,7 @@ class FeeBook:
 
     rows: tuple[FeeRow, ...] = ()
     file: str = ""
-    pfs: Mapping[int, PfsData] = attrs.field(factory=dict)
+    pfs: Mapping[int, PfsData] = attrs.field(factory=dict, hash=False)
     locality: str | None = None
 
     @property
