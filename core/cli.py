@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -17,6 +18,8 @@ from .evaluation.engine import Engine
 from .evaluation.errors import PayerPolicyError, PolicyValidationError, one_line
 from .evaluation.manager import PluginHost
 from .evaluation.model import Encounter, Outcome
+from .evaluation.money import FEES_DIR_ENV, FEES_FILE_ENV, LOCALITY_ENV, FeeBook, check_fee_payers, load_fee_file
+from .evaluation.pfs import fee_book
 from .evaluation.wording import plural
 from .formats.io import encounter_from_data, read_encounter, read_encounter_data
 from .views.render import compare_csv, compare_json, compare_markdown, compare_table, render_check, render_explain
@@ -59,7 +62,26 @@ def _parser() -> argparse.ArgumentParser:
         " needed when the 837P holds more than one",
     )
 
-    p = sub.add_parser("check", parents=[strict, source], help="claim lines and findings for one payer")
+    money = _Parser(add_help=False)
+    money.add_argument(
+        "--fees",
+        metavar="FILE",
+        help="the practice's fee file (CSV or TOML: code, amount, optional modifier, payer, effective dates);"
+        " default $PAYERPOLICY_FEES. Lines then carry expected allowed amounts",
+    )
+    money.add_argument(
+        "--fees-dir",
+        metavar="DIR",
+        help="CMS relative value and GPCI data written by `payerpolicy fees import` (Medicare amounts);"
+        " default $PAYERPOLICY_FEES_DIR",
+    )
+    money.add_argument(
+        "--locality",
+        metavar="MAC-LOCALITY",
+        help="Medicare payment locality of the GPCI file, like 01112-05 (default $PAYERPOLICY_MEDICARE_LOCALITY, else national)",
+    )
+
+    p = sub.add_parser("check", parents=[strict, source, money], help="claim lines and findings for one payer")
     p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
     p.add_argument("--payer", required=True, help="payer id (see `payerpolicy plugins`)")
     p.add_argument(
@@ -79,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         help="envelope settings (TOML or JSON: submitter, receiver, billing provider, subscriber, payer ids, charges) for --x12 interchange",
     )
 
-    p = sub.add_parser("compare", parents=[strict, source], help="claim lines side by side for several payers")
+    p = sub.add_parser("compare", parents=[strict, source, money], help="claim lines side by side for several payers")
     p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
     p.add_argument("--payers", help="comma-separated payer ids (default: every installed payer)")
     p.add_argument("--format", choices=("table", "markdown", "csv", "json", "html"), default="table")
@@ -100,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--title", help="page title (default: the input file's name)")
 
     p = sub.add_parser(
-        "explain", parents=[strict, source], help="why each line has its code, units and modifiers, rule by rule"
+        "explain", parents=[strict, source, money], help="why each line has its code, units and modifiers, rule by rule"
     )
     p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
     p.add_argument("--payer", required=True, help="payer id")
@@ -123,6 +145,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="output file: .jsonl or .parquet, one row per (encounter, payer)")
     p.add_argument("--payers", help="comma-separated payer ids (default: every installed payer)")
+    p.add_argument(
+        "--fees", metavar="FILE", help="the practice's fee file: outcomes carry amounts (default $PAYERPOLICY_FEES)"
+    )
     p.add_argument("--workers", type=int, help="processes to use (default: every core)")
     p.add_argument(
         "--chunk-size", type=int, default=500, help="records per unit of work and per part file (default 500)"
@@ -158,6 +183,19 @@ def _parser() -> argparse.ArgumentParser:
     ni.add_argument("--mue-version", help="version label (default: from the file name)")
     nx = nsub.add_parser("index", help="(re)build the binary index ptp.idx of an imported PTP table")
     nx.add_argument("table", metavar="TABLE", help="the PTP table (ptp.tsv) or the directory holding it")
+
+    p = sub.add_parser("fees", help="fee schedules: CMS relative value files, the practice's fee file")
+    fsub = p.add_subparsers(dest="fees_command", required=True, parser_class=_Parser)
+    fi = fsub.add_parser(
+        "import", help="import CMS's PPRRVU and GPCI CSV files (PFS Relative Value Files bundle) for Medicare amounts"
+    )
+    fi.add_argument("--rvu", required=True, metavar="FILE", help="CMS PPRRVU CSV, e.g. PPRRVU25_JAN.csv")
+    fi.add_argument("--gpci", required=True, metavar="FILE", help="CMS GPCI CSV (Addendum E), e.g. GPCI2025.csv")
+    fi.add_argument("--out", required=True, metavar="DIR", help="output directory (point $PAYERPOLICY_FEES_DIR or --fees-dir at it)")
+    fi.add_argument("--year", type=int, help="calendar year of the files (default: from the PPRRVU file name)")
+    fi.add_argument("--version", dest="rvu_version", help="version label (default: the PPRRVU file name)")
+    fc = fsub.add_parser("check", help="validate a fee file (CSV or TOML); every problem at once, exit 2")
+    fc.add_argument("file", help="the fee file")
 
     p = sub.add_parser("policy", help="policy files")
     psub = p.add_subparsers(dest="policy_command", required=True, parser_class=_Parser)
@@ -272,6 +310,7 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "compare": (
         "payerpolicy compare examples/dc_visit.json",
+        "payerpolicy compare examples/dc_visit.json --fees examples/fees.csv",
         "payerpolicy compare examples/dc_visit.json --payers commercial,medicare --format markdown",
         "payerpolicy compare examples/dc_visit.json --set care.phase=maintenance --format html > whatif.html",
     ),
@@ -281,6 +320,7 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "explain": (
         "payerpolicy explain examples/dc_visit.json --payer aetna",
+        "payerpolicy explain examples/dc_visit.json --payer aetna --fees examples/fees.csv",
         "payerpolicy explain tests/fixtures/x12/multi_payer.x12 --from x12 --claim MULTI-2 --payer medicare",
     ),
     "scrub": (
@@ -301,6 +341,15 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
         "export PAYERPOLICY_NCCI_DIR=~/ncci-2025q1",
     ),
     "ncci index": ("payerpolicy ncci index ~/ncci-2025q1",),
+    "fees": (
+        "payerpolicy fees check examples/fees.csv",
+        "payerpolicy fees import --rvu PPRRVU25_JAN.csv --gpci GPCI2025.csv --out ~/pfs",
+    ),
+    "fees import": (
+        "payerpolicy fees import --rvu PPRRVU25_JAN.csv --gpci GPCI2025.csv --out ~/pfs",
+        "payerpolicy compare examples/dc_visit.json --fees examples/fees.csv --fees-dir ~/pfs --locality 01112-05",
+    ),
+    "fees check": ("payerpolicy fees check examples/fees.csv", "payerpolicy fees check my_fees.toml"),
     "policy": ("payerpolicy policy check policies/medicare.toml",),
     "policy check": (
         "payerpolicy policy check policies/medicare.toml --rules",
@@ -404,31 +453,26 @@ def _run(args: argparse.Namespace) -> int:
         return _serve(args)
     if args.command == "scrub":
         return _scrub(args)
+    if args.command == "fees":
+        return _fees(args)
     if args.command == "batch":
-        from .batch import render_summary, run_batch, summary_mapping
+        previous = os.environ.get(FEES_FILE_ENV)
+        if args.fees:  # the workers build their engines from the environment
+            book = fee_book(args.fees, None, None)  # a bad fee file fails here, once, not in every worker
+            check_fee_payers(book.rows, book.file, PluginHost().payers)
+            os.environ[FEES_FILE_ENV] = os.path.abspath(args.fees)
+        from .batch import process_engine
 
-        result = run_batch(
-            args.input,
-            args.out,
-            _payer_list(args.payers),
-            workers=args.workers,
-            chunk_size=args.chunk_size,
-            resume=args.resume,
-            trace=args.trace,
-            strict=args.strict,
-            scheduler=args.scheduler,
-            progress=args.progress,
-            history=args.history,
-        )
-        if args.format == "json":
-            import json
-
-            print(json.dumps(summary_mapping(result), indent=2, ensure_ascii=False))
-        elif args.summary:
-            print(render_summary(result))
-        resumed = f" (resumed after record {result.resumed_from})" if result.resumed_from else ""
-        print(f"{result.out}: {result.counts.text()}{resumed}; {result.seconds:.1f} s", file=sys.stderr)
-        return 0
+        process_engine.cache_clear()  # an engine built before (same process) has other fees
+        try:
+            return _batch(args)
+        finally:
+            if args.fees:
+                if previous is None:
+                    os.environ.pop(FEES_FILE_ENV, None)
+                else:
+                    os.environ[FEES_FILE_ENV] = previous
+                process_engine.cache_clear()
     if args.command == "ncci" and args.ncci_command == "index":
         from pathlib import Path
 
@@ -458,7 +502,10 @@ def _run(args: argparse.Namespace) -> int:
         )
         return 0
 
-    engine = Engine(PluginHost(strict=args.strict))
+    host = PluginHost(strict=args.strict)
+    book = _fee_book(args)
+    check_fee_payers(book.rows, book.file, host.payers)
+    engine = Engine(host, fees=book)
     if args.command == "compare":
         return _compare(engine, args)
     encounter = _read(args, engine)
@@ -591,6 +638,58 @@ def _read(args: argparse.Namespace, engine: Engine) -> Encounter:
     return read_encounter(args.encounter, catalogue=engine.catalogue)
 
 
+def _batch(args: argparse.Namespace) -> int:
+    from .batch import render_summary, run_batch, summary_mapping
+
+    result = run_batch(
+        args.input,
+        args.out,
+        _payer_list(args.payers),
+        workers=args.workers,
+        chunk_size=args.chunk_size,
+        resume=args.resume,
+        trace=args.trace,
+        strict=args.strict,
+        scheduler=args.scheduler,
+        progress=args.progress,
+        history=args.history,
+    )
+    if args.format == "json":
+        import json
+
+        print(json.dumps(summary_mapping(result), indent=2, ensure_ascii=False))
+    elif args.summary:
+        print(render_summary(result))
+    resumed = f" (resumed after record {result.resumed_from})" if result.resumed_from else ""
+    print(f"{result.out}: {result.counts.text()}{resumed}; {result.seconds:.1f} s", file=sys.stderr)
+    return 0
+
+
+def _fee_book(args: argparse.Namespace) -> FeeBook:
+    """The fee book of --fees / --fees-dir / --locality, each falling back to its environment variable."""
+    file = getattr(args, "fees", None) or os.environ.get(FEES_FILE_ENV, "").strip() or None
+    directory = getattr(args, "fees_dir", None) or os.environ.get(FEES_DIR_ENV, "").strip() or None
+    locality = getattr(args, "locality", None) or os.environ.get(LOCALITY_ENV, "").strip() or None
+    return fee_book(file, directory, locality)
+
+
+def _fees(args: argparse.Namespace) -> int:
+    if args.fees_command == "check":
+        rows = load_fee_file(args.file)
+        check_fee_payers(rows, args.file, PluginHost().payers)
+        payers = sorted({r.payer or "(every payer)" for r in rows})
+        print(f"{args.file}: ok ({plural(len(rows), 'row')}; payers: {', '.join(payers) or '(none)'})")
+        return 0
+    from .evaluation.pfs import import_pfs_files
+
+    info = import_pfs_files(args.rvu, args.gpci, args.out, year=args.year, version=args.rvu_version)
+    print(f"{info.directory}: {info.rvus} RVU rows, {info.gpcis} localities, year {info.year}, version {info.version}")
+    for name, sha in info.sha256.items():
+        print(f"  {name}: sha256 {sha}")
+    print(f"set PAYERPOLICY_FEES_DIR={args.out} (or --fees-dir {args.out}) to price Medicare lines")
+    return 0
+
+
 def _compare(engine: Engine, args: argparse.Namespace) -> int:
     from .views.grid import WhatIf, build_grid
 
@@ -684,6 +783,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .history import SQLiteHistory
     from .service.server import serve
 
+    _fee_book(args)  # a bad $PAYERPOLICY_FEES / _FEES_DIR stops the start-up here: one line, exit 2
     engine = Engine(PluginHost(strict=True)) if args.strict else None
     history = SQLiteHistory(args.history) if args.history else None
     try:

@@ -19,8 +19,9 @@ too. This module registers the payer and four ``medicare_*`` rule kinds:
 ``medicare_primary_dx``
     MCR-05: the first diagnosis of a CMT line must be a subluxation code (M99.00-M99.05).
 ``medicare_kx_threshold``
-    MCR-07: KX on therapy lines once ``care.ytd_therapy_charges`` reaches the year's threshold
-    (thresholds by year are data), INFO ``KX_THRESHOLD_EXCEEDED``.
+    MCR-07: KX on the therapy line whose expected amount takes ``care.ytd_therapy_charges`` to the
+    year's threshold, and on every later therapy line (thresholds by year are data), INFO
+    ``KX_THRESHOLD_EXCEEDED``.
 """
 
 from __future__ import annotations
@@ -228,7 +229,13 @@ def _money(text: str, rule: Rule, key: str) -> Decimal:
 
 
 def modifiers_kx_threshold(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
-    """KX on therapy lines once year-to-date therapy charges reach the year's threshold (MCR-07)."""
+    """KX on the therapy line whose amount takes the year's therapy expenses to the threshold, and on every later one (MCR-07).
+
+    The running total starts at ``care.ytd_therapy_charges`` and adds each billable therapy line's
+    expected allowed amount (the fee schedule amount, incurred expenses as CMS counts them), or the
+    line's charge when no fee is known; without either, KX goes on every therapy line once the
+    year-to-date amount alone reaches the threshold.
+    """
     ytd = ctx.encounter.care.ytd_therapy_charges
     if ytd is None or not _provider_in(rule, ctx):
         return
@@ -248,7 +255,31 @@ def modifiers_kx_threshold(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Contex
         )
         return
     threshold = _money(raw, rule, f"thresholds.{year}")
-    if ytd < threshold:
+    amounts = ctx.price(lines)
+    running = ytd
+    first: int | None = None
+    steps: dict[int, str] = {}
+    for i, line in targets:
+        if ytd >= threshold:
+            first = targets[0][0]
+            break
+        amount = amounts[i]
+        basis = "expected allowed amount"
+        if amount is None and line.billed is not None and line.billed.charge is not None:
+            amount, basis = line.billed.charge, "charge as billed"
+        if amount is None:
+            entries = ctx.encounter.services if line.origin == "services" else ctx.encounter.procedures
+            unit = entries[line.service].unit_charge if line.service < len(entries) else None
+            if unit is not None:
+                amount, basis = unit * line.units, "charge"
+        if amount is None or line.status != "billable":
+            continue
+        before, running = running, running + amount
+        steps[i] = f"${before:,.2f} + {line.code} {basis} ${amount:,.2f} = ${running:,.2f}"
+        if running >= threshold:
+            first = i
+            break
+    if first is None:
         return
     modifier = rule["modifier"]
     review = rule.get("review_threshold")
@@ -257,17 +288,28 @@ def modifiers_kx_threshold(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Contex
         limit = _money(review, rule, "review_threshold")
         above = " (already above it)" if ytd >= limit else ""
         note = f"; above ${limit:,} claims may be chosen for targeted medical review{above}"
+    if first in steps:
+        crossing = lines[first].code
+        what = (
+            f"year-to-date therapy expenses ${ytd:,} plus this visit reach the {year} threshold of ${threshold:,} on {crossing}"
+            f" ({steps[first]}): {modifier} added to {crossing} and the therapy lines after it"
+        )
+    else:
+        what = f"year-to-date therapy charges ${ytd:,} reach the {year} threshold of ${threshold:,}: {modifier} added to the therapy lines"
     yield Change.note(
         rule.id,
         rule.source,
         rule["finding"],
         "info",
-        f"year-to-date therapy charges ${ytd:,} reach the {year} threshold of ${threshold:,}: {modifier} added to the therapy"
-        f" lines; it attests that the services are medically necessary, and the record must support that{note}",
+        f"{what}; it attests that the services are medically necessary, and the record must support that{note}",
+        line=first if first in steps else None,
     )
+    reached = False
     for i, line in targets:
-        if modifier not in line.modifiers:
-            yield Change(rule.id, rule.source, line=i, add_modifiers=(modifier,), reason=f"{year} KX threshold reached")
+        reached = reached or i == first
+        if reached and modifier not in line.modifiers:
+            why = f"{year} KX threshold reached" + (f" on this line: {steps[i]}" if i in steps else "")
+            yield Change(rule.id, rule.source, line=i, add_modifiers=(modifier,), reason=why)
 
 
 # --------------------------------------------------------------------------------------------
@@ -319,8 +361,9 @@ KINDS: tuple[RuleKind, ...] = (
     ),
     RuleKind(
         "medicare_kx_threshold",
-        "KX on therapy lines once care.ytd_therapy_charges reaches the year's threshold (MCR-07).",
-        apply={"modifiers": modifiers_kx_threshold},
+        "KX on the therapy line whose amount takes care.ytd_therapy_charges to the year's threshold, and on every later"
+        " therapy line (MCR-07); runs after the NCCI edits (adjust phase) so denied lines do not count.",
+        apply={"adjust": modifiers_kx_threshold},
         params={
             "codes": Param("codes", required=True),
             "providers": _PROVIDERS,

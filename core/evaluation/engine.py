@@ -37,6 +37,8 @@ from .errors import PayerPolicyError, PluginHookError, one_line
 from .kinds import Change, CodeChoice, Context
 from .manager import BUILTIN_MODULES, PluginHost, _short
 from .model import SEVERITIES, STATUSES, Billed, ClaimLine, Encounter, Finding, Outcome, PayerRef, Status, TraceEntry
+from .money import FeeBook, price_lines
+from .pfs import fee_book_from_environment
 from .policy import Policy, Rule
 from .scrub import differences
 from .units import units_ama_per_code, units_cms_total_time
@@ -128,6 +130,7 @@ class _Line:
         "_key",
         "billed",
         "code",
+        "counted",
         "diagnosis_pointers",
         "entries",
         "minutes",
@@ -159,6 +162,7 @@ class _Line:
         self.modifiers: list[str] = []
         self.status: Status = "billable"
         self.billed: Billed | None = None
+        self.counted: int | None = None  # units when the units phase ended (what a later cut or denial took)
         self.entries: list[tuple[str, int]] = [(origin, service)]
         self._key: tuple[Any, ...] | None = None
         self._frozen: ClaimLine | None = None
@@ -200,6 +204,34 @@ def _merge_billed(a: Billed | None, b: Billed | None) -> Billed | None:
     units = None if a.units is None and b.units is None else (a.units or 0) + (b.units or 0)
     charge = None if a.charge is None and b.charge is None else (a.charge or Decimal(0)) + (b.charge or Decimal(0))
     return Billed(units, tuple(dict.fromkeys((*a.modifiers, *b.modifiers))), charge)
+
+
+_SEVERITY_RANK = {"expected_denial": 0, "error": 1, "warning": 2, "info": 3}
+
+
+def _cause(i: int, line: ClaimLine, findings: Sequence[Finding], trace: Sequence[TraceEntry]) -> str:
+    """The finding code a line's lost dollars are charged to.
+
+    The finding of the rule that last changed the line's status (or cut its units), on the line,
+    or for a line off the claim or denied anywhere in the outcome; ``(rule ID)`` when that rule
+    left no finding; else the line's finding of highest severity; else ``NOT_PAID``.
+    """
+    status = [t.rule for t in trace if t.line == i and t.field == "status"]
+    cuts = [
+        t.rule
+        for t in trace
+        if t.line == i and t.field == "units" and isinstance(t.before, int) and isinstance(t.after, int) and t.after < t.before
+    ]
+    rules = status or cuts
+    mine = [f for f in findings if f.line == i]
+    if rules:
+        for f in (*mine, *(findings if line.status != "billable" else ())):
+            if f.rule == rules[-1]:
+                return f.code
+        return f"(rule {rules[-1]})"
+    if mine:
+        return min(mine, key=lambda f: _SEVERITY_RANK.get(f.severity, 9)).code
+    return "NOT_PAID"
 
 
 class _Worksheet:
@@ -329,6 +361,9 @@ class Engine:
     :param hook_timeout: seconds one third-party hook or rule may take before it is stopped with a
         ``PLUGIN_FAILED`` finding (main thread only: the CLI and batch workers; default
         ``$PAYERPOLICY_HOOK_TIMEOUT`` or 5; 0 turns the limit off).
+    :param fees: what amounts are computed from (a fee file, imported CMS data); by default the
+        fee book named by ``$PAYERPOLICY_FEES`` / ``$PAYERPOLICY_FEES_DIR`` (none when unset:
+        outcomes carry no amounts).
     """
 
     def __init__(
@@ -338,11 +373,14 @@ class Engine:
         *,
         hook_timeout: float | None = None,
         compiled: bool = True,
+        fees: FeeBook | None = None,
     ) -> None:
         self.host = host if host is not None else PluginHost()
         self.catalogue = catalogue if catalogue is not None else default_catalogue()
         #: Seconds a third-party hook or rule may take (main thread only; 0: no limit).
         self.hook_timeout = _hook_timeout() if hook_timeout is None else hook_timeout
+        #: What amounts are computed from; an empty book gives outcomes without amounts.
+        self.fees = fees if fees is not None else fee_book_from_environment()
         #: Skip a rule when none of its kind's trigger codes is on a line (``RuleKind.triggers``).
         #: ``compiled=False`` runs every rule: the reference the compiled plans are tested against.
         self.compiled = compiled
@@ -450,7 +488,9 @@ class Engine:
         checkpoint("lines")
         payer = self.host.payer(payer_id)
         policy = self.host.policy(payer_id)
-        ctx = Context(encounter=encounter, payer=payer, policy=policy, catalogue=self.catalogue)
+        ctx = Context(
+            encounter=encounter, payer=payer, policy=policy, catalogue=self.catalogue, fees=None if self.fees.empty else self.fees
+        )
         ws = _Worksheet(ctx)
         day = encounter.date_of_service
 
@@ -462,7 +502,10 @@ class Engine:
         checkpoint("merge")
         if policy.rules_of("merge_same_code", day):
             self._merge(ws, policy.rules_of("merge_same_code", day)[0])
+        screened = {id(line) for line in ws.lines if line.status == "not_billable"}
         self._units(ws, ctx)
+        for line in ws.lines:  # a line the unit method left at 0 units lost nothing; one screened out before, its own units
+            line.counted = self._own_units(line) if id(line) in screened else line.units
         checkpoint("modifiers")
         self._run_phase(ws, ctx, "modifiers", "payerpolicy_modifiers")
         self._finish_modifiers(ws, ctx, payer_id)
@@ -473,6 +516,70 @@ class Engine:
         self._run_phase(ws, ctx, "review", None)
         self._run_phase(ws, ctx, "claim", None)
         return self._outcome(ws, ctx, payer_id)
+
+    def _own_units(self, line: _Line) -> int:
+        """The units a line screened out before units were counted would have had on its own.
+
+        Its units as billed, else for a timed code the 8-minute rule on its own minutes, else 1:
+        what the finding that screened it out cost is valued at these units.
+        """
+        if line.billed is not None and line.billed.units:
+            return line.billed.units
+        if not self.catalogue[line.code].timed:
+            return 1
+        minutes = line.minutes or 0
+        return minutes // 15 + (1 if minutes % 15 >= 8 else 0)
+
+    def _price(
+        self,
+        ws: _Worksheet,
+        ctx: Context,
+        order: list[int],
+        lines: tuple[ClaimLine, ...],
+        findings: tuple[Finding, ...],
+        trace: tuple[TraceEntry, ...],
+    ) -> tuple[tuple[ClaimLine, ...], tuple[Finding, ...], tuple[TraceEntry, ...], dict[str, Any]]:
+        """Charges and expected allowed amounts of the lines in claim order (the price phase), traced."""
+        enc = ctx.encounter
+        unit_charges: list[Decimal | None] = []
+        counted: list[int] = []
+        for old in order:
+            line = ws.lines[old]
+            counted.append(line.counted if line.counted is not None else line.units)
+            charge = None
+            for origin, index in line.entries:
+                entry = enc.services[index] if origin == "services" else enc.procedures[index]
+                if entry.unit_charge is not None:
+                    charge = entry.unit_charge
+                    break
+            unit_charges.append(charge)
+        causes = [_cause(i, lines[i], findings, trace) for i in range(len(lines))]
+        pricing = price_lines(
+            lines, ctx.payment, ctx.fees, findings=findings, counted=counted, unit_charges=unit_charges, causes=causes
+        )
+        priced = tuple(
+            attrs.evolve(line, charge=p.charge, allowed=p.allowed) if (p.charge, p.allowed) != (None, None) else line
+            for line, p in zip(lines, pricing.lines, strict=True)
+        )
+        steps = tuple(
+            TraceEntry(s.rule, CORE, s.line, "allowed", s.before, s.after, s.source, s.reason) for s in pricing.steps
+        )
+        cost: dict[str, Decimal] = {}
+        for p in pricing.lines:
+            for code, value in p.lost.items():
+                cost[code] = cost.get(code, Decimal(0)) + value
+        known = [p.allowed for p in pricing.lines if p.allowed is not None]
+        charges = [p.charge for p in pricing.lines if p.charge is not None]
+        money: dict[str, Any] = {
+            "expected_total": sum(known, Decimal("0.00")) if known else None,
+            "charge_total": sum(charges, Decimal("0.00")) if charges else None,
+            "cost_by_finding": cost,
+            "unpriced_lines": tuple(i for i, (line, p) in enumerate(zip(lines, pricing.lines, strict=True)) if line.on_claim and p.allowed is None)
+            if known
+            else (),
+        }
+        extra = tuple(attrs.evolve(f, plugin=f.plugin or CORE) for f in pricing.findings)
+        return priced, findings + extra, trace + steps, money
 
     def _failed(self, ws: _Worksheet, plugin: str, where: str, exc: Exception) -> None:
         """A third-party plugin raised: stop (strict) or skip it and say so in the outcome."""
@@ -869,6 +976,7 @@ class Engine:
             for (rule, plugin, field, before, after, source, reason), ref in ws.trace
         )
         policy: Policy = ctx.policy
+        lines, findings, trace, money = self._price(ws, ctx, order, lines, findings, trace)
         outcome = Outcome(
             encounter=ctx.encounter.id,
             payer=PayerRef(id=payer_id, name=policy.name, policy_version=policy.policy_version),
@@ -876,6 +984,7 @@ class Engine:
             findings=findings,
             trace=trace,
             diagnoses=ws.diagnoses,
+            **money,
         )
         if not ctx.encounter.as_billed:
             return outcome

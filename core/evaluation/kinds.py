@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .codeset import CodeSet, parse_code_item
 from .model import SEVERITIES, STATUSES, ClaimLine, Encounter, Finding, Payer, Status
+from .money import FeeBook, Payment, price_lines
 from .vocab import CodeCatalogue, CodeInfo
 
 if TYPE_CHECKING:
@@ -45,7 +47,7 @@ def _findings(values: Iterable[Finding]) -> tuple[Finding, ...]:
 #: The phases of an evaluation in which rule functions run, in order (the phases are described in the docs, page "Rules and phases").
 PHASES = ("code", "screen", "modifiers", "adjust", "review", "claim")
 #: Phases the engine carries out itself; a kind names them to mark the rules it reads there.
-ENGINE_PHASES = ("merge", "units")
+ENGINE_PHASES = ("merge", "units", "price")
 
 
 @attrs.frozen
@@ -173,6 +175,17 @@ class Context:
     payer: Payer
     policy: Policy
     catalogue: CodeCatalogue
+    #: What amounts are computed from (the practice's fee file, imported CMS data); None: no amounts.
+    fees: FeeBook | None = None
+
+    def price(self, lines: tuple[ClaimLine, ...]) -> tuple[Decimal | None, ...]:
+        """The expected allowed amount of each of ``lines`` under this payer's fee schedule (None: unknown)."""
+        return tuple(p.allowed for p in price_lines(lines, self.payment, self.fees).lines)
+
+    @property
+    def payment(self) -> Payment:
+        """The payer, policy and date of service lines are priced for."""
+        return Payment(self.payer.id, self.policy, self.date_of_service)
 
     @property
     def date_of_service(self) -> dt.date:

@@ -1189,6 +1189,37 @@ CORE_KINDS: tuple[RuleKind, ...] = (
         "merge_same_code", "One line per timed code per DOS, minutes added (CORE-TIME-02).", apply={"merge": _no_phase}
     ),
     RuleKind(
+        "fee_schedule",
+        "Where the amount of one unit comes from: the CMS physician fee schedule computed from imported RVU and GPCI"
+        " files (rbrvs), or the practice's fee file (fee_file); read by the engine when it prices the lines.",
+        apply={"price": _no_phase},
+        params={
+            "method": Param("name", required=True, choices=("rbrvs", "fee_file"), doc="rbrvs: RVUs × GPCI × CF; fee_file: --fees"),
+            "conversion_factors": Param("table", default={}, doc='first date of service = "CF", e.g. "2025-01-01" = "32.3465" (rbrvs)'),
+            "setting": Param("name", default="non_facility", choices=("non_facility", "facility"), doc="which PE RVU (rbrvs)"),
+        },
+    ),
+    RuleKind(
+        "therapy_mppr",
+        "Multiple procedure payment reduction: the second and later units and procedures of the listed codes on one day"
+        " are paid with the practice-expense part (or the whole amount) reduced by percent.",
+        apply={"price": _no_phase},
+        params={
+            "codes": CODES,
+            "percent": Param("int", required=True, doc="the reduction, e.g. 50"),
+            "component": Param("name", default="practice_expense", choices=("practice_expense", "whole")),
+        },
+    ),
+    RuleKind(
+        "assistant_payment",
+        "A line with one of the modifiers (CQ, CO) is paid percent of the amount otherwise due.",
+        apply={"price": _no_phase},
+        params={
+            "modifiers": Param("str_list", required=True, doc='e.g. ["CQ", "CO"]'),
+            "percent": Param("int", required=True, doc="the share paid, e.g. 85"),
+        },
+    ),
+    RuleKind(
         "timed_units",
         "How timed minutes become units; the policy's settings.unit_method picks the rule.",
         apply={"units": _no_phase},

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
 import attrs
@@ -344,6 +344,10 @@ class Service:
     diagnosis_pointers: tuple[int, ...] = attrs.field(default=(), converter=_tuple)
     assistant_minutes: int | None = None
     billed: Billed | None = None
+    #: The practice's charge for one unit of the code the service is billed under (its price list);
+    #: the line's charge is this times the line's units. For a claim as billed, ``billed.charge``
+    #: (the line total) is used instead. Added in 0.2.0.
+    unit_charge: Decimal | None = None
 
 
 @attrs.frozen
@@ -355,6 +359,8 @@ class Procedure:
     diagnosis_pointers: tuple[int, ...] = attrs.field(default=(), converter=_tuple)
     separately_identifiable: bool | None = None
     billed: Billed | None = None
+    #: The practice's charge for one unit of the procedure's code (see :attr:`Service.unit_charge`).
+    unit_charge: Decimal | None = None
 
 
 _ENCOUNTER_KEYS = (
@@ -383,8 +389,9 @@ _SERVICE_KEYS = (
     "diagnosis_pointers",
     "assistant_minutes",
     "billed",
+    "unit_charge",
 )
-_PROCEDURE_KEYS = ("code", "regions", "diagnosis_pointers", "separately_identifiable", "billed")
+_PROCEDURE_KEYS = ("code", "regions", "diagnosis_pointers", "separately_identifiable", "billed", "unit_charge")
 
 
 @attrs.frozen
@@ -548,6 +555,7 @@ class Encounter:
                     diagnosis_pointers=pointers(sr),
                     billed=_billed(sr),
                     assistant_minutes=assistant,
+                    unit_charge=_decimal(sr, "unit_charge", "45.00"),
                 )
             )
 
@@ -564,6 +572,7 @@ class Encounter:
                     diagnosis_pointers=pointers(pr2),
                     separately_identifiable=pr2.flag("separately_identifiable"),
                     billed=_billed(pr2),
+                    unit_charge=_decimal(pr2, "unit_charge", "65.00"),
                 )
             )
 
@@ -627,6 +636,7 @@ class Encounter:
                         "diagnosis_pointers": list(s.diagnosis_pointers) or None,
                         "billed": s.billed.to_mapping() if s.billed else None,
                         "assistant_minutes": s.assistant_minutes,
+                        "unit_charge": str(s.unit_charge) if s.unit_charge is not None else None,
                     }
                 )
                 for s in self.services
@@ -640,6 +650,7 @@ class Encounter:
                         "diagnosis_pointers": list(p.diagnosis_pointers) or None,
                         "separately_identifiable": p.separately_identifiable,
                         "billed": p.billed.to_mapping() if p.billed else None,
+                        "unit_charge": str(p.unit_charge) if p.unit_charge is not None else None,
                     }
                 )
                 for p in self.procedures
@@ -692,6 +703,10 @@ class ClaimLine:
     service: int = 0
     origin: Literal["services", "procedures"] = "services"
     billed: Billed | None = None
+    #: The line's charge (as billed, or the entry's unit charge times the units); None when not known.
+    charge: Decimal | None = None
+    #: The expected allowed amount under the payer's fee schedule; None when no fee is known.
+    allowed: Decimal | None = None
 
     @property
     def on_claim(self) -> bool:
@@ -711,7 +726,16 @@ class ClaimLine:
             "service": self.service,
             "origin": self.origin,
             "billed": self.billed.to_mapping() if self.billed is not None else None,
+            "charge": _money(self.charge),
+            "allowed": _money(self.allowed),
         }
+
+
+def _money(value: Decimal | None) -> str | None:
+    """An amount as a decimal string with two places (cents, half up)."""
+    if value is None:
+        return None
+    return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):.2f}"
 
 
 @attrs.frozen
@@ -842,6 +866,14 @@ class Outcome:
     diagnoses: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     differences: tuple[Difference, ...] = attrs.field(default=(), converter=_tuple)
     as_billed: bool = False
+    #: The sum of the lines' expected allowed amounts; None when no line could be priced.
+    expected_total: Decimal | None = None
+    #: The sum of the lines' charges; None when no line has a charge.
+    charge_total: Decimal | None = None
+    #: Dollars the findings took off the lines (denied or cut units at full fee, payment reductions), by finding code.
+    cost_by_finding: Mapping[str, Decimal] = attrs.field(factory=dict, hash=False)
+    #: Indexes of claim lines whose amount is not known (their allowed is None).
+    unpriced_lines: tuple[int, ...] = attrs.field(default=(), converter=_tuple)
 
     @property
     def repairs(self) -> tuple[Difference, ...]:
@@ -874,6 +906,10 @@ class Outcome:
             "trace": [t.to_mapping() for t in self.trace] if trace else None,
             "as_billed": self.as_billed,
             "differences": [d.to_mapping() for d in self.differences],
+            "expected_total": _money(self.expected_total),
+            "charge_total": _money(self.charge_total),
+            "cost_by_finding": {k: _money(v) for k, v in sorted(self.cost_by_finding.items())},
+            "unpriced_lines": list(self.unpriced_lines),
         }
         if not trace:
             del data["trace"]

@@ -288,6 +288,7 @@ def claim_from_encounter(encounter: Encounter, *, created: dt.date | None = None
                 proc.diagnosis_pointers,
                 encounter,
                 proc.billed,
+                proc.unit_charge,
             )
         )
     for svc in encounter.services:
@@ -310,7 +311,7 @@ def claim_from_encounter(encounter: Encounter, *, created: dt.date | None = None
             # No code yet: the payer's policy chooses it from the technique (CORE-INT-01).
             assert svc.technique is not None
             product = _coding(TECHNIQUE_SYSTEM, svc.technique)
-        items.append(_item(len(items) + 1, ext, product, svc.diagnosis_pointers, encounter, svc.billed))
+        items.append(_item(len(items) + 1, ext, product, svc.diagnosis_pointers, encounter, svc.billed, svc.unit_charge))
     claim["item"] = items
     return _checked("Claim", claim)
 
@@ -331,6 +332,7 @@ def _item(
     pointers: Sequence[int],
     encounter: Encounter,
     billed: Billed | None = None,
+    unit_charge: Decimal | None = None,
 ) -> dict[str, Any]:
     item: dict[str, Any] = {"extension": extensions, "sequence": sequence}
     if pointers:
@@ -343,7 +345,26 @@ def _item(
         item["quantity"] = {"value": billed.units}
     if billed is not None and billed.charge is not None:
         item["net"] = {"value": float(billed.charge), "currency": "USD"}
+    _write_unit_price(item, unit_charge)
     return item
+
+
+def _write_unit_price(item: dict[str, Any], unit_charge: Decimal | None) -> None:
+    """``Claim.item.unitPrice`` from an entry's ``unit_charge`` (issue 18; written like ``net``)."""
+    if unit_charge is not None:
+        item["unitPrice"] = {"value": float(unit_charge), "currency": "USD"}
+
+
+def _read_unit_price(item: Mapping[str, Any], path: str) -> str | None:
+    """An entry's ``unit_charge`` from ``Claim.item.unitPrice`` (issue 18), as a decimal string."""
+    price = item.get("unitPrice")
+    if price is None:
+        return None
+    value = price.get("value") if isinstance(price, Mapping) else None
+    usd = isinstance(price, Mapping) and price.get("currency", "USD") == "USD"
+    if not usd or isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise EncounterError(f"{path}.unitPrice", "expected a non-negative amount in USD")
+    return str(Decimal(str(value)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -689,6 +710,10 @@ def _read_item(
     if billed is not None:
         entry["billed"] = billed
         origins["billed"] = path
+    unit_charge = _read_unit_price(item, path)
+    if unit_charge is not None:
+        entry["unit_charge"] = unit_charge
+        origins["unit_charge"] = f"{path}.unitPrice"
     quantity = item.get("quantity")
     if quantity and quantity.get("system") == UCUM_SYSTEM and quantity.get("code") == "min":
         # Minutes may also be written as a UCUM quantity; a count of units is not read (units are computed).

@@ -153,7 +153,7 @@ def _encounter_defs(ref: str) -> dict[str, Schema]:
                 "description": 'The line charge as billed (SV102): a decimal string ("120.00") or an integer; never a float.',
             },
         },
-        description="What the claim as billed says for this entry (encounter format v1, added in 0.4): units, modifiers, charge.",
+        description="What the claim as billed says for this entry (encounter format v1, added in 0.2.0): units, modifiers, charge.",
     )
     service = _object(
         {
@@ -179,6 +179,16 @@ def _encounter_defs(ref: str) -> dict[str, Schema]:
                 }
             ),
             "billed": _nullable({"$ref": ref + "Billed"}),
+            "unit_charge": _nullable(
+                {
+                    "anyOf": [
+                        {"type": "string", "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*$"},
+                        {"type": "integer", "minimum": 0},
+                    ],
+                    "description": "The practice's charge for one unit of the code (added in 0.2.0): a decimal string"
+                    ' ("45.00") or an integer; never a float. The line charge is this times the units.',
+                }
+            ),
         },
         description="A soft-tissue or therapy service; code or technique (or both) is given.",
     )
@@ -194,6 +204,16 @@ def _encounter_defs(ref: str) -> dict[str, Schema]:
             "diagnosis_pointers": _nullable(_pointers()),
             "separately_identifiable": _nullable({"type": "boolean"}),
             "billed": _nullable({"$ref": ref + "Billed"}),
+            "unit_charge": _nullable(
+                {
+                    "anyOf": [
+                        {"type": "string", "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*$"},
+                        {"type": "integer", "minimum": 0},
+                    ],
+                    "description": "The practice's charge for one unit of the code (added in 0.2.0): a decimal string"
+                    ' ("45.00") or an integer; never a float. The line charge is this times the units.',
+                }
+            ),
         },
         required=["code"],
         description="An untimed same-day service with a code: CMT, E/M, evaluation.",
@@ -257,6 +277,10 @@ def _outcome_defs(ref: str) -> dict[str, Schema]:
         return _object(properties, required=list(properties), description=description)
 
     text: Schema = {"type": "string"}
+    amount: Schema = {
+        "anyOf": [{"type": "string", "pattern": "^-?[0-9]+\\.[0-9]{2}$"}, {"type": "null"}],
+        "description": "Dollars as a decimal string with two places (never a float); null when not known.",
+    }
     line_index: Schema = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]}
     payer = exact(
         {"id": text, "name": text, "policy_version": text},
@@ -277,6 +301,12 @@ def _outcome_defs(ref: str) -> dict[str, Schema]:
         },
         "One claim line, in claim order; not_billable lines stay so the user sees why.",
     )
+    line["properties"]["charge"] = {**amount, "description": "The line's charge (added in 0.2.0); null when not known."}
+    line["properties"]["allowed"] = {
+        **amount,
+        "description": "The expected allowed amount under the payer's fee schedule (added in 0.2.0); 0.00 for a line not"
+        " billed or expected to be denied; null when no fee is known.",
+    }
     line_billed = _object(
         {
             "units": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
@@ -354,6 +384,22 @@ def _outcome_defs(ref: str) -> dict[str, Schema]:
             "differences": {"type": "array", "items": {"$ref": ref + "Difference"}},
         },
         "Outcome format v1 (docs/outcome-format.md): what one payer's policy makes of one encounter.",
+    )
+    outcome["properties"].update(
+        {
+            "expected_total": {**amount, "description": "Sum of the lines' allowed amounts (added in 0.2.0); null: not priced."},
+            "charge_total": {**amount, "description": "Sum of the lines' charges (added in 0.2.0); null: no charges."},
+            "cost_by_finding": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "pattern": "^[0-9]+\\.[0-9]{2}$"},
+                "description": "Dollars the findings took off the lines, by finding code (added in 0.2.0).",
+            },
+            "unpriced_lines": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 0},
+                "description": "Indexes of claim lines with no amount when others have one (added in 0.2.0).",
+            },
+        }
     )
     return {
         "Outcome": outcome,

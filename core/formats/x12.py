@@ -327,8 +327,9 @@ def _check_line(line: ClaimLine, n: int, outcome: Outcome) -> None:
 def sv1_segment(line: ClaimLine, charge: Decimal = Decimal(0)) -> str:
     """The ``SV1`` segment of one claim line: ``HC:code:mod...``, charge, ``UN``, units, pointers.
 
-    ``charge`` is the line charge in dollars (SV102); payerpolicy has no fee schedule, so it is 0
-    unless the envelope's ``[charges]`` table gives a per-unit charge for the code.
+    ``charge`` is the line charge in dollars (SV102): the outcome line's ``charge`` (as billed, or
+    the entry's ``unit_charge`` × units) when it has one, else the envelope's ``[charges]`` per-unit
+    charge for the code × units, else 0.
     """
     procedure = COMPONENT.join(("HC", line.code, *line.modifiers))
     pointers = COMPONENT.join(str(p) for p in line.diagnosis_pointers)
@@ -336,6 +337,8 @@ def sv1_segment(line: ClaimLine, charge: Decimal = Decimal(0)) -> str:
 
 
 def _line_charge(line: ClaimLine, charges: Mapping[str, Decimal]) -> Decimal:
+    if line.charge is not None:  # the outcome's own figure (issue 18): the same charge everywhere
+        return line.charge
     return charges.get(line.code, Decimal(0)) * line.units
 
 

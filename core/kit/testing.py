@@ -29,6 +29,16 @@ outcome's differences, exact multiset, each as ``"LINECODE DIFFERENCE BILLED -> 
     repairs = ["97124 MODIFIER_ORDER GP,59 -> 59,GP"]
     edits = ["97124 UNITS_CHANGED 2 -> 1"]
 
+**Amounts.** A ``[fees]`` table prices the case: ``file`` (a fee file, CSV or TOML, relative to
+the case file), ``rows`` (fee rows inline, as in a TOML fee file), and for Medicare CMS's own
+``rvu`` (PPRRVU CSV) and ``gpci`` (GPCI CSV) files with the ``year`` they hold and an optional
+``locality``. Variants inherit it. ``expect`` may then state the exact money, each amount a
+decimal string with two places::
+
+    allowed = ["28.14", "20.36"]            # each line's expected allowed amount, claim order ("-": unknown)
+    total = "48.50"                         # the outcome's expected_total
+    cost = { MPPR_REDUCTION = "6.47" }      # cost_by_finding, exact mapping
+
 Use :func:`load_cases` and :func:`check_case` from pytest (see ``tests/test_cases.py``), or
 :func:`assert_case` for a readable failure.
 """
@@ -50,7 +60,9 @@ import tomli_w
 from ..evaluation.engine import Engine
 from ..evaluation.manager import PluginHost
 from ..evaluation.model import Encounter, Outcome
+from ..evaluation.money import FeeBook, FeeRow, PfsData, load_fee_file, money_text, parse_fee_text
 from ..evaluation.paths import set_path
+from ..evaluation.pfs import parse_gpci, parse_pprrvu
 from ..evaluation.policy import load_policy
 
 __all__ = ["Case", "assert_case", "check_case", "difference_texts", "isolated_engine", "load_cases", "set_path"]
@@ -75,6 +87,10 @@ class Case:
     title: str = ""
     repairs: tuple[str, ...] | None = None
     edits: tuple[str, ...] | None = None
+    fees: FeeBook | None = None
+    allowed: tuple[str, ...] | None = None
+    total: str | None = None
+    cost: Mapping[str, str] | None = None
 
 
 def _normalise_line(entry: Any, where: str) -> tuple[str, tuple[int, ...] | None]:
@@ -103,6 +119,7 @@ def _case(
     expect: Mapping[str, Any],
     policy: Mapping[str, Any] | None,
     title: str,
+    fees: FeeBook | None = None,
 ) -> Case:
     lines, pointers = [], {}
     for i, entry in enumerate(expect.get("lines", [])):
@@ -122,7 +139,41 @@ def _case(
         title,
         _differences(expect, "repairs"),
         _differences(expect, "edits"),
+        fees,
+        tuple(str(a) for a in expect["allowed"]) if "allowed" in expect else None,
+        str(expect["total"]) if "total" in expect else None,
+        {str(k): str(v) for k, v in expect["cost"].items()} if "cost" in expect else None,
     )
+
+
+def _fees(file: Path, data: Any) -> FeeBook | None:
+    """The fee book of a case file's ``[fees]`` table."""
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{file}: fees: expected a table with file, rows, rvu, gpci, year, locality")
+    unknown = sorted(set(data) - {"file", "rows", "rvu", "gpci", "year", "locality"})
+    if unknown:
+        raise ValueError(f"{file}: fees: unknown key(s) {', '.join(unknown)}")
+    rows: list[FeeRow] = []
+    if "file" in data:
+        rows.extend(load_fee_file(file.parent / str(data["file"])))
+    if "rows" in data:
+        rows.extend(parse_fee_text(tomli_w.dumps({"fees": data["rows"]}), f"{file} [fees] rows", toml=True))
+    pfs: dict[int, PfsData] = {}
+    if "rvu" in data or "gpci" in data:
+        if not ("rvu" in data and "gpci" in data and isinstance(data.get("year"), int)):
+            raise ValueError(f"{file}: fees: rvu, gpci and year go together")
+        rvu, gpci = file.parent / str(data["rvu"]), file.parent / str(data["gpci"])
+        year = int(data["year"])
+        pfs[year] = PfsData(
+            year,
+            rvu.stem,
+            "case file",
+            parse_pprrvu(rvu.read_text("utf-8"), str(rvu)),
+            parse_gpci(gpci.read_text("utf-8"), str(gpci)),
+        )
+    return FeeBook(tuple(rows), str(data.get("file", "")), pfs, data.get("locality"))
 
 
 def _differences(expect: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
@@ -163,7 +214,10 @@ def load_cases(path: str | Path) -> list[Case]:
         name = file.stem
         base = data["encounter"]
         title = data.get("title", "")
-        cases.append(_case(str(file), name, data["payer"], base, data.get("expect", {}), data.get("policy"), title))
+        fees = _fees(file, data.get("fees"))
+        cases.append(
+            _case(str(file), name, data["payer"], base, data.get("expect", {}), data.get("policy"), title, fees)
+        )
         for n, variant in enumerate(data.get("variants", [])):
             encounter = copy.deepcopy(base)
             for key, value in variant.get("set", {}).items():
@@ -178,6 +232,7 @@ def load_cases(path: str | Path) -> list[Case]:
                     variant.get("expect", {}),
                     variant.get("policy", data.get("policy")),
                     variant.get("title", title),
+                    fees,
                 )
             )
     return cases
@@ -194,6 +249,8 @@ def isolated_engine(*plugins: object, entry_points: bool = True) -> Iterator[Eng
 
 
 def _engine_for(case: Case, engine: Engine) -> Engine:
+    if case.fees is not None:
+        engine = Engine(engine.host, engine.catalogue, fees=case.fees)
     if not case.policy:
         return engine
     base = engine.host.payer(case.payer)
@@ -204,7 +261,7 @@ def _engine_for(case: Case, engine: Engine) -> Engine:
         file = Path(tmp) / f"{case.payer}-overlay.toml"
         file.write_text(tomli_w.dumps(overlay), "utf-8")
         policy = load_policy(file, host.kinds, resolver=host.resolve)
-    return Engine(host.with_policy(case.payer, policy), engine.catalogue)
+    return Engine(host.with_policy(case.payer, policy), engine.catalogue, fees=engine.fees)
 
 
 def run_case(case: Case, engine: Engine | None = None) -> Outcome:
@@ -244,6 +301,7 @@ def check_case(case: Case, engine: Engine | None = None) -> list[str]:
             + "\n    actual findings:\n"
             + detail
         )
+    problems.extend(_money_problems(case, outcome))
     for kind, wanted in (("repair", case.repairs), ("edit", case.edits)):
         if wanted is None:
             continue
@@ -253,6 +311,24 @@ def check_case(case: Case, engine: Engine | None = None) -> list[str]:
             problems.append(
                 f"{kind}s differ:\n" + _side_by_side(list(wanted), got) + "\n    actual differences:\n" + detail
             )
+    return problems
+
+
+def _money_problems(case: Case, outcome: Outcome) -> list[str]:
+    problems = []
+    if case.allowed is not None:
+        got = [money_text(line.allowed) or "-" for line in outcome.lines]
+        if got != list(case.allowed):
+            steps = "\n".join(
+                f"      line {t.line}: {t.before} -> {t.after} [{t.rule}] {t.reason}" for t in outcome.trace if t.field == "allowed"
+            )
+            problems.append("allowed amounts differ:\n" + _side_by_side(list(case.allowed), got) + "\n    pricing steps:\n" + steps)
+    if case.total is not None and (money_text(outcome.expected_total) or "-") != case.total:
+        problems.append(f"expected_total {money_text(outcome.expected_total)}, expected {case.total}")
+    if case.cost is not None:
+        got_cost = {k: money_text(v) for k, v in outcome.cost_by_finding.items()}
+        if got_cost != dict(case.cost):
+            problems.append(f"cost_by_finding {got_cost}, expected {dict(case.cost)}")
     return problems
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -27,6 +28,7 @@ __all__ = [
     "cell_for",
     "entry_label",
     "line_reason",
+    "money",
 ]
 
 
@@ -53,6 +55,8 @@ class Cell:
     reason: str = ""
     differs: bool = False
     before: str | None = None
+    #: The line's expected allowed amount (in ``text`` too, after the line); None when not priced.
+    amount: Decimal | None = None
 
     @property
     def changed(self) -> bool:
@@ -107,6 +111,40 @@ class Grid:
     findings: tuple[GridFinding, ...] = attrs.field(converter=_tuple)
     units_before: tuple[int, ...] | None = attrs.field(default=None, converter=attrs.converters.optional(_tuple))
     assignments: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    #: Each payer's expected total (None: not priced); ``totals_before`` the same before a what-if.
+    totals: tuple[Decimal | None, ...] = attrs.field(default=(), converter=_tuple)
+    totals_before: tuple[Decimal | None, ...] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_tuple)
+    )
+    #: Each payer's dollars lost to findings (sum of ``cost_by_finding``).
+    lost: tuple[Decimal | None, ...] = attrs.field(default=(), converter=_tuple)
+
+    @property
+    def priced(self) -> bool:
+        """Whether any payer's outcome carries amounts (a fee file or CMS data was given)."""
+        return any(t is not None for t in self.totals)
+
+    def total_text(self, column: int, *, before: bool = False) -> str:
+        """``$148.00``, or ``—`` when the payer's lines could not be priced."""
+        totals = self.totals_before if before and self.totals_before is not None else self.totals
+        return money(totals[column]) if column < len(totals) else "—"
+
+    def totals_differ(self, column: int) -> bool:
+        """Whether a payer's expected total differs from the first payer's."""
+        return column > 0 and self.totals[column] != self.totals[0]
+
+    def totals_changed(self, column: int) -> bool:
+        """Whether a what-if changed a payer's expected total."""
+        return self.totals_before is not None and self.totals_before[column] != self.totals[column]
+
+    def total_change(self, column: int) -> Decimal | None:
+        """The dollar change a what-if made to a payer's expected total (None: not priced before and after)."""
+        if self.totals_before is None:
+            return None
+        before, after = self.totals_before[column], self.totals[column]
+        if before is None and after is None:
+            return None
+        return (after or Decimal("0.00")) - (before or Decimal("0.00"))
 
     @property
     def what_if(self) -> bool:
@@ -130,6 +168,17 @@ class Grid:
 def line_text(code: str, units: int, modifiers: Sequence[str]) -> str:
     """``97140 x1 [59, GP]`` — the notation of the scenarios and case files."""
     return f"{code} x{units} [{', '.join(modifiers)}]"
+
+
+def money(value: Decimal | None) -> str:
+    """``$1,234.50``; ``—`` for an amount not known."""
+    return "—" if value is None else f"${value:,.2f}"
+
+
+def _lost(outcome: Outcome) -> Decimal | None:
+    if outcome.expected_total is None:
+        return None
+    return sum(outcome.cost_by_finding.values(), Decimal("0.00"))
 
 
 def billable_units(outcome: Outcome) -> int:
@@ -174,7 +223,9 @@ def cell_for(outcome: Outcome, origin: str, index: int) -> Cell:
             text = f"{billed} (DENIAL?{': ' + why if why else ''})"
         else:
             text = f"{line.code} not billed{': ' + why if why else ''}"
-        return Cell(text, line.status, line.code, line.units, line.modifiers, why)
+        if line.allowed is not None:
+            text += f" {money(line.allowed)}"
+        return Cell(text, line.status, line.code, line.units, line.modifiers, why, amount=line.allowed)
     for trace in outcome.trace:
         if trace.field == "minutes" and f"{origin}[{index}]" in trace.reason and trace.line is not None:
             into = outcome.lines[trace.line]
@@ -295,4 +346,9 @@ def build_grid(encounter: Encounter, outcomes: Mapping[str, Outcome], what_if: W
         if what_if is None
         else [billable_units(what_if.outcomes[p]) if p in what_if.outcomes else 0 for p in payers],
         assignments=() if what_if is None else what_if.assignments,
+        totals=[outcomes[p].expected_total for p in payers],
+        totals_before=None
+        if what_if is None
+        else [what_if.outcomes[p].expected_total if p in what_if.outcomes else None for p in payers],
+        lost=[_lost(outcomes[p]) for p in payers],
     )

@@ -157,6 +157,19 @@ def _units_html(grid: Grid, i: int) -> str:
     return f'<td class="num" data-payer="{esc(payer)}" data-units="{units}">{units}</td>'
 
 
+def _total_html(grid: Grid, i: int) -> str:
+    payer = grid.payers[i]
+    text = grid.total_text(i)
+    value = "" if grid.totals[i] is None else f"{grid.totals[i]:.2f}"
+    data = f'data-payer="{esc(payer)}" data-amount="{value}"'
+    if grid.totals_changed(i):
+        body = f"<del>{esc(grid.total_text(i, before=True))}</del> → <ins>{esc(text)}</ins>"
+        return f'<td class="num changed" {data}>{body}<span class="mark">!</span></td>'
+    if grid.totals_differ(i) and not grid.what_if:
+        return f'<td class="num differs" {data}>{esc(text)}<span class="mark">*</span></td>'
+    return f'<td class="num" {data}>{esc(text)}</td>'
+
+
 def _finding_html(f: GridFinding) -> str:
     change = f' class="{esc(f.change)}"' if f.change else ""
     tag = f" <strong>({esc(f.change)})</strong>" if f.change else ""
@@ -213,6 +226,14 @@ def compare_html(grid: Grid) -> str:
         )
     units = "".join(_units_html(grid, i) for i in range(len(grid.payers)))
     rows.append(f'<tr class="total" data-entry="billable units"><th scope="row">billable units</th>{units}</tr>')
+    if grid.priced:
+        totals = "".join(_total_html(grid, i) for i in range(len(grid.payers)))
+        rows.append(f'<tr class="total" data-entry="expected total"><th scope="row">expected total</th>{totals}</tr>')
+        lost = "".join(
+            f'<td class="num" data-payer="{esc(p)}">{esc("—" if v is None else f"${v:,.2f}")}</td>'
+            for p, v in zip(grid.payers, grid.lost, strict=True)
+        )
+        rows.append(f'<tr class="total" data-entry="lost to findings"><th scope="row">lost to findings</th>{lost}</tr>')
     parts.append(
         f'<table class="grid" id="grid"><thead><tr><th scope="col">entry</th>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"

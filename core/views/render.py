@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..evaluation.model import ClaimLine, Encounter, Finding, Outcome
@@ -78,13 +79,34 @@ def render_check(outcome: Outcome) -> str:
         ]
         for i, line in enumerate(outcome.lines)
     ]
-    out += _table(["#", "code", "units", "modifiers", "status", "from", "min", "diagnoses"], rows, right=(0, 2, 6))
+    headers = ["#", "code", "units", "modifiers", "status", "from", "min", "diagnoses"]
+    priced = outcome.expected_total is not None or any(line.charge is not None for line in outcome.lines)
+    if priced:
+        headers += ["charge", "allowed"]
+        for row, line in zip(rows, outcome.lines, strict=True):
+            row += [_money(line.charge) if line.charge is not None else "", _money(line.allowed)]
+    out += _table(headers, rows, right=(0, 2, 6, 8, 9))
     billable = sum(line.units for line in outcome.lines if line.status == "billable")
     out += ["", f"  billable units: {billable}; lines on the claim: {len(outcome.claim_lines)} of {len(outcome.lines)}"]
+    if priced:
+        out.append(_money_summary(outcome))
     if outcome.findings:
         out += ["", "findings"]
         out += [_finding_text(f, outcome.lines) for f in outcome.findings]
     return "\n".join(out)
+
+
+def _money_summary(outcome: Outcome) -> str:
+    """``expected total $148.00 (charges $180.00); lost to findings: NCCI_PTP_DENIAL $32.00``."""
+    text = f"  expected total: {_money(outcome.expected_total)}"
+    if outcome.charge_total is not None:
+        text += f" (charges {_money(outcome.charge_total)})"
+    if outcome.unpriced_lines:
+        text += f"; no amount for line(s) {', '.join(str(i + 1) for i in outcome.unpriced_lines)}"
+    if outcome.cost_by_finding:
+        lost = ", ".join(f"{code} {_money(v)}" for code, v in sorted(outcome.cost_by_finding.items(), key=lambda kv: -kv[1]))
+        text += f"; lost to findings: {lost}"
+    return text
 
 
 def _marked(grid: Grid, text: str, differs: bool, before: str | None) -> str:
@@ -105,6 +127,15 @@ def compare_table(grid: Grid) -> str:
         before = str(grid.units_before[i]) if grid.units_changed(i) and grid.units_before is not None else None
         units.append(_marked(grid, str(u), grid.units_differ(i), before))
     rows.append(["billable units", *units])
+    if grid.priced:
+        totals = []
+        for i in range(len(grid.payers)):
+            before = grid.total_text(i, before=True) if grid.totals_changed(i) else None
+            totals.append(_marked(grid, grid.total_text(i), grid.totals_differ(i), before))
+        rows.append(["expected total", *totals])
+        rows.append(["lost to findings", *[_money(v) for v in grid.lost]])
+        if grid.what_if:
+            rows.append(["what-if change", *[_signed(grid.total_change(i)) for i in range(len(grid.payers))]])
     out = [grid.title]
     if grid.what_if:
         out.append("what-if: " + " ".join(f"--set {a}" for a in grid.assignments))
@@ -112,6 +143,12 @@ def compare_table(grid: Grid) -> str:
     out += _table(["entry", *grid.payers], rows)
     legend = "! changed by the what-if (before → after)" if grid.what_if else f"* differs from {grid.payers[0]}"
     out += ["", f"  {legend}"]
+    unpriced = [p for p, t in zip(grid.payers, grid.totals, strict=True) if t is None]
+    if grid.priced and unpriced:
+        out.append(
+            f"  — no amounts for {', '.join(unpriced)}: no fee for its codes (Medicare: import CMS's RVU and GPCI files"
+            " with `payerpolicy fees import` and give --fees-dir, or add rows for the payer to the fee file)"
+        )
     for p in grid.payers:
         findings = [f for f in grid.findings if f.payer == p]
         if not findings:
@@ -121,6 +158,16 @@ def compare_table(grid: Grid) -> str:
             mark = {"added": "+", "removed": "-"}.get(f.change, " ")
             out.append(f"{mark} {f.severity:<15} {f.code:<36} {f.where:<12} [{f.rule}] {f.message}")
     return "\n".join(out)
+
+
+def _money(value: Decimal | None) -> str:
+    return "—" if value is None else f"${value:,.2f}"
+
+
+def _signed(value: Decimal | None) -> str:
+    if value is None:
+        return "—"
+    return f"{'+' if value >= 0 else '-'}${abs(value):,.2f}"
 
 
 def render_compare(encounter: Encounter, outcomes: Mapping[str, Outcome], what_if: WhatIf | None = None) -> str:
@@ -175,6 +222,13 @@ def compare_markdown(grid: Grid) -> str:
         before = str(grid.units_before[i]) if grid.units_changed(i) and grid.units_before is not None else None
         units.append(_md_cell(grid, str(u), grid.units_differ(i), before, code=False))
     out.append("| **billable units** | " + " | ".join(units) + " |")
+    if grid.priced:
+        totals = []
+        for i in range(len(grid.payers)):
+            before = grid.total_text(i, before=True) if grid.totals_changed(i) else None
+            totals.append(_md_cell(grid, grid.total_text(i), grid.totals_differ(i), before, code=False))
+        out.append("| **expected total** | " + " | ".join(totals) + " |")
+        out.append("| **lost to findings** | " + " | ".join(_md(_money(v)) for v in grid.lost) + " |")
     out += [
         "",
         "~~before~~ → **after**: changed by the what-if."
@@ -221,6 +275,17 @@ def compare_csv(grid: Grid) -> str:
         if grid.units_changed(i) if grid.what_if else grid.units_differ(i):
             marked.append(grid.payers[i])
     w.writerow(["billable units", "", *units, " ".join(marked)])
+    if grid.priced:
+        totals, marked = [], []
+        for i in range(len(grid.payers)):
+            total = "" if grid.totals[i] is None else f"{grid.totals[i]:.2f}"
+            old = grid.totals_before[i] if grid.totals_before is not None else None
+            before = ("" if old is None else f"{old:.2f}") if grid.totals_changed(i) else None
+            totals.append(value(total, before))
+            if grid.totals_changed(i) if grid.what_if else grid.totals_differ(i):
+                marked.append(grid.payers[i])
+        w.writerow(["expected total", "", *totals, " ".join(marked)])
+        w.writerow(["lost to findings", "", *["" if v is None else f"{v:.2f}" for v in grid.lost], ""])
     w.writerow([])
     w.writerow(["payer", "severity", "code", "where", "rule", "message", "change"])
     for f in grid.findings:
@@ -246,6 +311,8 @@ def render_explain(encounter: Encounter, outcome: Outcome) -> str:
         for f in outcome.findings:
             if f.line == i:
                 out.append(f"    finding {f.code} ({f.severity}): {f.message}")
+    if outcome.expected_total is not None:
+        out += ["", "money", _money_summary(outcome)]
     others = [t for t in outcome.trace if t.line is None]
     if others:
         out.append("  claim:")
@@ -296,9 +363,19 @@ def compare_json(encounter: Encounter, outcomes: Mapping[str, Outcome], what_if:
         findings = [
             {"payer": f.payer, "code": f.code, "where": f.where, "change": f.change} for f in grid.findings if f.change
         ]
+        totals = [
+            {
+                "payer": p,
+                "before": None if (grid.totals_before or grid.totals)[i] is None else f"{(grid.totals_before or grid.totals)[i]:.2f}",
+                "after": None if grid.totals[i] is None else f"{grid.totals[i]:.2f}",
+                "change": f"{grid.total_change(i):.2f}",
+            }
+            for i, p in enumerate(grid.payers)
+            if grid.totals_changed(i) and grid.total_change(i) is not None
+        ]
         data["what_if"] = {
             "set": list(what_if.assignments),
             "outcomes_before": [what_if.outcomes[p].to_mapping() for p in outcomes if p in what_if.outcomes],
-            "changes": {"cells": cells, "billable_units": units, "findings": findings},
+            "changes": {"cells": cells, "billable_units": units, "findings": findings, "expected_total": totals},
         }
     return json.dumps(data, indent=2, ensure_ascii=False)

@@ -28,6 +28,7 @@ import heapq
 import json
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,15 @@ class PayerTotals:
     expected_denial_units: int = 0
     not_billable: int = 0
     error_rows: int = 0
+    #: Encounters whose outcome carried amounts, their expected totals and the dollars lost to findings.
+    priced: int = 0
+    expected: Decimal = Decimal("0.00")
+    lost: Decimal = Decimal("0.00")
+
+    @property
+    def average(self) -> Decimal | None:
+        """The expected allowed amount per priced encounter (None when none was priced)."""
+        return (self.expected / self.priced).quantize(Decimal("0.01")) if self.priced else None
 
 
 @attrs.define
@@ -95,6 +105,8 @@ class FindingCost:
     occurrences: int = 0
     lines: int = 0
     units: int = 0
+    #: Dollars the finding took off priced outcomes (``cost_by_finding``).
+    dollars: Decimal = Decimal("0.00")
 
 
 @attrs.frozen
@@ -142,6 +154,26 @@ class BatchSummary:
         ranked = sorted(costs, key=lambda f: (-f.units, -f.lines, -f.occurrences, order.get(f.payer, 0), f.code))
         return ranked[:n]
 
+    @property
+    def priced(self) -> bool:
+        """Whether any outcome of the batch carried amounts."""
+        return any(t.priced for t in self.totals.values())
+
+    def dollars_lost(self, n: int = TOP_FINDINGS) -> list[FindingCost]:
+        """The ``n`` (payer, finding) pairs that cost the most dollars."""
+        order = {p: i for i, p in enumerate(self.payers)}
+        ranked = sorted((f for f in self.findings if f.dollars > 0), key=lambda f: (-f.dollars, order.get(f.payer, 0), f.code))
+        return ranked[:n]
+
+    def pays_most_and_least(self) -> tuple[str, str] | None:
+        """The payers with the highest and lowest expected amount per priced encounter (None: fewer than two priced)."""
+        averages = [(t.average, p) for p, t in self.totals.items() if t.average is not None]
+        if len(averages) < 2:
+            return None
+        most = max(averages, key=lambda a: (a[0], a[1]))
+        least = min(averages, key=lambda a: (a[0], a[1]))
+        return most[1], least[1]
+
     def occurrences_by_code(self, n: int = 15) -> list[tuple[str, int]]:
         """Finding codes by how often they were reported, over every payer (the ``n`` most frequent)."""
         counts: Counter[str] = Counter()
@@ -155,9 +187,22 @@ class BatchSummary:
 # reading
 
 
+def _amount(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"amount {str(value)[:20]!r}") from None
+    if not amount.is_finite():
+        raise ValueError(f"amount {str(value)[:20]!r}")
+    return amount
+
+
 def _outcome(data: Any) -> Outcome:
     """An Outcome from outcome format v1 data (the fields the report reads; unknown ones ignored)."""
     payer = data["payer"]
+    costs = data.get("cost_by_finding") or {}
     return Outcome(
         encounter=data.get("encounter"),
         payer=PayerRef(str(payer["id"]), str(payer.get("name", "")), str(payer.get("policy_version", ""))),
@@ -172,6 +217,8 @@ def _outcome(data: Any) -> Outcome:
                 diagnosis_pointers=ln.get("diagnosis_pointers") or (),
                 service=int(ln.get("service", 0)),
                 origin=ln.get("origin", "services"),
+                charge=_amount(ln.get("charge")),
+                allowed=_amount(ln.get("allowed")),
             )
             for ln in data["lines"]
         ],
@@ -201,6 +248,9 @@ def _outcome(data: Any) -> Outcome:
             for t in data.get("trace", [])
         ],
         diagnoses=data.get("diagnoses") or (),
+        expected_total=_amount(data.get("expected_total")),
+        charge_total=_amount(data.get("charge_total")),
+        cost_by_finding={str(k): _amount(v) or Decimal(0) for k, v in costs.items()},
     )
 
 
@@ -328,6 +378,12 @@ class ReportBuilder:
         for payer, o in outcomes.items():
             t = self.totals[payer]
             t.encounters += 1
+            if o.expected_total is not None:
+                t.priced += 1
+                t.expected += o.expected_total
+                for code, dollars in o.cost_by_finding.items():
+                    self._cost(payer, code).dollars += dollars
+                    t.lost += dollars
             for f in o.findings:
                 cost = self._cost(payer, f.code)
                 cost.occurrences += 1
@@ -478,6 +534,8 @@ def render_report(summary: BatchSummary, title: str | None = None) -> str:
     if unassigned:
         names = "names" if unassigned == 1 else "name"
         parts.append(f'<p class="note">{plural(unassigned, "error row")} {names} no payer (the encounter itself is not valid input).</p>')
+    if summary.priced:
+        parts.append(_money_html(summary))
     parts.append(f'<h2>Charts</h2><div class="charts" id="charts">{_charts(summary)}</div>')
 
     parts.append("<h2>Findings that cost the most units</h2>")
@@ -534,6 +592,56 @@ def render_report(summary: BatchSummary, title: str | None = None) -> str:
     else:
         parts.append('<p class="note">None: every encounter was valid input.</p>')
     return page(title, "\n".join(parts))
+
+
+def _money_html(summary: BatchSummary) -> str:
+    from .pages import esc, table
+
+    def dollars(value: Decimal | None) -> str:
+        return "—" if value is None else f"${value:,.2f}"
+
+    payers = list(summary.payers)
+    parts = ["<h2>Dollars by payer</h2>"]
+    parts.append(
+        '<p class="note">Expected allowed amounts from the fee schedules the batch was run with (a fee file, CMS data);'
+        " an estimate, not a remittance. Lost to findings: denied or cut lines at their full fee, and payment"
+        " reductions (docs/fee-schedules.md).</p>"
+    )
+    rows = []
+    for p in payers:
+        t = summary.totals[p]
+        rows.append([p, t.priced, dollars(t.expected if t.priced else None), dollars(t.average), dollars(t.lost if t.priced else None)])
+    parts.append(
+        table(
+            ["payer", "priced encounters", "expected allowed", "per encounter", "lost to findings"],
+            rows,
+            numeric=range(1, 5),
+            table_id="payer-dollars",
+            row_attrs=[f' data-payer="{esc(p)}"' for p in payers],
+        )
+    )
+    extremes = summary.pays_most_and_least()
+    if extremes is not None:
+        most, least = extremes
+        parts.append(
+            f'<p class="note" id="pays-most-least">Pays most per encounter: <strong>{esc(most)}</strong>'
+            f" ({dollars(summary.totals[most].average)}); least: <strong>{esc(least)}</strong>"
+            f" ({dollars(summary.totals[least].average)}).</p>"
+        )
+    lost = summary.dollars_lost()
+    parts.append("<h2>Dollars lost by finding</h2>")
+    if lost:
+        parts.append(
+            table(
+                ["payer", "finding", "occurrences", "dollars lost"],
+                [[f.payer, f.code, f.occurrences, dollars(f.dollars)] for f in lost],
+                numeric=(2, 3),
+                table_id="finding-dollars",
+            )
+        )
+    else:
+        parts.append('<p class="note">No finding cost any dollars.</p>')
+    return "\n".join(parts)
 
 
 def write_report(batch_output: str | Path, out: str | Path, *, title: str | None = None) -> BatchSummary:

@@ -23,6 +23,8 @@ BROUGHT = {
     "f3.txt": "CMS's quarterly PTP files are licensed downloads, never committed",
     "f4.txt": "CMS's quarterly PTP files are licensed downloads, never committed",
     "mue.csv": "CMS's quarterly MUE file is a licensed download, never committed",
+    "PPRRVU25_JAN.csv": "CMS's relative value file, downloaded from CMS by the user (large, changes quarterly)",
+    "GPCI2025.csv": "CMS's GPCI file, downloaded from CMS by the user",
 }
 
 _COMMAND = re.compile(r"(?:^|[\s;&|(])(?:payerpolicy|python -m payerpolicy\.[a-z_.]+)\s+(?=[a-z0-9])")

@@ -41,7 +41,8 @@ def _as_billed(case: Case, engine: Engine) -> tuple[dict[str, Any], Any] | None:
 
 def _evaluate(case: Case, engine: Engine, data: dict[str, Any]) -> Any:
     return run_case(
-        Case(case.id, case.file, case.payer, data, case.lines, case.pointers, case.findings, case.policy), engine
+        Case(case.id, case.file, case.payer, data, case.lines, case.pointers, case.findings, case.policy, fees=case.fees),
+        engine,
     )
 
 
