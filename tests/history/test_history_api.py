@@ -123,17 +123,18 @@ def test_year_to_date_charges_count_the_bucket_and_the_year(tmp_path: Path) -> N
         payerpolicy.check(_pt(3, "A", "1200.00"), "medicare", history=store, record=True)
         payerpolicy.check(_pt(4, "B", "300.00", provider="OT"), "medicare", history=store, record=True)
         payerpolicy.check(_pt(5, "C", "1200.00"), "medicare", history=store, record=True)
-        pt = payerpolicy.check(_pt(6, "D", "100.00"), "medicare", history=store)
+        pt = payerpolicy.check(_pt(6, "D", "5.00"), "medicare", history=store)
         assert _history(pt)["care.ytd_therapy_charges"][:2] == (None, "2400.00")  # the OT visit is another bucket
-        assert "KX" not in pt.lines[0].modifiers
+        assert "KX" not in pt.lines[0].modifiers  # $2,400 + $5 stays below the 2025 threshold of $2,410
         ot = payerpolicy.check(_pt(6, "E", "100.00", provider="OT"), "medicare", history=store)
         assert _history(ot)["care.ytd_therapy_charges"][:2] == (None, "300.00")
-        payerpolicy.check(_pt(6, "D", "100.00"), "medicare", history=store, record=True)
+        payerpolicy.check(_pt(6, "D", "5.00"), "medicare", history=store, record=True)
+        # $2,405 before + this visit's $100 crosses the threshold: KX on the line that crosses it
         crossed = payerpolicy.check(_pt(7, "F", "100.00"), "medicare", history=store)
-        assert _history(crossed)["care.ytd_therapy_charges"][:2] == (None, "2500.00")
+        assert _history(crossed)["care.ytd_therapy_charges"][:2] == (None, "2405.00")
         assert crossed.lines[0].modifiers == ("GP", "KX")
         given = payerpolicy.check(_pt(7, "F", "100.00", ytd_therapy_charges="10"), "medicare", history=store)
-        assert _history(given)["care.ytd_therapy_charges"] == ("10", "10", "given in the encounter (claim history would give $2,500.00)")
+        assert _history(given)["care.ytd_therapy_charges"] == ("10", "10", "given in the encounter (claim history would give $2,405.00)")
         next_year = {**_pt(7, "G", "100.00"), "date_of_service": "2026-01-05"}
         assert _history(payerpolicy.check(next_year, "medicare", history=store))["care.ytd_therapy_charges"][1] == "0"
 

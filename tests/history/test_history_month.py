@@ -99,20 +99,29 @@ def test_the_4th_massage_visit_is_an_audit_trigger_from_history_alone(runs: dict
 def test_kx_comes_on_once_the_years_billed_therapy_charges_reach_the_threshold(runs: dict[str, Path]) -> None:
     with_history, without = _rows(runs["with"]), _rows(runs["without"])
     # independently of payerpolicy: the billed charges of each patient's earlier visits, from the input
-    expected = set()
+    # KX goes on the line whose charge takes the year's therapy charges to the threshold, and on every
+    # later therapy line (CMS: the claim that crosses it carries KX), so a visit is KX when its charges
+    # before plus its own reach the threshold.
+    expected, past = set(), set()
     before: Counter[str] = Counter()
     for visit in sorted(_visits(), key=lambda v: (v["patient"], v["date_of_service"], v["id"])):
-        if visit["provider"]["type"] == "PT" and before[visit["patient"]] >= KX_2025:
-            expected.add(visit["id"])
         charges = sum(Decimal(s["billed"]["charge"]) for s in visit.get("services", []) if "billed" in s)
+        if visit["provider"]["type"] == "PT" and before[visit["patient"]] + charges >= KX_2025:
+            expected.add(visit["id"])
+            if before[visit["patient"]] >= KX_2025:
+                past.add(visit["id"])
         before[visit["patient"]] += charges  # type: ignore[assignment]
     kx = {enc for (enc, payer), o in with_history.items() if payer == "medicare" and "KX_THRESHOLD_EXCEEDED" in _codes(o)}
     assert kx == expected
     assert {f"P-{n:02d}" for n in range(13, 23)} <= {enc[:4] for enc in kx}
     for enc in kx:
-        assert all("KX" in line["modifiers"] for line in with_history[(enc, "medicare")]["lines"] if line["status"] == "billable")
+        billable = [line for line in with_history[(enc, "medicare")]["lines"] if line["status"] == "billable"]
+        if enc in past:  # already over the threshold before the visit: every therapy line
+            assert all("KX" in line["modifiers"] for line in billable)
+        else:  # the visit that crosses it: from the crossing line on
+            assert "KX" in billable[-1]["modifiers"]
     assert not any("KX_THRESHOLD_EXCEEDED" in _codes(o) for o in without.values())
-    # the visit that crossed: its charges before were below, the next one is KX
+    # the year-to-date amount before each visit comes from history: below before V08, at or over after
     trace = next(t for t in with_history[("P-13-V08", "medicare")]["trace"] if t["field"] == "care.ytd_therapy_charges")
     assert Decimal(trace["after"]) >= KX_2025 and trace["rule"] == "HISTORY"
     earlier = next(t for t in with_history[("P-13-V07", "medicare")]["trace"] if t["field"] == "care.ytd_therapy_charges")
