@@ -680,11 +680,9 @@ def _serve(args: argparse.Namespace) -> int:
 def _interchange(args: argparse.Namespace, encounter: Encounter, outcome: Outcome) -> str:
     """The outcome as FHIR (a Bundle) or X12 837P text; the libraries are imported only here."""
     if args.format == "fhir":
-        import json
+        from .formats.fhir import dumps, outcome_bundle
 
-        from .formats.fhir import outcome_bundle
-
-        return json.dumps(outcome_bundle(encounter, [outcome]), indent=2, ensure_ascii=False)
+        return dumps(outcome_bundle(encounter, [outcome]), indent=2)
     from .formats import x12
 
     if args.x12 in (None, "lines") and args.x12_envelope is None:

@@ -254,6 +254,7 @@ class Care:
     ytd_therapy_charges: Decimal | None = None
     bill_noncovered: bool = False
     zelis: bool = False
+    last_xray: dt.date | None = None
 
 
 @attrs.frozen
@@ -357,7 +358,17 @@ class Procedure:
     billed: Billed | None = None
 
 
-_ENCOUNTER_KEYS = ("id", "date_of_service", "provider", "care", "diagnoses", "services", "procedures", "documentation")
+_ENCOUNTER_KEYS = (
+    "id",
+    "date_of_service",
+    "provider",
+    "care",
+    "diagnoses",
+    "services",
+    "procedures",
+    "documentation",
+    "charges",
+)
 _PROVIDER_KEYS = ("type", "npi")
 _CARE_KEYS = tuple(f.name for f in attrs.fields(Care))
 _SERVICE_KEYS = (
@@ -393,6 +404,16 @@ class Encounter:
     services: tuple[Service, ...] = attrs.field(default=(), converter=_tuple)
     procedures: tuple[Procedure, ...] = attrs.field(default=(), converter=_tuple)
     documentation: tuple[str, ...] | None = None
+    #: The practice's charge per unit of each code (its charge master), in dollars; added in 0.5.
+    #: The 837P line charge is this times the units when the entry has no ``billed.charge``.
+    charges: tuple[tuple[str, Decimal], ...] = attrs.field(default=(), converter=_tuple)
+
+    def charge_for(self, code: str) -> Decimal | None:
+        """The per-unit charge :attr:`charges` gives ``code``, or None when it gives none."""
+        for known, amount in self.charges:
+            if known == code:
+                return amount
+        return None
 
     @property
     def as_billed(self) -> bool:
@@ -463,6 +484,7 @@ class Encounter:
                 ytd_therapy_charges=ytd,
                 bill_noncovered=bool(cr.flag("bill_noncovered")),
                 zelis=bool(cr.flag("zelis")),
+                last_xray=cr.date("last_xray"),
             )
 
         diagnoses = []
@@ -553,6 +575,22 @@ class Encounter:
         if r.has("documentation"):
             documentation = r.names("documentation", vocab.DOCUMENTATION_ELEMENTS, what="documentation element")
 
+        charges: list[tuple[str, Decimal]] = []
+        if r.has("charges"):
+            raw_charges = r.data["charges"]
+            if not isinstance(raw_charges, Mapping):
+                raise EncounterError("charges", f'expected an object of code: amount, like {{"97110": "40.00"}}, found {_show(raw_charges)}')
+            ch = _Reader(raw_charges, "charges")
+            for key in raw_charges:
+                code = str(key).strip().upper()
+                if not vocab.CODE_PATTERN.match(code):
+                    raise EncounterError(ch.sub(str(key)), f"expected a procedure code (5 characters, e.g. 97110) as the key, found {_show(key)}")
+                amount = _decimal(ch, str(key), "40.00")
+                assert amount is not None
+                if amount.as_tuple().exponent < -2:  # type: ignore[operator]
+                    raise EncounterError(ch.sub(str(key)), f"expected dollars and at most 2 decimals, found {_show(raw_charges[key])}")
+                charges.append((code, amount))
+
         return cls(
             id=enc_id,
             date_of_service=dos,
@@ -562,6 +600,7 @@ class Encounter:
             services=tuple(services),
             procedures=tuple(procedures),
             documentation=documentation,
+            charges=tuple(charges),
         )
 
     def to_mapping(self) -> dict[str, Any]:
@@ -619,6 +658,8 @@ class Encounter:
             ]
         if self.documentation is not None:
             out["documentation"] = list(self.documentation)
+        if self.charges:
+            out["charges"] = {code: str(amount) for code, amount in self.charges}
         return out
 
 

@@ -84,6 +84,8 @@ EXTENSIONS = {
     "finding": "ClaimResponse.processNote and .error: the finding (complex: code, severity, rule, source, plugin, line)",
     "not-billed-line": "ClaimResponse: a line that is not on the claim (complex: code, units, modifier, encounter-entry, note)",
     "payer-policy": "ClaimResponse: the payer id and policy version applied (complex: payer, version)",
+    "charges": "Claim: the practice's charge per unit of each code (complex; one valueMoney sub-extension per code, url = the code)",
+    "adjustment": "ClaimResponse.item.adjudication.reason: the group code and remark codes of the CARC (complex: group, rarc, source)",
 }
 
 _ITEM_EXTENSIONS = (
@@ -100,7 +102,7 @@ _ITEM_EXTENSIONS = (
 )
 _SERVICE_ONLY = ("technique", "intent", "minutes", "assistant-minutes", "start", "end", "necessity")
 _PROCEDURE_ONLY = ("separately-identifiable",)
-_CLAIM_EXTENSIONS = ("care", "documentation")
+_CLAIM_EXTENSIONS = ("care", "documentation", "charges")
 
 # Care fields and the FHIR value type each travels in. injury_date is Claim.accident.date.
 _CARE_VALUE = {
@@ -117,6 +119,7 @@ _CARE_VALUE = {
     "ytd_therapy_charges": "valueMoney",
     "bill_noncovered": "valueBoolean",
     "zelis": "valueBoolean",
+    "last_xray": "valueDate",
 }
 
 _PATIENT_PLACEHOLDER = {"display": "patient (not carried by a payerpolicy encounter)"}
@@ -243,6 +246,37 @@ def _diagnoses(codes: Sequence[str]) -> list[dict[str, Any]]:
     ]
 
 
+def money(amount: Decimal) -> dict[str, Any]:
+    """A FHIR ``Money`` in USD whose value stays a :class:`~decimal.Decimal` (write it with :func:`dumps`)."""
+    return {"value": amount, "currency": "USD"}
+
+
+_DECIMAL_MARK = "\x00payerpolicy-decimal:"
+
+
+def _mark_decimal(value: Any) -> str:
+    if isinstance(value, Decimal) and value.is_finite():
+        return f"{_DECIMAL_MARK}{value}\x00"
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def dumps(data: Any, *, indent: int | None = 2) -> str:
+    """JSON text of FHIR data from this module, with every Decimal written as the exact JSON number.
+
+    ``json.dumps`` cannot write a Decimal; a float would lose digits (``38.50`` becomes ``38.5``,
+    large amounts round). FHIR decimals keep their precision, so this writes ``38.50``.
+    """
+    text = json.dumps(data, indent=indent, ensure_ascii=False, default=_mark_decimal)
+    return re.sub(r'"\\u0000payerpolicy-decimal:([-+0-9.Ee]+)\\u0000"', r"\1", text)
+
+
+def _charges_extension(encounter: Encounter) -> dict[str, Any] | None:
+    if not encounter.charges:
+        return None
+    parts = [{"url": code, "valueMoney": money(amount)} for code, amount in encounter.charges]
+    return {"url": _ext("charges"), "extension": parts}
+
+
 def _care_extension(encounter: Encounter) -> dict[str, Any] | None:
     parts: list[dict[str, Any]] = []
     for name, value_type in _CARE_VALUE.items():
@@ -250,7 +284,7 @@ def _care_extension(encounter: Encounter) -> dict[str, Any] | None:
         if value is None or (name in ("bill_noncovered", "zelis") and value is False):
             continue
         if isinstance(value, Decimal):
-            written: Any = {"value": float(value), "currency": "USD"}
+            written: Any = money(value)
         elif isinstance(value, dt.date):
             written = value.isoformat()
         else:
@@ -267,7 +301,11 @@ def claim_from_encounter(encounter: Encounter, *, created: dt.date | None = None
     which an encounter does not carry, are placeholders with a ``display`` saying so.
     """
     _models()
-    extensions = [ext for ext in (_care_extension(encounter), _documentation_extension(encounter)) if ext]
+    extensions = [
+        ext
+        for ext in (_care_extension(encounter), _documentation_extension(encounter), _charges_extension(encounter))
+        if ext
+    ]
     claim = _claim_frame(encounter, created, extensions)
     if encounter.diagnoses:
         claim["diagnosis"] = _diagnoses(encounter.diagnoses)
@@ -342,7 +380,7 @@ def _item(
     if billed is not None and billed.units is not None:
         item["quantity"] = {"value": billed.units}
     if billed is not None and billed.charge is not None:
-        item["net"] = {"value": float(billed.charge), "currency": "USD"}
+        item["net"] = money(billed.charge)
     return item
 
 
@@ -476,6 +514,16 @@ def encounter_from_claim(data: Any, *, catalogue: vocab.CodeCatalogue | None = N
                     value = str(Decimal(str(value["value"])))
                 care[field] = value
                 origins.note(f"care.{field}", f"{sub}.{_CARE_VALUE[field]}")
+        elif name == "charges":
+            charges: dict[str, str] = {}
+            for m, part in enumerate(ext.get("extension", [])):
+                sub = f"{path}.extension[{m}]"
+                value = _one_value(part, sub, "valueMoney", "a charge")
+                if not isinstance(value, Mapping) or value.get("currency", "USD") != "USD" or "value" not in value:
+                    raise EncounterError(f"{sub}.valueMoney", "expected an amount in USD (value and currency USD)")
+                charges[str(part.get("url"))] = str(Decimal(str(value["value"])))
+                origins.note(f"charges.{part.get('url')}", f"{sub}.valueMoney.value")
+            out["charges"] = charges
         else:
             documentation = []
             listed = False

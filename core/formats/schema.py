@@ -131,6 +131,9 @@ def _encounter_defs(ref: str) -> dict[str, Schema]:
             },
             "bill_noncovered": _nullable({"type": "boolean"}),
             "zelis": _nullable({"type": "boolean"}),
+            "last_xray": _nullable(
+                {**_DATE, "description": "Date of the last X-ray (837P DTP*455; Medicare chiropractic). Added in 0.5."}
+            ),
         },
         description="Episode and coverage facts (all optional).",
     )
@@ -214,6 +217,20 @@ def _encounter_defs(ref: str) -> dict[str, Schema]:
             "services": _nullable({"type": "array", "items": {"$ref": ref + "Service"}}),
             "procedures": _nullable({"type": "array", "items": {"$ref": ref + "Procedure"}}),
             "documentation": _nullable(_names(vocab.DOCUMENTATION_ELEMENTS, "Elements the clinical note contains")),
+            "charges": _nullable(
+                {
+                    "type": "object",
+                    "propertyNames": {"pattern": "^(?:[0-9]{5}|[A-Za-z][0-9]{4}|[0-9]{4}[A-Za-z])$"},
+                    "additionalProperties": {
+                        "anyOf": [
+                            {"type": "string", "pattern": "^[0-9]+(\\.[0-9]{1,2})?$"},
+                            {"type": "integer", "minimum": 0},
+                        ]
+                    },
+                    "description": "The practice's charge per unit of each code, in dollars (its charge master): "
+                    "the 837P line charge is this times the units unless the entry has billed.charge. Added in 0.5.",
+                }
+            ),
         },
         required=["date_of_service", "provider"],
         description="Encounter format v1 (docs/encounter-format.md): one visit. At least one service or procedure.",

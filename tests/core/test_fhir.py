@@ -24,6 +24,7 @@ from payerpolicy.formats.fhir import (
     claim_from_encounter,
     claim_from_outcome,
     claim_response_from_outcome,
+    dumps,
     encounter_from_claim,
     outcome_bundle,
     read_fhir_encounter,
@@ -39,7 +40,7 @@ ENGINE = Engine()
 
 
 def _round_trip(encounter: Encounter) -> Encounter:
-    text = json.dumps(claim_from_encounter(encounter))  # through JSON text, as another tool would read it
+    text = dumps(claim_from_encounter(encounter))  # through JSON text, as another tool would read it
     return encounter_from_claim(json.loads(text))
 
 
@@ -116,6 +117,27 @@ def test_money_and_times_round_trip():
     assert back == enc
     assert back.care.ytd_therapy_charges == Decimal("2450.25")
     assert back.services[0].start == dt.time(9, 0)
+
+
+def test_money_is_written_as_exact_decimals_and_charges_and_xray_round_trip():
+    """FHIR decimals keep their digits: 38.50 is written 38.50 (a float would give 38.5)."""
+    enc = Encounter.from_mapping(
+        {
+            "date_of_service": "2025-01-02",
+            "provider": {"type": "DC"},
+            "care": {"ytd_therapy_charges": "12345678901234.50", "last_xray": "2024-12-20"},
+            "charges": {"98940": "45.00", "97110": "38.50"},
+            "procedures": [{"code": "98940", "billed": {"charge": "45.10"}}],
+        }
+    )
+    text = dumps(claim_from_encounter(enc))
+    assert '"value": 12345678901234.50' in text
+    assert '"url": "97110",\n          "valueMoney": {\n            "value": 38.50' in text
+    assert '"net": {\n        "value": 45.10' in text
+    back = encounter_from_claim(json.loads(text))
+    assert back == enc
+    assert back.charges == (("98940", Decimal("45.00")), ("97110", Decimal("38.50")))
+    assert back.care.last_xray == dt.date(2024, 12, 20)
 
 
 # --------------------------------------------------------------------------------------------
