@@ -579,16 +579,24 @@ class Encounter:
         if r.has("charges"):
             raw_charges = r.data["charges"]
             if not isinstance(raw_charges, Mapping):
-                raise EncounterError("charges", f'expected an object of code: amount, like {{"97110": "40.00"}}, found {_show(raw_charges)}')
+                raise EncounterError(
+                    "charges",
+                    f'expected an object of code: amount, like {{"97110": "40.00"}}, found {_show(raw_charges)}',
+                )
             ch = _Reader(raw_charges, "charges")
             for key in raw_charges:
                 code = str(key).strip().upper()
                 if not vocab.CODE_PATTERN.match(code):
-                    raise EncounterError(ch.sub(str(key)), f"expected a procedure code (5 characters, e.g. 97110) as the key, found {_show(key)}")
+                    raise EncounterError(
+                        ch.sub(str(key)),
+                        f"expected a procedure code (5 characters, e.g. 97110) as the key, found {_show(key)}",
+                    )
                 amount = _decimal(ch, str(key), "40.00")
                 assert amount is not None
                 if amount.as_tuple().exponent < -2:  # type: ignore[operator]
-                    raise EncounterError(ch.sub(str(key)), f"expected dollars and at most 2 decimals, found {_show(raw_charges[key])}")
+                    raise EncounterError(
+                        ch.sub(str(key)), f"expected dollars and at most 2 decimals, found {_show(raw_charges[key])}"
+                    )
                 charges.append((code, amount))
 
         return cls(

@@ -35,6 +35,7 @@ import attrs
 from ..evaluation import vocab
 from ..evaluation.errors import EncounterError, PayerPolicyError
 from ..evaluation.model import Encounter
+from .taxonomy import TAXONOMY_PROVIDER_TYPES, provider_type_for_taxonomy
 
 __all__ = [
     "IMPLEMENTATION",
@@ -58,22 +59,6 @@ __all__ = [
 #: The only implementation guide read: 837 Health Care Claim: Professional, 5010 with addenda (GS08, ST03).
 IMPLEMENTATION = "005010X222A1"
 
-#: NUCC provider taxonomy code (PRV03) -> provider type of the encounter format. A key ending in
-#: ``*`` is a prefix: ``111N*`` covers the chiropractor classification and all its specializations.
-#: Physicians (the NUCC "Allopathic & Osteopathic Physicians" codes 207… and 208…) are ``MD``: the
-#: taxonomy does not tell an MD from a DO. Any other code is an error for the claim.
-TAXONOMY_PROVIDER_TYPES: Mapping[str, str] = {
-    "111N*": "DC",  # Chiropractor
-    "2251*": "PT",  # Physical Therapist (225100000X and its specializations)
-    "225200000X": "PTA",  # Physical Therapy Assistant
-    "225X*": "OT",  # Occupational Therapist (225X00000X and its specializations)
-    "224Z*": "OTA",  # Occupational Therapy Assistant (224Z00000X and its specializations)
-    "225700000X": "LMT",  # Massage Therapist
-    "2255A2300X": "ATC",  # Athletic Trainer
-    "207*": "MD",  # Allopathic & Osteopathic Physicians
-    "208*": "MD",  # Allopathic & Osteopathic Physicians
-}
-
 _TAXONOMY = re.compile(r"^[0-9A-Z]{9}X$")
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{1,2}$")
 _MODIFIER = re.compile(r"^[A-Z0-9]{2}$")
@@ -82,17 +67,6 @@ _NPI = re.compile(r"^\d{10}$")
 _PAYER_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _LINE_BREAKS = "\r\n"
 _MAX_UNITS = 9999
-
-
-def provider_type_for_taxonomy(code: str) -> str | None:
-    """The provider type :data:`TAXONOMY_PROVIDER_TYPES` gives a taxonomy code, or None when it gives none."""
-    exact = TAXONOMY_PROVIDER_TYPES.get(code)
-    if exact is not None and not code.endswith("*"):
-        return exact
-    for key, ptype in TAXONOMY_PROVIDER_TYPES.items():
-        if key.endswith("*") and code.startswith(key[:-1]):
-            return ptype
-    return None
 
 
 # --------------------------------------------------------------------------------------------
