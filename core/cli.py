@@ -121,7 +121,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "input", help="encounters: a .jsonl file (one per line), a directory of .json/.toml files, or a .parquet file"
     )
-    p.add_argument("--out", required=True, help="output file: .jsonl or .parquet, one row per (encounter, payer)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output file: .jsonl or .parquet, one row per (encounter, payer); or .x12/.edi/.837: one 837P "
+        "interchange per payer (OUT's name with the payer id: claims.medicare.x12), the rows kept in OUT.jsonl",
+    )
+    p.add_argument(
+        "--x12-envelope",
+        metavar="FILE",
+        help="with --out *.x12: envelope settings (TOML or JSON; docs/x12.md) for the 837P files",
+    )
     p.add_argument("--payers", help="comma-separated payer ids (default: every installed payer)")
     p.add_argument("--workers", type=int, help="processes to use (default: every core)")
     p.add_argument(
@@ -386,11 +396,21 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "scrub":
         return _scrub(args)
     if args.command == "batch":
+        from pathlib import Path
+
         from .batch import render_summary, run_batch, summary_mapping
 
+        claims_out = Path(args.out) if Path(args.out).suffix.lower() in (".x12", ".edi", ".837") else None
+        if args.x12_envelope is not None and claims_out is None:
+            raise PayerPolicyError("--x12-envelope goes with --out *.x12 (837P files)")
+        envelope = None
+        if claims_out is not None:
+            from .formats import x12
+
+            envelope = x12.load_envelope(args.x12_envelope) if args.x12_envelope else x12.Envelope()
         result = run_batch(
             args.input,
-            args.out,
+            f"{args.out}.jsonl" if claims_out is not None else args.out,
             _payer_list(args.payers),
             workers=args.workers,
             chunk_size=args.chunk_size,
@@ -408,6 +428,11 @@ def _run(args: argparse.Namespace) -> int:
             print(render_summary(result))
         resumed = f" (resumed after record {result.resumed_from})" if result.resumed_from else ""
         print(f"{result.out}: {result.counts.text()}{resumed}; {result.seconds:.1f} s", file=sys.stderr)
+        if claims_out is not None:
+            from .formats.x12_batch import write_837p_files
+
+            for path, count in write_837p_files(args.input, result.out, claims_out, envelope):
+                print(f"{path}: {count} claims", file=sys.stderr)
         return 0
     if args.command == "ncci" and args.ncci_command == "index":
         from pathlib import Path

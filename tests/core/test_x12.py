@@ -106,7 +106,7 @@ def test_example_envelope_gives_charges_names_and_a_valid_interchange():
     assert pyx12_errors(text) == []
     assert _segments(text, "SV1") == ["SV1*HC:98940:AT*45*UN*1***1:2:3", "SV1*HC:97140:GP:GY*38.5*UN*1***4", "SV1*HC:97110:GP:GY*40*UN*1***5"]
     assert _segments(text, "CLM") == ["CLM*S42-0001*123.5***11:B:1*Y*A*Y*Y"]
-    assert _segments(text, "NM1")[-1] == "NM1*PR*2*EXAMPLE MAC*****PI*EXMAC"
+    assert _segments(text, "NM1")[-2:] == ["NM1*PR*2*EXAMPLE MAC*****PI*EXMAC", "NM1*82*1*EXAMPLE*DANA****XX*1234567893"]
     assert "PRV*BI*PXC*111N00000X~" in text
     assert "N4*RALEIGH*NC*276011234~" in text
 
