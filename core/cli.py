@@ -429,7 +429,7 @@ def _run(args: argparse.Namespace) -> int:
         resumed = f" (resumed after record {result.resumed_from})" if result.resumed_from else ""
         print(f"{result.out}: {result.counts.text()}{resumed}; {result.seconds:.1f} s", file=sys.stderr)
         if claims_out is not None:
-            from .formats.x12_batch import write_837p_files
+            from .batch.claims_x12 import write_837p_files
 
             for path, count in write_837p_files(args.input, result.out, claims_out, envelope):
                 print(f"{path}: {count} claims", file=sys.stderr)

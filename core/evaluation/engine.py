@@ -31,6 +31,7 @@ from typing import Any
 
 import attrs
 
+from .adjustments import with_adjustments
 from .errors import PayerPolicyError, PluginHookError, one_line
 from .kinds import Change, CodeChoice, Context
 from .manager import BUILTIN_MODULES, PluginHost, _short
@@ -811,8 +812,13 @@ class Engine:
         def where(line: _Line | None) -> int | None:
             return None if line is None else position.get(id(line))
 
-        findings = tuple(
-            Finding(f.code, f.severity, f.message, f.rule, f.source, where(ref), f.plugin) for f, ref in ws.findings
+        findings = with_adjustments(
+            [
+                Finding(f.code, f.severity, f.message, f.rule, f.source, where(ref), f.plugin, f.adjustment)
+                for f, ref in ws.findings
+            ],
+            lines,
+            payer_id,
         )
         trace = tuple(
             TraceEntry(rule, plugin, where(ref), field, before, after, source, reason)

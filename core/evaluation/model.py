@@ -23,9 +23,11 @@ from .errors import EncounterError
 from .text import check_text, excerpt
 
 __all__ = [
+    "ADJUSTMENT_GROUPS",
     "OUTCOME_VERSION",
     "SEVERITIES",
     "STATUSES",
+    "Adjustment",
     "Billed",
     "Care",
     "ClaimLine",
@@ -736,6 +738,28 @@ class ClaimLine:
         }
 
 
+#: Claim adjustment group codes (X12): contractual obligation, patient responsibility, other, payer initiated.
+ADJUSTMENT_GROUPS = ("CO", "PR", "OA", "PI")
+
+
+@attrs.frozen
+class Adjustment:
+    """The denial in remittance (835) terms: group code, CARC, RARCs and the public source of the pairing.
+
+    Added in 0.5 (outcome format v1, additive): a finding that says the payer denies or reduces its
+    line carries one, from the policy data ``policies/adjustments.toml``.
+    """
+
+    group: str
+    carc: str
+    rarc: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    source: str = ""
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Return the adjustment as in outcome format v1."""
+        return {"group": self.group, "carc": self.carc, "rarc": list(self.rarc), "source": self.source}
+
+
 @attrs.frozen
 class Finding:
     """A message about the outcome: a denial, a warning, missing documentation, a note.
@@ -753,6 +777,7 @@ class Finding:
     source: str = ""
     line: int | None = None
     plugin: str = ""
+    adjustment: Adjustment | None = None
 
     def to_mapping(self) -> dict[str, Any]:
         """Return the finding in outcome format v1."""
@@ -764,6 +789,7 @@ class Finding:
             "source": self.source,
             "line": self.line,
             "plugin": self.plugin,
+            "adjustment": self.adjustment.to_mapping() if self.adjustment is not None else None,
         }
 
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..evaluation import vocab
-from ..evaluation.model import DIFFERENCE_KINDS, MAX_BILLED_UNITS, MAX_SERVICE_MINUTES, SEVERITIES, STATUSES
+from ..evaluation.model import ADJUSTMENT_GROUPS, DIFFERENCE_KINDS, MAX_BILLED_UNITS, MAX_SERVICE_MINUTES, SEVERITIES, STATUSES
 
 __all__ = [
     "JSON_SCHEMA_DIALECT",
@@ -311,6 +311,19 @@ def _outcome_defs(ref: str) -> dict[str, Schema]:
             "source": text,
             "line": line_index,
             "plugin": text,
+            "adjustment": _nullable(
+                exact(
+                    {
+                        "group": {"type": "string", "enum": list(ADJUSTMENT_GROUPS)},
+                        "carc": {"type": "string", "pattern": "^[A-Z]?[0-9]{1,3}$"},
+                        "rarc": {"type": "array", "items": {"type": "string", "pattern": "^(M|N|MA)[0-9]{1,3}$"}},
+                        "source": text,
+                    },
+                    "The denial in remittance (835) terms: group code (CO, PR, OA, PI), claim adjustment reason "
+                    "code, remittance advice remark codes, and the public source of the pairing. Null when the "
+                    "finding does not deny or reduce a line. Added in 0.5.",
+                )
+            ),
         },
         "A denial, error, warning or note; line indexes lines, null for the whole encounter.",
     )

@@ -21,8 +21,8 @@ from typing import Any
 import attrs
 
 from ..evaluation.errors import EncounterError, PayerPolicyError
-from ..evaluation.model import Billed, ClaimLine, Encounter, Finding, Outcome, PayerRef
-from . import x12
+from ..evaluation.model import Adjustment, Billed, ClaimLine, Encounter, Finding, Outcome, PayerRef
+from ..formats import x12
 
 __all__ = ["BatchClaims", "claims_from_batch", "outcome_from_mapping", "write_837p_files"]
 
@@ -65,6 +65,14 @@ def outcome_from_mapping(data: Mapping[str, Any]) -> Outcome:
             source=f.get("source", ""),
             line=f.get("line"),
             plugin=f.get("plugin", ""),
+            adjustment=Adjustment(
+                group=f["adjustment"]["group"],
+                carc=f["adjustment"]["carc"],
+                rarc=tuple(f["adjustment"]["rarc"]),
+                source=f["adjustment"]["source"],
+            )
+            if f.get("adjustment")
+            else None,
         )
         for f in data.get("findings", ())
     ]
@@ -103,8 +111,8 @@ def _rows(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _encounters(input: Path, wanted: set[int]) -> dict[int, Encounter]:
-    from ..batch.chunks import _decode
-    from ..batch.records import iter_records
+    from .chunks import _decode
+    from .records import iter_records
 
     out: dict[int, Encounter] = {}
     for record, source, kind, payload in iter_records(input):
