@@ -31,7 +31,10 @@ from ..evaluation.model import Billed, ClaimLine, Encounter, Finding, Outcome
 from .io import parse_json, read_text
 
 __all__ = [
+    "ADJUSTMENT_GROUP_SYSTEM",
+    "CARC_SYSTEM",
     "CPT_SYSTEM",
+    "RARC_SYSTEM",
     "EXTENSIONS",
     "HCPCS_SYSTEM",
     "ICD10CM_SYSTEM",
@@ -60,6 +63,11 @@ TECHNIQUE_SYSTEM = f"{_CODE_SYSTEM}technique"
 FINDING_SYSTEM = f"{_CODE_SYSTEM}finding"
 LINE_STATUS_SYSTEM = f"{_CODE_SYSTEM}line-status"
 ENCOUNTER_ID_SYSTEM = f"{_NAMING_SYSTEM}encounter-id"
+#: X12 code systems, as HL7 terminology names them: claim adjustment reason codes (CARC), remittance
+#: advice remark codes (RARC) and claim adjustment group codes (CO, PR, OA, PI).
+CARC_SYSTEM = "https://x12.org/codes/claim-adjustment-reason-codes"
+RARC_SYSTEM = "https://x12.org/codes/remittance-advice-remark-codes"
+ADJUSTMENT_GROUP_SYSTEM = "https://x12.org/codes/claim-adjustment-group-codes"
 PAYER_ID_SYSTEM = f"{_NAMING_SYSTEM}payer"
 _CLAIM_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/claim-type"
 _PRIORITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/processpriority"
@@ -81,8 +89,8 @@ EXTENSIONS = {
     "separately-identifiable": "Claim.item (procedures): the E/M was separately identifiable (valueBoolean)",
     "line-status": "outcome Claim.item: billable or expected_denial (valueCode)",
     "encounter-entry": "outcome Claim.item and not-billed lines: the encounter entry the line comes from (valueString)",
-    "finding": "ClaimResponse.processNote and .error: the finding (complex: code, severity, rule, source, plugin, line)",
-    "not-billed-line": "ClaimResponse: a line that is not on the claim (complex: code, units, modifier, encounter-entry, note)",
+    "finding": "ClaimResponse.processNote and .error: the finding (complex: code, severity, rule, source, plugin, line, group, carc, rarc)",
+    "not-billed-line": "ClaimResponse: a line that is not on the claim (complex: code, units, modifier, encounter-entry, line, note, reason, group, rarc)",
     "payer-policy": "ClaimResponse: the payer id and policy version applied (complex: payer, version)",
     "charges": "Claim: the practice's charge per unit of each code (complex; one valueMoney sub-extension per code, url = the code)",
     "adjustment": "ClaimResponse.item.adjudication.reason: the group code and remark codes of the CARC (complex: group, rarc, source)",
@@ -852,7 +860,48 @@ def _finding_extension(finding: Finding, item_sequence: Mapping[int, int]) -> di
         parts.append({"url": "line", "valueUnsignedInt": finding.line})
         if finding.line in item_sequence:
             parts.append({"url": "item-sequence", "valuePositiveInt": item_sequence[finding.line]})
+    if finding.adjustment is not None:
+        adj = finding.adjustment
+        parts.append({"url": "group", "valueCoding": {"system": ADJUSTMENT_GROUP_SYSTEM, "code": adj.group}})
+        parts.append({"url": "carc", "valueCoding": {"system": CARC_SYSTEM, "code": adj.carc}})
+        parts += [{"url": "rarc", "valueCoding": {"system": RARC_SYSTEM, "code": r}} for r in adj.rarc]
     return {"url": _ext("finding"), "extension": parts}
+
+
+def _denial(findings: Sequence[Finding], index: int) -> Finding | None:
+    """The finding that denies or reduces line ``index``: the first with an adjustment, else the first expected denial."""
+    about = [f for f in findings if f.line == index]
+    return next((f for f in about if f.adjustment is not None), None) or next(
+        (f for f in about if f.severity == "expected_denial"), None
+    )
+
+
+def _reason(finding: Finding) -> dict[str, Any]:
+    """The denial as a CodeableConcept: the CARC (when there is one) and the payerpolicy finding code.
+
+    The ``adjustment`` extension carries the group code, the remark codes and the pairing's source.
+    """
+    codings = []
+    extensions: list[dict[str, Any]] = []
+    if finding.adjustment is not None:
+        adj = finding.adjustment
+        codings.append({"system": CARC_SYSTEM, "code": adj.carc})
+        parts: list[dict[str, Any]] = [
+            {"url": "group", "valueCoding": {"system": ADJUSTMENT_GROUP_SYSTEM, "code": adj.group}}
+        ]
+        parts += [{"url": "rarc", "valueCoding": {"system": RARC_SYSTEM, "code": r}} for r in adj.rarc]
+        if adj.source:
+            parts.append({"url": "source", "valueString": adj.source})
+        extensions.append({"url": _ext("adjustment"), "extension": parts})
+    codings.append({"system": FINDING_SYSTEM, "code": finding.code})
+    concept: dict[str, Any] = {"coding": codings}
+    if extensions:
+        concept["extension"] = extensions
+    if finding.adjustment is not None:
+        concept["text"] = f"{finding.adjustment.group}-{finding.adjustment.carc}" + "".join(
+            f" {r}" for r in finding.adjustment.rarc
+        )
+    return concept
 
 
 def _note_text(finding: Finding) -> str:
@@ -864,7 +913,9 @@ def _note_text(finding: Finding) -> str:
         )
         if part
     )
-    return f"{finding.severity} {finding.code}: {finding.message}" + (f" [{where}]" if where else "")
+    adj = finding.adjustment
+    terms = f" ({adj.group}-{adj.carc}{''.join(' ' + r for r in adj.rarc)})" if adj is not None else ""
+    return f"{finding.severity} {finding.code}{terms}: {finding.message}" + (f" [{where}]" if where else "")
 
 
 def claim_response_from_outcome(
@@ -911,10 +962,9 @@ def claim_response_from_outcome(
     for index in on_claim:
         line = outcome.lines[index]
         adjudication: dict[str, Any] = {"category": _coding(LINE_STATUS_SYSTEM, line.status)}
-        if line.status == "expected_denial":
-            reasons = [f for f in outcome.findings if f.line == index and f.severity == "expected_denial"]
-            if reasons:
-                adjudication["reason"] = _coding(FINDING_SYSTEM, reasons[0].code)
+        denial = _denial(outcome.findings, index)
+        if denial is not None and (line.status == "expected_denial" or denial.adjustment is not None):
+            adjudication["reason"] = _reason(denial)
         adjudication["value"] = line.units
         item: dict[str, Any] = {"itemSequence": item_sequence[index]}
         if notes.get(index):
@@ -944,6 +994,9 @@ def claim_response_from_outcome(
         parts.append({"url": "encounter-entry", "valueString": _entry_name(line)})
         parts.append({"url": "line", "valueUnsignedInt": index})
         parts += [{"url": "note", "valuePositiveInt": n} for n in notes.get(index, [])]
+        denial = _denial(outcome.findings, index)
+        if denial is not None and denial.adjustment is not None:
+            parts.append({"url": "reason", "valueCodeableConcept": _reason(denial)})
         extensions.append({"url": _ext("not-billed-line"), "extension": parts})
 
     all_billable = all(line.status == "billable" for line in outcome.lines)

@@ -859,6 +859,10 @@ def _pointers(seg: _Segment, n_dx: int) -> list[int]:
     return out
 
 
+#: 2300 DTP qualifiers read into care fields: 454 initial treatment, 455 last X-ray.
+_CARE_DATES = {"454": "episode_start", "455": "last_xray"}
+
+
 class _ClaimReader:
     def __init__(self, claim: _Claim, payer_map: PayerMap, catalogue: vocab.CodeCatalogue) -> None:
         self.claim = claim
@@ -884,6 +888,7 @@ class _ClaimReader:
         rendering: _Segment | None = None
         rendering_prv: _Segment | None = None
         facility_state: str | None = None
+        care: dict[str, str] = {}
         loop = ""  # 2310x entity code, "2320" after an SBR, "2400" in lines
         for seg in claim.segments[1:]:
             if seg.id == "LX":
@@ -907,6 +912,8 @@ class _ClaimReader:
                 continue
             if seg.id == "HI":
                 hi.append(seg)
+            elif seg.id == "DTP" and loop == "" and seg.get(1) in _CARE_DATES:
+                care[_CARE_DATES[seg.get(1)]] = _date(seg).isoformat()
             elif seg.id == "SBR":
                 loop = "2320"
             elif seg.id == "NM1" and loop != "2320":
@@ -980,6 +987,8 @@ class _ClaimReader:
         if npi is not None:
             provider["npi"] = npi
         encounter: dict[str, Any] = {"id": claim_id, "date_of_service": dos.isoformat(), "provider": provider, "diagnoses": diagnoses}
+        if care:
+            encounter["care"] = care
         if services:
             encounter["services"] = services
         if procedures:

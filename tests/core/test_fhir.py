@@ -249,17 +249,26 @@ def test_claim_response_carries_findings_with_rule_and_source():
     notes = response["processNote"]
     assert [n["number"] for n in notes] == [1, 2, 3]
     ncci = notes[0]
-    assert ncci["text"].startswith("warning NCCI_PTP_DENIAL: 97124 is column 2 of NCCI PTP edit 97140/97124")
+    assert ncci["text"].startswith("warning NCCI_PTP_DENIAL (CO-236): 97124 is column 2 of NCCI PTP edit 97140/97124")
     assert "[rule NCCI-01; source: CMS Medicare NCCI PTP edits" in ncci["text"]
     parts = {p["url"]: next(v for k, v in p.items() if k.startswith("value")) for p in ncci["extension"][0]["extension"]}
     assert parts["code"] == "NCCI_PTP_DENIAL" and parts["severity"] == "warning" and parts["rule"] == "NCCI-01"
     assert parts["line"] == 2 and "item-sequence" not in parts  # 97124 is not on the claim
+    assert parts["carc"] == {"system": "https://x12.org/codes/claim-adjustment-reason-codes", "code": "236"}
+    assert parts["group"] == {"system": "https://x12.org/codes/claim-adjustment-group-codes", "code": "CO"}
     # The not-billed 97124 line is kept, with the note that explains it.
     not_billed = [e for e in response["extension"] if e["url"].endswith("/not-billed-line")]
     assert len(not_billed) == 1
     sub = not_billed[0]["extension"]
     assert sub[0] == {"url": "code", "valueCoding": {"system": "http://www.ama-assn.org/go/cpt", "code": "97124"}}
     assert {"url": "note", "valuePositiveInt": 1} in sub
+    # ... and its denial in 835 terms: CO-236 (NCCI procedure-to-procedure pair) beside the finding code.
+    reason = next(p["valueCodeableConcept"] for p in sub if p["url"] == "reason")
+    assert reason["coding"] == [
+        {"system": "https://x12.org/codes/claim-adjustment-reason-codes", "code": "236"},
+        {"system": "https://payerpolicy.dev/fhir/CodeSystem/finding", "code": "NCCI_PTP_DENIAL"},
+    ]
+    assert reason["text"] == "CO-236"
     # Claim items: status and the notes about them (97140 is item 2, the MCR-03 note is number 2).
     # Billed with GY to be denied: an expected denial, with the finding as its reason (issue 14 item 8).
     assert response["item"][1] == {
@@ -268,11 +277,30 @@ def test_claim_response_carries_findings_with_rule_and_source():
         "adjudication": [
             {
                 "category": {"coding": [{"system": "https://payerpolicy.dev/fhir/CodeSystem/line-status", "code": "expected_denial"}]},
-                "reason": {"coding": [{"system": "https://payerpolicy.dev/fhir/CodeSystem/finding", "code": "NONCOVERED_DC_SERVICE"}]},
+                # A chiropractor's therapy line billed with GY: PR-170 (provider type) with N95.
+                "reason": {
+                    "coding": [
+                        {"system": "https://x12.org/codes/claim-adjustment-reason-codes", "code": "170"},
+                        {"system": "https://payerpolicy.dev/fhir/CodeSystem/finding", "code": "NONCOVERED_DC_SERVICE"},
+                    ],
+                    "extension": [
+                        {
+                            "url": "https://payerpolicy.dev/fhir/StructureDefinition/adjustment",
+                            "extension": [
+                                {"url": "group", "valueCoding": {"system": "https://x12.org/codes/claim-adjustment-group-codes", "code": "PR"}},
+                                {"url": "rarc", "valueCoding": {"system": "https://x12.org/codes/remittance-advice-remark-codes", "code": "N95"}},
+                                {"url": "source", "valueString": response["item"][1]["adjudication"][0]["reason"]["extension"][0]["extension"][2]["valueString"]},
+                            ],
+                        }
+                    ],
+                    "text": "PR-170 N95",
+                },
                 "value": 1,
             }
         ],
     }
+    source = response["item"][1]["adjudication"][0]["reason"]["extension"][0]["extension"][2]["valueString"]
+    assert source.startswith("X12 CARC list, CARC 170 (payment denied when performed or billed by this type of provider)")
     assert "error" not in response
 
 

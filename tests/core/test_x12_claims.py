@@ -241,3 +241,38 @@ def test_batch_envelope_option_needs_x12_output(tmp_path, capsys):
     assert main(["batch", str(ROOT / "examples" / "month.jsonl"), "--out", str(tmp_path / "o.jsonl"),
                  "--x12-envelope", str(ROOT / "examples" / "x12" / "envelope.toml")]) == 2
     assert capsys.readouterr().err == "payerpolicy: error: --x12-envelope goes with --out *.x12 (837P files)\n"
+
+
+def test_writer_and_reader_agree_on_every_claim_of_the_month(tmp_path):
+    """Differential: each written claim reads back (x12_in) as its encounter's date, provider, dates and billed lines."""
+    from payerpolicy.batch.claims_x12 import claims_from_batch, write_837p_files
+
+    rows = tmp_path / "rows.jsonl"
+    assert main(["batch", str(ROOT / "examples" / "month.jsonl"), "--out", str(rows), "--workers", "1"]) == 0
+    written = write_837p_files(ROOT / "examples" / "month.jsonl", rows, tmp_path / "m.x12", ENV)
+    batch = claims_from_batch(ROOT / "examples" / "month.jsonl", rows)
+    assert [p.name for p, _ in written] == [f"m.{payer}.x12" for payer in PAYERS]
+    for path, _ in written:
+        payer = path.name.split(".")[1]
+        records = list(read_837p(path.read_bytes(), source=path.name))
+        claims = batch.claims[payer]
+        assert len(records) == len(claims)
+        for record, claim in zip(records, claims, strict=True):
+            enc, outcome = claim.encounter, claim.outcome
+            assert record.claim_id == claim.claim_id
+            assert record.encounter["date_of_service"] == enc.date_of_service.isoformat()
+            assert record.encounter["provider"] == {"type": enc.provider.type, "npi": "1234567893"}
+            assert record.encounter["diagnoses"] == list(outcome.diagnoses)
+            cmt = any(line.code in ("98940", "98941", "98942") for line in outcome.claim_lines)
+            care = record.encounter.get("care", {})
+            assert care.get("episode_start") == (enc.care.episode_start.isoformat() if cmt else None)
+            assert care.get("last_xray") == (enc.care.last_xray.isoformat() if cmt and enc.care.last_xray else None)
+            billed = [
+                (entry["code"], entry["billed"]["units"], entry["billed"]["modifiers"], entry["billed"]["charge"])
+                for ref in record.lines
+                for entry in [record.encounter[ref.origin][ref.entry]]
+            ]
+            assert billed == [
+                (line.code, line.units, list(line.modifiers), str(line_charge(line, enc, ENV).quantize(Decimal("0.01"))))
+                for line in outcome.claim_lines
+            ]
