@@ -97,7 +97,9 @@ class BatchClaims:
 
 def _rows(path: Path) -> Iterator[dict[str, Any]]:
     if path.suffix.lower() not in (".jsonl", ".ndjson"):
-        raise PayerPolicyError(f"{path}: expected batch output as JSON Lines (.jsonl); write the run with --out *.jsonl")
+        raise PayerPolicyError(
+            f"{path}: expected batch output as JSON Lines (.jsonl); write the run with --out *.jsonl"
+        )
     try:
         with open(path, encoding="utf-8") as f:
             for n, text in enumerate(f, 1):

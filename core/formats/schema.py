@@ -24,7 +24,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..evaluation import vocab
-from ..evaluation.model import ADJUSTMENT_GROUPS, DIFFERENCE_KINDS, MAX_BILLED_UNITS, MAX_SERVICE_MINUTES, SEVERITIES, STATUSES
+from ..evaluation.model import (
+    ADJUSTMENT_GROUPS,
+    DIFFERENCE_KINDS,
+    MAX_BILLED_UNITS,
+    MAX_SERVICE_MINUTES,
+    SEVERITIES,
+    STATUSES,
+)
 
 __all__ = [
     "JSON_SCHEMA_DIALECT",
