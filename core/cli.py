@@ -711,7 +711,8 @@ def _interchange(args: argparse.Namespace, encounter: Encounter, outcome: Outcom
     from .formats import x12
 
     if args.x12 in (None, "lines") and args.x12_envelope is None:
-        return "".join(f"{s}{x12.TERMINATOR}\n" for s in x12.service_line_segments(outcome, encounter.date_of_service))
+        segments = x12.service_line_segments(outcome, encounter.date_of_service, encounter=encounter)
+        return "".join(f"{s}{x12.TERMINATOR}\n" for s in segments)
     envelope = x12.load_envelope(args.x12_envelope) if args.x12_envelope else x12.Envelope()
     return x12.interchange(outcome, encounter, envelope)
 

@@ -435,21 +435,32 @@ def _check_outcome(outcome: Outcome) -> tuple[ClaimLine, ...]:
 
 
 def service_line_segments(
-    outcome: Outcome, date_of_service: dt.date, *, charges: Mapping[str, Decimal] | None = None
+    outcome: Outcome,
+    date_of_service: dt.date,
+    *,
+    charges: Mapping[str, Decimal] | None = None,
+    encounter: Encounter | None = None,
 ) -> list[str]:
     """The outcome's ``HI`` segment and one ``LX``/``SV1``/``DTP*472`` group per line on the claim.
 
     Segments are returned without the terminator. Lines that are not billable are left out (they
-    are not on the claim); expected denials are on it. Raises
-    :class:`~payerpolicy.errors.PayerPolicyError` when the outcome cannot be written as an 837P
-    (no line on the claim, no diagnosis, more than 12 diagnoses, a line without a pointer).
+    are not on the claim); expected denials are on it. With ``encounter``, each line charge is
+    :func:`line_charge` (billed charge, the encounter's ``charges``, then ``charges``); without it,
+    ``charges`` (per unit) × units, else 0. Raises :class:`~payerpolicy.errors.PayerPolicyError`
+    when the outcome cannot be written as an 837P (no line on the claim, no diagnosis, more than 12
+    diagnoses, a line without a pointer).
     """
     charges = charges or {}
     lines = _check_outcome(outcome)
     segments = [_hi_segment(outcome.diagnoses)]
     for n, line in enumerate(lines, 1):
+        charge = (
+            line_charge(line, encounter, Envelope(charges=charges))
+            if encounter is not None
+            else _line_charge(line, charges)
+        )
         segments.append(_segment("LX", str(n)))
-        segments.append(sv1_segment(line, _line_charge(line, charges)))
+        segments.append(sv1_segment(line, charge))
         segments.append(_segment("DTP", "472", "D8", date_of_service.strftime("%Y%m%d")))
     return segments
 

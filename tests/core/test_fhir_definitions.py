@@ -111,7 +111,7 @@ def _check(node: Any, path: str, problems: list[str]) -> None:
 
 def _encounters() -> list[Encounter]:
     examples = [read_encounter(str(p)) for p in sorted((ROOT / "examples").iterdir()) if p.suffix in (".json", ".toml")]
-    month = [Encounter.from_mapping(json.loads(line)) for line in (ROOT / "examples" / "month.jsonl").open()]
+    month = [Encounter.from_mapping(json.loads(line)) for line in (ROOT / "examples" / "month.jsonl").read_text().splitlines()]
     cases = [Encounter.from_mapping(c.encounter) for c in load_cases(ROOT / "tests" / "cases")]
     return examples + month[:10] + cases
 

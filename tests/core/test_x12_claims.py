@@ -65,8 +65,8 @@ def test_done_when_batch_writes_one_valid_interchange_per_payer(tmp_path, capsys
     # Unique interchange control numbers across the files.
     assert len({_segments(t, "ISA")[0].split("*")[13] for t in texts.values()}) == len(PAYERS)
     # Medicare chiropractic claims (98940-98942) carry DTP*454 = the encounter's episode_start.
-    starts = {v["id"]: v["care"].get("episode_start") for v in map(json.loads, (ROOT / "examples" / "month.jsonl").open())}
-    xrays = {v["id"]: v["care"].get("last_xray") for v in map(json.loads, (ROOT / "examples" / "month.jsonl").open())}
+    starts = {v["id"]: v["care"].get("episode_start") for v in map(json.loads, (ROOT / "examples" / "month.jsonl").read_text().splitlines())}
+    xrays = {v["id"]: v["care"].get("last_xray") for v in map(json.loads, (ROOT / "examples" / "month.jsonl").read_text().splitlines())}
     cmt = 0
     for claim in _claims(texts["medicare"]):
         cid = claim.split("*")[1]
@@ -276,3 +276,11 @@ def test_writer_and_reader_agree_on_every_claim_of_the_month(tmp_path):
                 (line.code, line.units, list(line.modifiers), str(line_charge(line, enc, ENV).quantize(Decimal("0.01"))))
                 for line in outcome.claim_lines
             ]
+
+
+def test_service_lines_output_uses_the_encounters_charges(tmp_path, capsys):
+    first = json.loads((ROOT / "examples" / "month.jsonl").read_text().splitlines()[0])
+    path = tmp_path / "m1.json"
+    path.write_text(json.dumps(first))
+    assert main(["check", str(path), "--payer", "medicare", "--format", "x12"]) == 0
+    assert _segments(capsys.readouterr().out, "SV1") == ["SV1*HC:98941:AT*70*UN*1***1", "SV1*HC:97140:GP:GX:GY*45*UN*1***2"]
