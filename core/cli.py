@@ -291,6 +291,7 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
         "payerpolicy batch examples/month.jsonl --out month-out.jsonl --summary",
         "payerpolicy batch visits.parquet --out results.parquet --payers medicare,aetna --format json",
         "payerpolicy batch visits.jsonl --out results.jsonl --resume        # after an interrupted run",
+        "payerpolicy batch examples/month.jsonl --out month.x12   # one 837P per payer: month.medicare.x12, ...",
     ),
     "ncci": ("payerpolicy ncci import --ptp f1.txt f2.txt f3.txt f4.txt --mue mue.csv --out ~/ncci-2025q1",),
     "ncci import": (
