@@ -184,6 +184,21 @@ def _validate(resource: str, data: Mapping[str, Any]) -> dict[str, Any]:
     return normal
 
 
+def _exact_decimals(normal: Any, raw: Any) -> Any:
+    """``normal`` (validated FHIR data) with each number the raw data holds as a Decimal taken from the raw data.
+
+    The FHIR models give decimals back as floats; money read with ``parse_float=Decimal`` (or
+    written by this module) keeps its exact digits this way. The two have the same shape.
+    """
+    if isinstance(raw, Decimal) and isinstance(normal, float | int) and not isinstance(normal, bool):
+        return raw
+    if isinstance(normal, dict) and isinstance(raw, Mapping):
+        return {k: _exact_decimals(v, raw[k]) if k in raw else v for k, v in normal.items()}
+    if isinstance(normal, list) and isinstance(raw, list) and len(normal) == len(raw):
+        return [_exact_decimals(n, r) for n, r in zip(normal, raw, strict=True)]
+    return normal
+
+
 def _checked(resource: str, data: dict[str, Any]) -> dict[str, Any]:
     """Validate what we write (a failure is a bug in this module, not bad input) and return ``data``."""
     try:
@@ -467,7 +482,7 @@ def encounter_from_claim(data: Any, *, catalogue: vocab.CodeCatalogue | None = N
     kind = data.get("resourceType")
     if kind != "Claim":
         raise EncounterError("resourceType", f'expected a FHIR "Claim" resource, found {json.dumps(kind)}')
-    claim = _validate("Claim", data)
+    claim = _exact_decimals(_validate("Claim", data), data)
     origins = _Origins()
     out: dict[str, Any] = {}
 
@@ -678,7 +693,7 @@ def _billed_of_item(item: Mapping[str, Any], path: str) -> dict[str, Any] | None
         if (
             net.get("currency", "USD") != "USD"
             or isinstance(net.get("value"), bool)
-            or not isinstance(net.get("value"), int | float)
+            or not isinstance(net.get("value"), int | float | Decimal)
         ):
             raise EncounterError(f"{path}.net", "expected an amount in USD")
         billed["charge"] = str(Decimal(str(net["value"])).quantize(Decimal("0.01")))
@@ -789,7 +804,7 @@ def _read_item(
 def read_fhir_encounter(path: str, *, catalogue: vocab.CodeCatalogue | None = None) -> Encounter:
     """Read an encounter from a FHIR R4 Claim in a JSON file (or ``-`` for standard input)."""
     name, text = read_text(path)
-    data = parse_json(text, name)
+    data = parse_json(text, name, parse_float=Decimal)  # FHIR decimals (money) read exactly
     try:
         return encounter_from_claim(data, catalogue=catalogue)
     except EncounterError as exc:

@@ -521,3 +521,20 @@ def test_bad_diagnosis_and_npi_name_the_fhir_element():
     data = _fixture()
     data["provider"]["identifier"]["value"] = "12"
     assert _error(data) == "Claim.provider.identifier.value: expected 10 digits, found '12'"
+
+
+def test_money_read_from_a_file_keeps_every_digit(tmp_path):
+    """A FHIR file's decimals are read exactly: no float on the way (18 significant digits survive)."""
+    enc = Encounter.from_mapping(
+        {"date_of_service": "2025-01-02", "provider": {"type": "PT"},
+         "care": {"ytd_therapy_charges": "123456789012345678.25"},
+         "charges": {"97110": "99999999999999.99"},
+         "services": [{"code": "97110", "minutes": 15, "billed": {"charge": "12345678901234567.89"}}]}
+    )
+    path = tmp_path / "claim.json"
+    path.write_text(dumps(claim_from_encounter(enc)))
+    back = read_fhir_encounter(str(path))
+    assert back == enc
+    assert back.care.ytd_therapy_charges == Decimal("123456789012345678.25")
+    assert back.charges == (("97110", Decimal("99999999999999.99")),)
+    assert back.services[0].billed is not None and back.services[0].billed.charge == Decimal("12345678901234567.89")
