@@ -29,6 +29,7 @@ from ..evaluation import vocab
 from ..evaluation.errors import EncounterError, PayerPolicyError
 from ..evaluation.model import Billed, ClaimLine, Encounter, Finding, Outcome
 from .io import parse_json, read_text
+from .x12 import line_charge
 
 __all__ = [
     "ADJUSTMENT_GROUP_SYSTEM",
@@ -828,7 +829,8 @@ def claim_from_outcome(outcome: Outcome, encounter: Encounter, *, created: dt.da
 
     Lines that go on the claim (``billable`` and ``expected_denial``) become items with their code,
     modifiers (CPT modifiers in the CPT system, HCPCS Level II modifiers in the HCPCS system), units
-    as ``quantity`` and diagnosis pointers as ``diagnosisSequence`` into the claim's diagnoses.
+    as ``quantity``, diagnosis pointers as ``diagnosisSequence`` into the claim's diagnoses, and the
+    line charge as ``net`` when the encounter gives one (the 837P's SV102, :func:`payerpolicy.x12.line_charge`).
     Lines that are not billed are in the ClaimResponse (:func:`claim_response_from_outcome`).
     """
     _models()
@@ -856,6 +858,9 @@ def claim_from_outcome(outcome: Outcome, encounter: Encounter, *, created: dt.da
             item["modifier"] = [_coding(_modifier_system(m), m) for m in line.modifiers]
         item["servicedDate"] = encounter.date_of_service.isoformat()
         item["quantity"] = {"value": line.units}
+        charge = line_charge(line, encounter)
+        if charge > 0:
+            item["net"] = money(charge)
         items.append(item)
     if items:
         claim["item"] = items

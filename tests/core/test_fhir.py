@@ -538,3 +538,16 @@ def test_money_read_from_a_file_keeps_every_digit(tmp_path):
     assert back.care.ytd_therapy_charges == Decimal("123456789012345678.25")
     assert back.charges == (("97110", Decimal("99999999999999.99")),)
     assert back.services[0].billed is not None and back.services[0].billed.charge == Decimal("12345678901234567.89")
+
+
+def test_outcome_claim_items_carry_the_line_charge_as_net():
+    first = json.loads((ROOT / "examples" / "month.jsonl").read_text().splitlines()[0])
+    encounter = Encounter.from_mapping(first)
+    claim = claim_from_outcome(ENGINE.check(encounter, "medicare"), encounter)
+    assert [(i["productOrService"]["coding"][0]["code"], i["net"]) for i in claim["item"]] == [
+        ("98941", {"value": Decimal("70.00"), "currency": "USD"}),
+        ("97140", {"value": Decimal("45.00"), "currency": "USD"}),
+    ]
+    assert '"value": 70.00' in dumps(claim)
+    dc = read_encounter(str(ROOT / "examples" / "dc_visit.json"))  # no charges: no net
+    assert all("net" not in i for i in claim_from_outcome(ENGINE.check(dc, "medicare"), dc)["item"])
