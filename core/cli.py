@@ -143,7 +143,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "input", help="encounters: a .jsonl file (one per line), a directory of .json/.toml files, or a .parquet file"
     )
-    p.add_argument("--out", required=True, help="output file: .jsonl or .parquet, one row per (encounter, payer)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output file: .jsonl or .parquet, one row per (encounter, payer); or .x12/.edi/.837: one 837P "
+        "interchange per payer (OUT's name with the payer id: claims.medicare.x12), the rows kept in OUT.jsonl",
+    )
+    p.add_argument(
+        "--x12-envelope",
+        metavar="FILE",
+        help="with --out *.x12: envelope settings (TOML or JSON; docs/x12.md) for the 837P files",
+    )
     p.add_argument("--payers", help="comma-separated payer ids (default: every installed payer)")
     p.add_argument(
         "--fees", metavar="FILE", help="the practice's fee file: outcomes carry amounts (default $PAYERPOLICY_FEES)"
@@ -334,6 +344,7 @@ _EXAMPLES: dict[str, tuple[str, ...]] = {
         "payerpolicy batch visits.parquet --out results.parquet --payers medicare,aetna --format json",
         "payerpolicy batch visits.jsonl --out results.jsonl --resume        # after an interrupted run",
         "payerpolicy batch examples/history_month.jsonl --history month.db --out out.jsonl   # counters from claim history",
+        "payerpolicy batch examples/month.jsonl --out month.x12   # one 837P per payer: month.medicare.x12, ...",
     ),
     "ncci": ("payerpolicy ncci import --ptp f1.txt f2.txt f3.txt f4.txt --mue mue.csv --out ~/ncci-2025q1",),
     "ncci import": (
@@ -639,11 +650,21 @@ def _read(args: argparse.Namespace, engine: Engine) -> Encounter:
 
 
 def _batch(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .batch import render_summary, run_batch, summary_mapping
 
+    claims_out = Path(args.out) if Path(args.out).suffix.lower() in (".x12", ".edi", ".837") else None
+    if args.x12_envelope is not None and claims_out is None:
+        raise PayerPolicyError("--x12-envelope goes with --out *.x12 (837P files)")
+    envelope = None
+    if claims_out is not None:
+        from .formats import x12
+
+        envelope = x12.load_envelope(args.x12_envelope) if args.x12_envelope else x12.Envelope()
     result = run_batch(
         args.input,
-        args.out,
+        f"{args.out}.jsonl" if claims_out is not None else args.out,
         _payer_list(args.payers),
         workers=args.workers,
         chunk_size=args.chunk_size,
@@ -662,6 +683,11 @@ def _batch(args: argparse.Namespace) -> int:
         print(render_summary(result))
     resumed = f" (resumed after record {result.resumed_from})" if result.resumed_from else ""
     print(f"{result.out}: {result.counts.text()}{resumed}; {result.seconds:.1f} s", file=sys.stderr)
+    if claims_out is not None:
+        from .batch.claims_x12 import write_837p_files
+
+        for path, count in write_837p_files(args.input, result.out, claims_out, envelope):
+            print(f"{path}: {count} claims", file=sys.stderr)
     return 0
 
 
@@ -807,15 +833,14 @@ def _serve(args: argparse.Namespace) -> int:
 def _interchange(args: argparse.Namespace, encounter: Encounter, outcome: Outcome) -> str:
     """The outcome as FHIR (a Bundle) or X12 837P text; the libraries are imported only here."""
     if args.format == "fhir":
-        import json
+        from .formats.fhir import dumps, outcome_bundle
 
-        from .formats.fhir import outcome_bundle
-
-        return json.dumps(outcome_bundle(encounter, [outcome]), indent=2, ensure_ascii=False)
+        return dumps(outcome_bundle(encounter, [outcome]), indent=2)
     from .formats import x12
 
     if args.x12 in (None, "lines") and args.x12_envelope is None:
-        return "".join(f"{s}{x12.TERMINATOR}\n" for s in x12.service_line_segments(outcome, encounter.date_of_service))
+        segments = x12.service_line_segments(outcome, encounter.date_of_service, encounter=encounter)
+        return "".join(f"{s}{x12.TERMINATOR}\n" for s in segments)
     envelope = x12.load_envelope(args.x12_envelope) if args.x12_envelope else x12.Envelope()
     return x12.interchange(outcome, encounter, envelope)
 

@@ -41,6 +41,14 @@ SERVICES: list[tuple[dict[str, Any], Sequence[str]]] = [
     ({"code": "97140"}, ("DC", "PT")),
     ({"code": "97124"}, ("DC",)),
 ]
+#: The practice's charge per unit of each code it may bill (its charge master): EXAMPLE amounts, not a
+#: fee schedule. Every encounter carries it as `charges`, the 837P line charges (SV102).
+CHARGES = {
+    "98940": "55.00", "98941": "70.00", "98942": "85.00", "99213": "110.00", "97161": "150.00",
+    "97162": "160.00", "97110": "45.00", "97112": "48.00", "97116": "42.00", "97124": "40.00",
+    "97140": "45.00", "97250": "45.00", "97530": "50.00", "97014": "20.00", "G0283": "20.00",
+    "97012": "25.00", "97035": "20.00",
+}  # fmt: skip
 DOCUMENTED = [
     "rationale", "goals", "functional_goal", "objective_measures", "exam_findings", "progress", "regions",
     "technique", "patient_response", "time_in_out", "signed", "countersigned", "plan_of_care",
@@ -113,6 +121,10 @@ def _visit(rng: random.Random, n: int) -> dict[str, Any]:
         visit["documentation"] = sorted(rng.sample(DOCUMENTED, rng.randint(8, len(DOCUMENTED))))
     if not procedures:
         del visit["procedures"]
+    # Added after every random draw, so the visits are those of earlier versions of this file.
+    if provider == "DC" and n % 3 == 0:
+        care["last_xray"] = (episode - dt.timedelta(days=10)).isoformat()  # 837P DTP*455
+    visit["charges"] = dict(CHARGES)
     return visit
 
 

@@ -34,6 +34,8 @@ def test_wheel_maps_folders_into_one_package(wheel: Path) -> None:
     assert "payerpolicy/policies/core.toml" in names
     assert "payerpolicy/policies/codes.toml" in names
     assert "payerpolicy/policies/x12_payers.toml" in names
+    assert "payerpolicy/policies/adjustments.toml" in names
+    assert "payerpolicy/policies/fhir/StructureDefinition-finding.json" in names
     assert "payerpolicy/plugins/commercial.py" in names
     assert "payerpolicy/py.typed" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

@@ -33,6 +33,7 @@ from typing import Any
 
 import attrs
 
+from .adjustments import with_adjustments
 from .errors import PayerPolicyError, PluginHookError, one_line
 from .kinds import Change, CodeChoice, Context
 from .manager import BUILTIN_MODULES, PluginHost, _short
@@ -552,7 +553,8 @@ class Engine:
                 if entry.unit_charge is not None:
                     charge = entry.unit_charge
                     break
-            unit_charges.append(charge)
+            # the entry's own unit_charge, else the encounter's charge master for the line's final code
+            unit_charges.append(charge if charge is not None else enc.charge_for(line.code))
         causes = [_cause(i, lines[i], findings, trace) for i in range(len(lines))]
         pricing = price_lines(
             lines, ctx.payment, ctx.fees, findings=findings, counted=counted, unit_charges=unit_charges, causes=causes
@@ -968,8 +970,13 @@ class Engine:
         def where(line: _Line | None) -> int | None:
             return None if line is None else position.get(id(line))
 
-        findings = tuple(
-            Finding(f.code, f.severity, f.message, f.rule, f.source, where(ref), f.plugin) for f, ref in ws.findings
+        findings = with_adjustments(
+            [
+                Finding(f.code, f.severity, f.message, f.rule, f.source, where(ref), f.plugin, f.adjustment)
+                for f, ref in ws.findings
+            ],
+            lines,
+            payer_id,
         )
         trace = tuple(
             TraceEntry(rule, plugin, where(ref), field, before, after, source, reason)

@@ -23,9 +23,11 @@ from .errors import EncounterError
 from .text import check_text, excerpt
 
 __all__ = [
+    "ADJUSTMENT_GROUPS",
     "OUTCOME_VERSION",
     "SEVERITIES",
     "STATUSES",
+    "Adjustment",
     "Billed",
     "Care",
     "ClaimLine",
@@ -254,6 +256,7 @@ class Care:
     ytd_therapy_charges: Decimal | None = None
     bill_noncovered: bool = False
     zelis: bool = False
+    last_xray: dt.date | None = None
 
 
 @attrs.frozen
@@ -374,6 +377,7 @@ _ENCOUNTER_KEYS = (
     "documentation",
     "patient",
     "episode",
+    "charges",
 )
 _PROVIDER_KEYS = ("type", "npi")
 _CARE_KEYS = tuple(f.name for f in attrs.fields(Care))
@@ -417,6 +421,17 @@ class Encounter:
     documentation: tuple[str, ...] | None = None
     patient: str | None = None
     episode: str | None = None
+    #: The practice's charge per unit of each code (its charge master), in dollars; added in 0.2.0.
+    #: A line charge is this (for the line's final code) times the units when the entry has no
+    #: ``billed.charge`` and no ``unit_charge``.
+    charges: tuple[tuple[str, Decimal], ...] = attrs.field(default=(), converter=_tuple)
+
+    def charge_for(self, code: str) -> Decimal | None:
+        """The per-unit charge :attr:`charges` gives ``code``, or None when it gives none."""
+        for known, amount in self.charges:
+            if known == code:
+                return amount
+        return None
 
     @property
     def as_billed(self) -> bool:
@@ -491,6 +506,7 @@ class Encounter:
                 ytd_therapy_charges=ytd,
                 bill_noncovered=bool(cr.flag("bill_noncovered")),
                 zelis=bool(cr.flag("zelis")),
+                last_xray=cr.date("last_xray"),
             )
 
         diagnoses = []
@@ -583,6 +599,30 @@ class Encounter:
         if r.has("documentation"):
             documentation = r.names("documentation", vocab.DOCUMENTATION_ELEMENTS, what="documentation element")
 
+        charges: list[tuple[str, Decimal]] = []
+        if r.has("charges"):
+            raw_charges = r.data["charges"]
+            if not isinstance(raw_charges, Mapping):
+                raise EncounterError(
+                    "charges",
+                    f'expected an object of code: amount, like {{"97110": "40.00"}}, found {_show(raw_charges)}',
+                )
+            ch = _Reader(raw_charges, "charges")
+            for key in raw_charges:
+                code = str(key).strip().upper()
+                if not vocab.CODE_PATTERN.match(code):
+                    raise EncounterError(
+                        ch.sub(str(key)),
+                        f"expected a procedure code (5 characters, e.g. 97110) as the key, found {_show(key)}",
+                    )
+                amount = _decimal(ch, str(key), "40.00")
+                assert amount is not None
+                if amount.as_tuple().exponent < -2:  # type: ignore[operator]
+                    raise EncounterError(
+                        ch.sub(str(key)), f"expected dollars and at most 2 decimals, found {_show(raw_charges[key])}"
+                    )
+                charges.append((code, amount))
+
         return cls(
             id=enc_id,
             date_of_service=dos,
@@ -594,6 +634,7 @@ class Encounter:
             documentation=documentation,
             patient=patient,
             episode=episode,
+            charges=tuple(charges),
         )
 
     def to_mapping(self) -> dict[str, Any]:
@@ -657,6 +698,8 @@ class Encounter:
             ]
         if self.documentation is not None:
             out["documentation"] = list(self.documentation)
+        if self.charges:
+            out["charges"] = {code: str(amount) for code, amount in self.charges}
         return out
 
 
@@ -736,6 +779,26 @@ def _money(value: Decimal | None) -> str | None:
     if value is None:
         return None
     return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):.2f}"
+#: Claim adjustment group codes (X12): contractual obligation, patient responsibility, other, payer initiated.
+ADJUSTMENT_GROUPS = ("CO", "PR", "OA", "PI")
+
+
+@attrs.frozen
+class Adjustment:
+    """The denial in remittance (835) terms: group code, CARC, RARCs and the public source of the pairing.
+
+    Added in 0.2.0 (outcome format v1, additive): a finding that says the payer denies or reduces its
+    line carries one, from the policy data ``policies/adjustments.toml``.
+    """
+
+    group: str
+    carc: str
+    rarc: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    source: str = ""
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Return the adjustment as in outcome format v1."""
+        return {"group": self.group, "carc": self.carc, "rarc": list(self.rarc), "source": self.source}
 
 
 @attrs.frozen
@@ -755,6 +818,7 @@ class Finding:
     source: str = ""
     line: int | None = None
     plugin: str = ""
+    adjustment: Adjustment | None = None
 
     def to_mapping(self) -> dict[str, Any]:
         """Return the finding in outcome format v1."""
@@ -766,6 +830,7 @@ class Finding:
             "source": self.source,
             "line": self.line,
             "plugin": self.plugin,
+            "adjustment": self.adjustment.to_mapping() if self.adjustment is not None else None,
         }
 
 

@@ -74,14 +74,15 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def loads_json(text: str | bytes) -> Any:
+def loads_json(text: str | bytes, *, parse_float: Any = None) -> Any:
     """``json.loads`` that marks objects with a repeated key (see :func:`check_text`).
 
-    Bytes must be UTF-8 (decoded strictly; ``UnicodeDecodeError`` otherwise).
+    Bytes must be UTF-8 (decoded strictly; ``UnicodeDecodeError`` otherwise). ``parse_float``
+    (e.g. ``Decimal``, for FHIR money) is passed to ``json.loads``.
     """
     if isinstance(text, bytes | bytearray):
         text = bytes(text).decode("utf-8-sig")
-    return json.loads(text, object_pairs_hook=_pairs)
+    return json.loads(text, object_pairs_hook=_pairs, parse_float=parse_float)
 
 
 def _where(path: str, key: str) -> str:

@@ -29,13 +29,17 @@ from ..evaluation import vocab
 from ..evaluation.errors import EncounterError, PayerPolicyError
 from ..evaluation.model import Billed, ClaimLine, Encounter, Finding, Outcome
 from .io import parse_json, read_text
+from .x12 import line_charge
 
 __all__ = [
+    "ADJUSTMENT_GROUP_SYSTEM",
+    "CARC_SYSTEM",
     "CPT_SYSTEM",
     "EXTENSIONS",
     "HCPCS_SYSTEM",
     "ICD10CM_SYSTEM",
     "NAMESPACE",
+    "RARC_SYSTEM",
     "STRUCTURE_DEFINITION",
     "claim_from_encounter",
     "claim_from_outcome",
@@ -60,6 +64,11 @@ TECHNIQUE_SYSTEM = f"{_CODE_SYSTEM}technique"
 FINDING_SYSTEM = f"{_CODE_SYSTEM}finding"
 LINE_STATUS_SYSTEM = f"{_CODE_SYSTEM}line-status"
 ENCOUNTER_ID_SYSTEM = f"{_NAMING_SYSTEM}encounter-id"
+#: X12 code systems, as HL7 terminology names them: claim adjustment reason codes (CARC), remittance
+#: advice remark codes (RARC) and claim adjustment group codes (CO, PR, OA, PI).
+CARC_SYSTEM = "https://x12.org/codes/claim-adjustment-reason-codes"
+RARC_SYSTEM = "https://x12.org/codes/remittance-advice-remark-codes"
+ADJUSTMENT_GROUP_SYSTEM = "https://x12.org/codes/claim-adjustment-group-codes"
 PAYER_ID_SYSTEM = f"{_NAMING_SYSTEM}payer"
 _CLAIM_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/claim-type"
 _PRIORITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/processpriority"
@@ -81,9 +90,11 @@ EXTENSIONS = {
     "separately-identifiable": "Claim.item (procedures): the E/M was separately identifiable (valueBoolean)",
     "line-status": "outcome Claim.item: billable or expected_denial (valueCode)",
     "encounter-entry": "outcome Claim.item and not-billed lines: the encounter entry the line comes from (valueString)",
-    "finding": "ClaimResponse.processNote and .error: the finding (complex: code, severity, rule, source, plugin, line)",
-    "not-billed-line": "ClaimResponse: a line that is not on the claim (complex: code, units, modifier, encounter-entry, note)",
+    "finding": "ClaimResponse.processNote and .error: the finding (complex: code, severity, rule, source, plugin, line, group, carc, rarc)",
+    "not-billed-line": "ClaimResponse: a line that is not on the claim (complex: code, units, modifier, encounter-entry, line, note, reason, group, rarc)",
     "payer-policy": "ClaimResponse: the payer id and policy version applied (complex: payer, version)",
+    "charges": "Claim: the practice's charge per unit of each code (complex; one valueMoney sub-extension per code, url = the code)",
+    "adjustment": "ClaimResponse.item.adjudication.reason: the group code and remark codes of the CARC (complex: group, rarc, source)",
 }
 
 _ITEM_EXTENSIONS = (
@@ -100,7 +111,7 @@ _ITEM_EXTENSIONS = (
 )
 _SERVICE_ONLY = ("technique", "intent", "minutes", "assistant-minutes", "start", "end", "necessity")
 _PROCEDURE_ONLY = ("separately-identifiable",)
-_CLAIM_EXTENSIONS = ("care", "documentation")
+_CLAIM_EXTENSIONS = ("care", "documentation", "charges")
 
 # Care fields and the FHIR value type each travels in. injury_date is Claim.accident.date.
 _CARE_VALUE = {
@@ -117,6 +128,7 @@ _CARE_VALUE = {
     "ytd_therapy_charges": "valueMoney",
     "bill_noncovered": "valueBoolean",
     "zelis": "valueBoolean",
+    "last_xray": "valueDate",
 }
 
 _PATIENT_PLACEHOLDER = {"display": "patient (not carried by a payerpolicy encounter)"}
@@ -170,6 +182,21 @@ def _validate(resource: str, data: Mapping[str, Any]) -> dict[str, Any]:
             f"not valid FHIR R4 {resource}: {first.get('msg', 'invalid')}{shown}",
         ) from None
     normal: dict[str, Any] = parsed.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return normal
+
+
+def _exact_decimals(normal: Any, raw: Any) -> Any:
+    """``normal`` (validated FHIR data) with each number the raw data holds as a Decimal taken from the raw data.
+
+    The FHIR models give decimals back as floats; money read with ``parse_float=Decimal`` (or
+    written by this module) keeps its exact digits this way. The two have the same shape.
+    """
+    if isinstance(raw, Decimal) and isinstance(normal, float | int) and not isinstance(normal, bool):
+        return raw
+    if isinstance(normal, dict) and isinstance(raw, Mapping):
+        return {k: _exact_decimals(v, raw[k]) if k in raw else v for k, v in normal.items()}
+    if isinstance(normal, list) and isinstance(raw, list) and len(normal) == len(raw):
+        return [_exact_decimals(n, r) for n, r in zip(normal, raw, strict=True)]
     return normal
 
 
@@ -243,6 +270,37 @@ def _diagnoses(codes: Sequence[str]) -> list[dict[str, Any]]:
     ]
 
 
+def money(amount: Decimal) -> dict[str, Any]:
+    """A FHIR ``Money`` in USD whose value stays a :class:`~decimal.Decimal` (write it with :func:`dumps`)."""
+    return {"value": amount, "currency": "USD"}
+
+
+_DECIMAL_MARK = "\x00payerpolicy-decimal:"
+
+
+def _mark_decimal(value: Any) -> str:
+    if isinstance(value, Decimal) and value.is_finite():
+        return f"{_DECIMAL_MARK}{value}\x00"
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def dumps(data: Any, *, indent: int | None = 2) -> str:
+    """JSON text of FHIR data from this module, with every Decimal written as the exact JSON number.
+
+    ``json.dumps`` cannot write a Decimal; a float would lose digits (``38.50`` becomes ``38.5``,
+    large amounts round). FHIR decimals keep their precision, so this writes ``38.50``.
+    """
+    text = json.dumps(data, indent=indent, ensure_ascii=False, default=_mark_decimal)
+    return re.sub(r'"\\u0000payerpolicy-decimal:([-+0-9.Ee]+)\\u0000"', r"\1", text)
+
+
+def _charges_extension(encounter: Encounter) -> dict[str, Any] | None:
+    if not encounter.charges:
+        return None
+    parts = [{"url": code, "valueMoney": money(amount)} for code, amount in encounter.charges]
+    return {"url": _ext("charges"), "extension": parts}
+
+
 def _care_extension(encounter: Encounter) -> dict[str, Any] | None:
     parts: list[dict[str, Any]] = []
     for name, value_type in _CARE_VALUE.items():
@@ -250,7 +308,7 @@ def _care_extension(encounter: Encounter) -> dict[str, Any] | None:
         if value is None or (name in ("bill_noncovered", "zelis") and value is False):
             continue
         if isinstance(value, Decimal):
-            written: Any = {"value": float(value), "currency": "USD"}
+            written: Any = money(value)
         elif isinstance(value, dt.date):
             written = value.isoformat()
         else:
@@ -267,7 +325,11 @@ def claim_from_encounter(encounter: Encounter, *, created: dt.date | None = None
     which an encounter does not carry, are placeholders with a ``display`` saying so.
     """
     _models()
-    extensions = [ext for ext in (_care_extension(encounter), _documentation_extension(encounter)) if ext]
+    extensions = [
+        ext
+        for ext in (_care_extension(encounter), _documentation_extension(encounter), _charges_extension(encounter))
+        if ext
+    ]
     claim = _claim_frame(encounter, created, extensions)
     if encounter.diagnoses:
         claim["diagnosis"] = _diagnoses(encounter.diagnoses)
@@ -344,19 +406,19 @@ def _item(
     if billed is not None and billed.units is not None:
         item["quantity"] = {"value": billed.units}
     if billed is not None and billed.charge is not None:
-        item["net"] = {"value": float(billed.charge), "currency": "USD"}
+        item["net"] = money(billed.charge)
     _write_unit_price(item, unit_charge)
     return item
 
 
 def _write_unit_price(item: dict[str, Any], unit_charge: Decimal | None) -> None:
-    """``Claim.item.unitPrice`` from an entry's ``unit_charge`` (issue 18; written like ``net``)."""
+    """``Claim.item.unitPrice`` from an entry's ``unit_charge`` (an exact decimal, like ``net``)."""
     if unit_charge is not None:
-        item["unitPrice"] = {"value": float(unit_charge), "currency": "USD"}
+        item["unitPrice"] = money(unit_charge)
 
 
 def _read_unit_price(item: Mapping[str, Any], path: str) -> str | None:
-    """An entry's ``unit_charge`` from ``Claim.item.unitPrice`` (issue 18), as a decimal string."""
+    """An entry's ``unit_charge`` from ``Claim.item.unitPrice``, as a decimal string."""
     price = item.get("unitPrice")
     if price is None:
         return None
@@ -442,7 +504,7 @@ def encounter_from_claim(data: Any, *, catalogue: vocab.CodeCatalogue | None = N
     kind = data.get("resourceType")
     if kind != "Claim":
         raise EncounterError("resourceType", f'expected a FHIR "Claim" resource, found {json.dumps(kind)}')
-    claim = _validate("Claim", data)
+    claim = _exact_decimals(_validate("Claim", data), data)
     origins = _Origins()
     out: dict[str, Any] = {}
 
@@ -497,6 +559,16 @@ def encounter_from_claim(data: Any, *, catalogue: vocab.CodeCatalogue | None = N
                     value = str(Decimal(str(value["value"])))
                 care[field] = value
                 origins.note(f"care.{field}", f"{sub}.{_CARE_VALUE[field]}")
+        elif name == "charges":
+            charges: dict[str, str] = {}
+            for m, part in enumerate(ext.get("extension", [])):
+                sub = f"{path}.extension[{m}]"
+                value = _one_value(part, sub, "valueMoney", "a charge")
+                if not isinstance(value, Mapping) or value.get("currency", "USD") != "USD" or "value" not in value:
+                    raise EncounterError(f"{sub}.valueMoney", "expected an amount in USD (value and currency USD)")
+                charges[str(part.get("url"))] = str(Decimal(str(value["value"])))
+                origins.note(f"charges.{part.get('url')}", f"{sub}.valueMoney.value")
+            out["charges"] = charges
         else:
             documentation = []
             listed = False
@@ -643,7 +715,7 @@ def _billed_of_item(item: Mapping[str, Any], path: str) -> dict[str, Any] | None
         if (
             net.get("currency", "USD") != "USD"
             or isinstance(net.get("value"), bool)
-            or not isinstance(net.get("value"), int | float)
+            or not isinstance(net.get("value"), int | float | Decimal)
         ):
             raise EncounterError(f"{path}.net", "expected an amount in USD")
         billed["charge"] = str(Decimal(str(net["value"])).quantize(Decimal("0.01")))
@@ -758,7 +830,7 @@ def _read_item(
 def read_fhir_encounter(path: str, *, catalogue: vocab.CodeCatalogue | None = None) -> Encounter:
     """Read an encounter from a FHIR R4 Claim in a JSON file (or ``-`` for standard input)."""
     name, text = read_text(path)
-    data = parse_json(text, name)
+    data = parse_json(text, name, parse_float=Decimal)  # FHIR decimals (money) read exactly
     try:
         return encounter_from_claim(data, catalogue=catalogue)
     except EncounterError as exc:
@@ -782,7 +854,8 @@ def claim_from_outcome(outcome: Outcome, encounter: Encounter, *, created: dt.da
 
     Lines that go on the claim (``billable`` and ``expected_denial``) become items with their code,
     modifiers (CPT modifiers in the CPT system, HCPCS Level II modifiers in the HCPCS system), units
-    as ``quantity`` and diagnosis pointers as ``diagnosisSequence`` into the claim's diagnoses.
+    as ``quantity``, diagnosis pointers as ``diagnosisSequence`` into the claim's diagnoses, and the
+    line charge as ``net`` when the encounter gives one (the 837P's SV102, :func:`payerpolicy.x12.line_charge`).
     Lines that are not billed are in the ClaimResponse (:func:`claim_response_from_outcome`).
     """
     _models()
@@ -810,6 +883,9 @@ def claim_from_outcome(outcome: Outcome, encounter: Encounter, *, created: dt.da
             item["modifier"] = [_coding(_modifier_system(m), m) for m in line.modifiers]
         item["servicedDate"] = encounter.date_of_service.isoformat()
         item["quantity"] = {"value": line.units}
+        charge = line_charge(line, encounter)
+        if charge > 0:
+            item["net"] = money(charge)
         items.append(item)
     if items:
         claim["item"] = items
@@ -829,7 +905,48 @@ def _finding_extension(finding: Finding, item_sequence: Mapping[int, int]) -> di
         parts.append({"url": "line", "valueUnsignedInt": finding.line})
         if finding.line in item_sequence:
             parts.append({"url": "item-sequence", "valuePositiveInt": item_sequence[finding.line]})
+    if finding.adjustment is not None:
+        adj = finding.adjustment
+        parts.append({"url": "group", "valueCoding": {"system": ADJUSTMENT_GROUP_SYSTEM, "code": adj.group}})
+        parts.append({"url": "carc", "valueCoding": {"system": CARC_SYSTEM, "code": adj.carc}})
+        parts += [{"url": "rarc", "valueCoding": {"system": RARC_SYSTEM, "code": r}} for r in adj.rarc]
     return {"url": _ext("finding"), "extension": parts}
+
+
+def _denial(findings: Sequence[Finding], index: int) -> Finding | None:
+    """The finding that denies or reduces line ``index``: the first with an adjustment, else the first expected denial."""
+    about = [f for f in findings if f.line == index]
+    return next((f for f in about if f.adjustment is not None), None) or next(
+        (f for f in about if f.severity == "expected_denial"), None
+    )
+
+
+def _reason(finding: Finding) -> dict[str, Any]:
+    """The denial as a CodeableConcept: the CARC (when there is one) and the payerpolicy finding code.
+
+    The ``adjustment`` extension carries the group code, the remark codes and the pairing's source.
+    """
+    codings = []
+    extensions: list[dict[str, Any]] = []
+    if finding.adjustment is not None:
+        adj = finding.adjustment
+        codings.append({"system": CARC_SYSTEM, "code": adj.carc})
+        parts: list[dict[str, Any]] = [
+            {"url": "group", "valueCoding": {"system": ADJUSTMENT_GROUP_SYSTEM, "code": adj.group}}
+        ]
+        parts += [{"url": "rarc", "valueCoding": {"system": RARC_SYSTEM, "code": r}} for r in adj.rarc]
+        if adj.source:
+            parts.append({"url": "source", "valueString": adj.source})
+        extensions.append({"url": _ext("adjustment"), "extension": parts})
+    codings.append({"system": FINDING_SYSTEM, "code": finding.code})
+    concept: dict[str, Any] = {"coding": codings}
+    if extensions:
+        concept["extension"] = extensions
+    if finding.adjustment is not None:
+        concept["text"] = f"{finding.adjustment.group}-{finding.adjustment.carc}" + "".join(
+            f" {r}" for r in finding.adjustment.rarc
+        )
+    return concept
 
 
 def _note_text(finding: Finding) -> str:
@@ -841,7 +958,9 @@ def _note_text(finding: Finding) -> str:
         )
         if part
     )
-    return f"{finding.severity} {finding.code}: {finding.message}" + (f" [{where}]" if where else "")
+    adj = finding.adjustment
+    terms = f" ({adj.group}-{adj.carc}{''.join(' ' + r for r in adj.rarc)})" if adj is not None else ""
+    return f"{finding.severity} {finding.code}{terms}: {finding.message}" + (f" [{where}]" if where else "")
 
 
 def claim_response_from_outcome(
@@ -888,10 +1007,9 @@ def claim_response_from_outcome(
     for index in on_claim:
         line = outcome.lines[index]
         adjudication: dict[str, Any] = {"category": _coding(LINE_STATUS_SYSTEM, line.status)}
-        if line.status == "expected_denial":
-            reasons = [f for f in outcome.findings if f.line == index and f.severity == "expected_denial"]
-            if reasons:
-                adjudication["reason"] = _coding(FINDING_SYSTEM, reasons[0].code)
+        denial = _denial(outcome.findings, index)
+        if denial is not None and (line.status == "expected_denial" or denial.adjustment is not None):
+            adjudication["reason"] = _reason(denial)
         adjudication["value"] = line.units
         item: dict[str, Any] = {"itemSequence": item_sequence[index]}
         if notes.get(index):
@@ -921,6 +1039,9 @@ def claim_response_from_outcome(
         parts.append({"url": "encounter-entry", "valueString": _entry_name(line)})
         parts.append({"url": "line", "valueUnsignedInt": index})
         parts += [{"url": "note", "valuePositiveInt": n} for n in notes.get(index, [])]
+        denial = _denial(outcome.findings, index)
+        if denial is not None and denial.adjustment is not None:
+            parts.append({"url": "reason", "valueCodeableConcept": _reason(denial)})
         extensions.append({"url": _ext("not-billed-line"), "extension": parts})
 
     all_billable = all(line.status == "billable" for line in outcome.lines)

@@ -34,15 +34,16 @@ def read_text(path: str) -> tuple[str, str]:
     return path, decode_utf8(data, path)
 
 
-def parse_json(text: str | bytes, name: str, *, one_line: bool = False) -> Any:
+def parse_json(text: str | bytes, name: str, *, one_line: bool = False, parse_float: Any = None) -> Any:
     """Parse JSON text; a mistake is an EncounterError naming ``name`` and the position.
 
     ``one_line``: the text is one line of a JSON Lines file, so the position is a column only.
+    ``parse_float`` (e.g. ``Decimal``) reads numbers with a fraction or exponent exactly.
     """
     if isinstance(text, bytes | bytearray):
         text = decode_utf8(bytes(text), name)
     try:
-        data = loads_json(text)
+        data = loads_json(text, parse_float=parse_float)
     except json.JSONDecodeError as exc:
         where = f"column {exc.colno}" if one_line else f"line {exc.lineno} column {exc.colno}"
         raise EncounterError("", f"invalid JSON at {where}: {exc.msg}", name) from None

@@ -24,7 +24,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..evaluation import vocab
-from ..evaluation.model import DIFFERENCE_KINDS, MAX_BILLED_UNITS, MAX_SERVICE_MINUTES, SEVERITIES, STATUSES
+from ..evaluation.model import (
+    ADJUSTMENT_GROUPS,
+    DIFFERENCE_KINDS,
+    MAX_BILLED_UNITS,
+    MAX_SERVICE_MINUTES,
+    SEVERITIES,
+    STATUSES,
+)
 
 __all__ = [
     "JSON_SCHEMA_DIALECT",
@@ -131,6 +138,9 @@ def _encounter_defs(ref: str) -> dict[str, Schema]:
             },
             "bill_noncovered": _nullable({"type": "boolean"}),
             "zelis": _nullable({"type": "boolean"}),
+            "last_xray": _nullable(
+                {**_DATE, "description": "Date of the last X-ray (837P DTP*455; Medicare chiropractic). Added in 0.2.0."}
+            ),
         },
         description="Episode and coverage facts (all optional).",
     )
@@ -250,6 +260,20 @@ def _encounter_defs(ref: str) -> dict[str, Schema]:
                     "description": "Opaque key of the episode of care or injury within the patient; needs patient.",
                 }
             ),
+            "charges": _nullable(
+                {
+                    "type": "object",
+                    "propertyNames": {"pattern": "^(?:[0-9]{5}|[A-Za-z][0-9]{4}|[0-9]{4}[A-Za-z])$"},
+                    "additionalProperties": {
+                        "anyOf": [
+                            {"type": "string", "pattern": "^[0-9]+(\\.[0-9]{1,2})?$"},
+                            {"type": "integer", "minimum": 0},
+                        ]
+                    },
+                    "description": "The practice's charge per unit of each code, in dollars (its charge master): "
+                    "a line charge is this times the units unless the entry has billed.charge or unit_charge. Added in 0.2.0.",
+                }
+            ),
         },
         required=["date_of_service", "provider"],
         description="Encounter format v1 (docs/encounter-format.md): one visit. At least one service or procedure.",
@@ -341,6 +365,19 @@ def _outcome_defs(ref: str) -> dict[str, Schema]:
             "source": text,
             "line": line_index,
             "plugin": text,
+            "adjustment": _nullable(
+                exact(
+                    {
+                        "group": {"type": "string", "enum": list(ADJUSTMENT_GROUPS)},
+                        "carc": {"type": "string", "pattern": "^[A-Z]?[0-9]{1,3}$"},
+                        "rarc": {"type": "array", "items": {"type": "string", "pattern": "^(M|N|MA)[0-9]{1,3}$"}},
+                        "source": text,
+                    },
+                    "The denial in remittance (835) terms: group code (CO, PR, OA, PI), claim adjustment reason "
+                    "code, remittance advice remark codes, and the public source of the pairing. Null when the "
+                    "finding does not deny or reduce a line. Added in 0.2.0.",
+                )
+            ),
         },
         "A denial, error, warning or note; line indexes lines, null for the whole encounter.",
     )

@@ -35,6 +35,7 @@ import attrs
 from ..evaluation import vocab
 from ..evaluation.errors import EncounterError, PayerPolicyError, one_line
 from ..evaluation.model import Encounter
+from .taxonomy import TAXONOMY_PROVIDER_TYPES, provider_type_for_taxonomy
 
 __all__ = [
     "IMPLEMENTATION",
@@ -58,22 +59,6 @@ __all__ = [
 #: The only implementation guide read: 837 Health Care Claim: Professional, 5010 with addenda (GS08, ST03).
 IMPLEMENTATION = "005010X222A1"
 
-#: NUCC provider taxonomy code (PRV03) -> provider type of the encounter format. A key ending in
-#: ``*`` is a prefix: ``111N*`` covers the chiropractor classification and all its specializations.
-#: Physicians (the NUCC "Allopathic & Osteopathic Physicians" codes 207… and 208…) are ``MD``: the
-#: taxonomy does not tell an MD from a DO. Any other code is an error for the claim.
-TAXONOMY_PROVIDER_TYPES: Mapping[str, str] = {
-    "111N*": "DC",  # Chiropractor
-    "2251*": "PT",  # Physical Therapist (225100000X and its specializations)
-    "225200000X": "PTA",  # Physical Therapy Assistant
-    "225X*": "OT",  # Occupational Therapist (225X00000X and its specializations)
-    "224Z*": "OTA",  # Occupational Therapy Assistant (224Z00000X and its specializations)
-    "225700000X": "LMT",  # Massage Therapist
-    "2255A2300X": "ATC",  # Athletic Trainer
-    "207*": "MD",  # Allopathic & Osteopathic Physicians
-    "208*": "MD",  # Allopathic & Osteopathic Physicians
-}
-
 _TAXONOMY = re.compile(r"^[0-9A-Z]{9}X$")
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{1,2}$")
 _MODIFIER = re.compile(r"^[A-Z0-9]{2}$")
@@ -82,17 +67,6 @@ _NPI = re.compile(r"^\d{10}$")
 _PAYER_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _LINE_BREAKS = "\r\n"
 _MAX_UNITS = 9999
-
-
-def provider_type_for_taxonomy(code: str) -> str | None:
-    """The provider type :data:`TAXONOMY_PROVIDER_TYPES` gives a taxonomy code, or None when it gives none."""
-    exact = TAXONOMY_PROVIDER_TYPES.get(code)
-    if exact is not None and not code.endswith("*"):
-        return exact
-    for key, ptype in TAXONOMY_PROVIDER_TYPES.items():
-        if key.endswith("*") and code.startswith(key[:-1]):
-            return ptype
-    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -888,6 +862,10 @@ def _pointers(seg: _Segment, n_dx: int) -> list[int]:
     return out
 
 
+#: 2300 DTP qualifiers read into care fields: 454 initial treatment, 455 last X-ray.
+_CARE_DATES = {"454": "episode_start", "455": "last_xray"}
+
+
 class _ClaimReader:
     def __init__(self, claim: _Claim, payer_map: PayerMap, catalogue: vocab.CodeCatalogue) -> None:
         self.claim = claim
@@ -913,6 +891,7 @@ class _ClaimReader:
         rendering: _Segment | None = None
         rendering_prv: _Segment | None = None
         facility_state: str | None = None
+        care: dict[str, str] = {}
         loop = ""  # 2310x entity code, "2320" after an SBR, "2400" in lines
         for seg in claim.segments[1:]:
             if seg.id == "LX":
@@ -936,6 +915,8 @@ class _ClaimReader:
                 continue
             if seg.id == "HI":
                 hi.append(seg)
+            elif seg.id == "DTP" and loop == "" and seg.get(1) in _CARE_DATES:
+                care[_CARE_DATES[seg.get(1)]] = _date(seg).isoformat()
             elif seg.id == "SBR":
                 loop = "2320"
             elif seg.id == "NM1" and loop != "2320":
@@ -1009,6 +990,8 @@ class _ClaimReader:
         if npi is not None:
             provider["npi"] = npi
         encounter: dict[str, Any] = {"id": claim_id, "date_of_service": dos.isoformat(), "provider": provider, "diagnoses": diagnoses}
+        if care:
+            encounter["care"] = care
         if services:
             encounter["services"] = services
         if procedures:

@@ -71,14 +71,23 @@ def _expected_text(line: ClaimLine) -> str:
     return text if line.status == "billable" else f"{text} {line.status}"
 
 
+def denial_terms(outcome: Outcome, line: int) -> str:
+    """The line's denial in remittance (835) terms, ``CO-97 M15``; empty when no finding denies or reduces it."""
+    for finding in outcome.findings:
+        adj = finding.adjustment
+        if finding.line == line and adj is not None:
+            return f"{adj.group}-{adj.carc}" + "".join(f" {r}" for r in adj.rarc)
+    return ""
+
+
 def _outcome_text(outcome: Outcome) -> list[str]:
     p = outcome.payer
     out = [f"  {p.id} — {p.name} (policy {p.policy_version})"]
     rows = []
     for i, line in enumerate(outcome.lines):
         mark = "=" if not any(d.line == i for d in outcome.differences) else "≠"
-        rows.append([str(i + 1), _billed_text(line), mark, _expected_text(line)])
-    out += ["  " + r for r in _table(["#", "billed", "", "expected"], rows, right=(0,))]
+        rows.append([str(i + 1), _billed_text(line), mark, _expected_text(line), denial_terms(outcome, i)])
+    out += ["  " + r.rstrip() for r in _table(["#", "billed", "", "expected", "835 denial"], rows, right=(0,))]
     repairs, edits = outcome.repairs, outcome.edits
     if not repairs and not edits:
         out.append("    billed as this payer expects: no repairs, no edits")

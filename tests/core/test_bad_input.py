@@ -211,7 +211,7 @@ def test_pathological_toml_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFi
             "typo",
             edit(lambda d: d.update(servics=d.pop("services"))),
             "servics: unknown field; expected one of: id, date_of_service, provider, care, diagnoses, services, "
-            "procedures, documentation, patient, episode",
+            "procedures, documentation, patient, episode, charges",
             id="unknown-top-level-field",
         ),
         pytest.param(

@@ -24,6 +24,7 @@ from payerpolicy.formats.fhir import (
     claim_from_encounter,
     claim_from_outcome,
     claim_response_from_outcome,
+    dumps,
     encounter_from_claim,
     outcome_bundle,
     read_fhir_encounter,
@@ -39,7 +40,7 @@ ENGINE = Engine()
 
 
 def _round_trip(encounter: Encounter) -> Encounter:
-    text = json.dumps(claim_from_encounter(encounter))  # through JSON text, as another tool would read it
+    text = dumps(claim_from_encounter(encounter))  # through JSON text, as another tool would read it
     return encounter_from_claim(json.loads(text))
 
 
@@ -116,6 +117,27 @@ def test_money_and_times_round_trip():
     assert back == enc
     assert back.care.ytd_therapy_charges == Decimal("2450.25")
     assert back.services[0].start == dt.time(9, 0)
+
+
+def test_money_is_written_as_exact_decimals_and_charges_and_xray_round_trip():
+    """FHIR decimals keep their digits: 38.50 is written 38.50 (a float would give 38.5)."""
+    enc = Encounter.from_mapping(
+        {
+            "date_of_service": "2025-01-02",
+            "provider": {"type": "DC"},
+            "care": {"ytd_therapy_charges": "12345678901234.50", "last_xray": "2024-12-20"},
+            "charges": {"98940": "45.00", "97110": "38.50"},
+            "procedures": [{"code": "98940", "billed": {"charge": "45.10"}}],
+        }
+    )
+    text = dumps(claim_from_encounter(enc))
+    assert '"value": 12345678901234.50' in text
+    assert '"url": "97110",\n          "valueMoney": {\n            "value": 38.50' in text
+    assert '"net": {\n        "value": 45.10' in text
+    back = encounter_from_claim(json.loads(text))
+    assert back == enc
+    assert back.charges == (("98940", Decimal("45.00")), ("97110", Decimal("38.50")))
+    assert back.care.last_xray == dt.date(2024, 12, 20)
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,17 +249,26 @@ def test_claim_response_carries_findings_with_rule_and_source():
     notes = response["processNote"]
     assert [n["number"] for n in notes] == [1, 2, 3]
     ncci = notes[0]
-    assert ncci["text"].startswith("warning NCCI_PTP_DENIAL: 97124 is column 2 of NCCI PTP edit 97140/97124")
+    assert ncci["text"].startswith("warning NCCI_PTP_DENIAL (CO-236): 97124 is column 2 of NCCI PTP edit 97140/97124")
     assert "[rule NCCI-01; source: CMS Medicare NCCI PTP edits" in ncci["text"]
     parts = {p["url"]: next(v for k, v in p.items() if k.startswith("value")) for p in ncci["extension"][0]["extension"]}
     assert parts["code"] == "NCCI_PTP_DENIAL" and parts["severity"] == "warning" and parts["rule"] == "NCCI-01"
     assert parts["line"] == 2 and "item-sequence" not in parts  # 97124 is not on the claim
+    assert parts["carc"] == {"system": "https://x12.org/codes/claim-adjustment-reason-codes", "code": "236"}
+    assert parts["group"] == {"system": "https://x12.org/codes/claim-adjustment-group-codes", "code": "CO"}
     # The not-billed 97124 line is kept, with the note that explains it.
     not_billed = [e for e in response["extension"] if e["url"].endswith("/not-billed-line")]
     assert len(not_billed) == 1
     sub = not_billed[0]["extension"]
     assert sub[0] == {"url": "code", "valueCoding": {"system": "http://www.ama-assn.org/go/cpt", "code": "97124"}}
     assert {"url": "note", "valuePositiveInt": 1} in sub
+    # ... and its denial in 835 terms: CO-236 (NCCI procedure-to-procedure pair) beside the finding code.
+    reason = next(p["valueCodeableConcept"] for p in sub if p["url"] == "reason")
+    assert reason["coding"] == [
+        {"system": "https://x12.org/codes/claim-adjustment-reason-codes", "code": "236"},
+        {"system": "https://payerpolicy.dev/fhir/CodeSystem/finding", "code": "NCCI_PTP_DENIAL"},
+    ]
+    assert reason["text"] == "CO-236"
     # Claim items: status and the notes about them (97140 is item 2, the MCR-03 note is number 2).
     # Billed with GY to be denied: an expected denial, with the finding as its reason (issue 14 item 8).
     assert response["item"][1] == {
@@ -246,11 +277,30 @@ def test_claim_response_carries_findings_with_rule_and_source():
         "adjudication": [
             {
                 "category": {"coding": [{"system": "https://payerpolicy.dev/fhir/CodeSystem/line-status", "code": "expected_denial"}]},
-                "reason": {"coding": [{"system": "https://payerpolicy.dev/fhir/CodeSystem/finding", "code": "NONCOVERED_DC_SERVICE"}]},
+                # A chiropractor's therapy line billed with GY: PR-170 (provider type) with N95.
+                "reason": {
+                    "coding": [
+                        {"system": "https://x12.org/codes/claim-adjustment-reason-codes", "code": "170"},
+                        {"system": "https://payerpolicy.dev/fhir/CodeSystem/finding", "code": "NONCOVERED_DC_SERVICE"},
+                    ],
+                    "extension": [
+                        {
+                            "url": "https://payerpolicy.dev/fhir/StructureDefinition/adjustment",
+                            "extension": [
+                                {"url": "group", "valueCoding": {"system": "https://x12.org/codes/claim-adjustment-group-codes", "code": "PR"}},
+                                {"url": "rarc", "valueCoding": {"system": "https://x12.org/codes/remittance-advice-remark-codes", "code": "N95"}},
+                                {"url": "source", "valueString": response["item"][1]["adjudication"][0]["reason"]["extension"][0]["extension"][2]["valueString"]},
+                            ],
+                        }
+                    ],
+                    "text": "PR-170 N95",
+                },
                 "value": 1,
             }
         ],
     }
+    source = response["item"][1]["adjudication"][0]["reason"]["extension"][0]["extension"][2]["valueString"]
+    assert source.startswith("X12 CARC list, CARC 170 (payment denied when performed or billed by this type of provider)")
     assert "error" not in response
 
 
@@ -471,3 +521,33 @@ def test_bad_diagnosis_and_npi_name_the_fhir_element():
     data = _fixture()
     data["provider"]["identifier"]["value"] = "12"
     assert _error(data) == "Claim.provider.identifier.value: expected 10 digits, found '12'"
+
+
+def test_money_read_from_a_file_keeps_every_digit(tmp_path):
+    """A FHIR file's decimals are read exactly: no float on the way (18 significant digits survive)."""
+    enc = Encounter.from_mapping(
+        {"date_of_service": "2025-01-02", "provider": {"type": "PT"},
+         "care": {"ytd_therapy_charges": "123456789012345678.25"},
+         "charges": {"97110": "99999999999999.99"},
+         "services": [{"code": "97110", "minutes": 15, "billed": {"charge": "12345678901234567.89"}}]}
+    )
+    path = tmp_path / "claim.json"
+    path.write_text(dumps(claim_from_encounter(enc)))
+    back = read_fhir_encounter(str(path))
+    assert back == enc
+    assert back.care.ytd_therapy_charges == Decimal("123456789012345678.25")
+    assert back.charges == (("97110", Decimal("99999999999999.99")),)
+    assert back.services[0].billed is not None and back.services[0].billed.charge == Decimal("12345678901234567.89")
+
+
+def test_outcome_claim_items_carry_the_line_charge_as_net():
+    first = json.loads((ROOT / "examples" / "month.jsonl").read_text().splitlines()[0])
+    encounter = Encounter.from_mapping(first)
+    claim = claim_from_outcome(ENGINE.check(encounter, "medicare"), encounter)
+    assert [(i["productOrService"]["coding"][0]["code"], i["net"]) for i in claim["item"]] == [
+        ("98941", {"value": Decimal("70.00"), "currency": "USD"}),
+        ("97140", {"value": Decimal("45.00"), "currency": "USD"}),
+    ]
+    assert '"value": 70.00' in dumps(claim)
+    dc = read_encounter(str(ROOT / "examples" / "dc_visit.json"))  # no charges: no net
+    assert all("net" not in i for i in claim_from_outcome(ENGINE.check(dc, "medicare"), dc)["item"])

@@ -30,7 +30,7 @@ def write(path: Path, text: str) -> Path:
 
 def shipped_policy_names() -> list[str]:
     files = resources.files("payerpolicy.policies")
-    return sorted(f.name for f in files.iterdir() if f.name.endswith(".toml") and f.name not in ("codes.toml", "x12_payers.toml"))
+    return sorted(f.name for f in files.iterdir() if f.name.endswith(".toml") and f.name not in ("codes.toml", "x12_payers.toml", "adjustments.toml"))
 
 
 # ---------------------------------------------------------------------------------------------

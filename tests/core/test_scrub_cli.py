@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -164,7 +165,7 @@ def test_an_unknown_payer_stops_before_any_work(tmp_path, capsys):
 
 def test_a_fhir_claim_with_quantity_modifier_and_net_scrubs_like_its_json(tmp_path, capsys):
     from payerpolicy import Encounter
-    from payerpolicy.formats.fhir import claim_from_encounter
+    from payerpolicy.formats.fhir import claim_from_encounter, dumps
 
     claim = claim_from_encounter(
         Encounter.from_mapping(
@@ -179,9 +180,9 @@ def test_a_fhir_claim_with_quantity_modifier_and_net_scrubs_like_its_json(tmp_pa
     item = claim["item"][1]
     assert item["quantity"] == {"value": 2}
     assert [m["coding"][0]["code"] for m in item["modifier"]] == ["GP", "59"]
-    assert item["net"] == {"value": 90.0, "currency": "USD"}
+    assert item["net"] == {"value": Decimal("90.00"), "currency": "USD"}
     fhir_file, json_file = tmp_path / "claim.fhir.json", tmp_path / "claim.json"
-    fhir_file.write_text(json.dumps(claim))
+    fhir_file.write_text(dumps(claim))
     json_file.write_text(json.dumps(CLAIM))
     _, from_fhir, _ = run(capsys, "scrub", str(fhir_file), "--from", "fhir", "--payer", "bcbsnc", "--format", "json")
     _, from_json, _ = run(capsys, "scrub", str(json_file), "--payer", "bcbsnc", "--format", "json")

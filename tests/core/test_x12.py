@@ -88,7 +88,11 @@ def test_fhir_claim_in_valid_837p_out(payer, tmp_path, capsys):
     assert _segments(text, "SV1") == SV1[payer]
     assert _segments(text, "HI") == ["HI*ABK:M9901*ABF:M9902*ABF:M542*ABF:M25611*ABF:M62830"]
     assert _segments(text, "LX") == [f"LX*{n}" for n in range(1, len(SV1[payer]) + 1)]
-    assert _segments(text, "DTP") == ["DTP*472*D8*20250312"] * len(SV1[payer])
+    # DTP*454: the initial treatment date (care.episode_start) of a claim with spinal CMT, before HI.
+    assert _segments(text, "DTP") == ["DTP*454*D8*20250224"] + ["DTP*472*D8*20250312"] * len(SV1[payer])
+    assert _segments(text, "REF") == ["REF*EI*000000000"] + [f"REF*6R*S42-dc-visit-{n}" for n in range(1, len(SV1[payer]) + 1)]
+    assert _segments(text, "NM1")[-1] == "NM1*82*1*PLACEHOLDER*RENDERING****XX*1234567893"
+    assert "PRV*PE*PXC*111N00000X~" in text
     assert _segments(text, "SBR") == [f"SBR*P*18*******{SBR09[payer]}"]
     assert _segments(text, "CLM") == ["CLM*S42-dc-visit*0***11:B:1*Y*A*Y*Y"]
     lines = text.splitlines()
@@ -102,7 +106,7 @@ def test_example_envelope_gives_charges_names_and_a_valid_interchange():
     assert pyx12_errors(text) == []
     assert _segments(text, "SV1") == ["SV1*HC:98940:AT*45*UN*1***1:2:3", "SV1*HC:97140:GP:GY*38.5*UN*1***4", "SV1*HC:97110:GP:GY*40*UN*1***5"]
     assert _segments(text, "CLM") == ["CLM*S42-0001*123.5***11:B:1*Y*A*Y*Y"]
-    assert _segments(text, "NM1")[-1] == "NM1*PR*2*EXAMPLE MAC*****PI*EXMAC"
+    assert _segments(text, "NM1")[-2:] == ["NM1*PR*2*EXAMPLE MAC*****PI*EXMAC", "NM1*82*1*EXAMPLE*DANA****XX*1234567893"]
     assert "PRV*BI*PXC*111N00000X~" in text
     assert "N4*RALEIGH*NC*276011234~" in text
 
@@ -137,7 +141,9 @@ def test_pyx12_catches_a_broken_interchange():
     encounter = read_encounter(DC)
     text = interchange(ENGINE.check(encounter, "commercial"), encounter, Envelope(created=CREATED))
     assert pyx12_errors(text) == []
-    assert any("SE count" in m for m in pyx12_errors(text.replace("SE*32*", "SE*31*")))
+    se = _segments(text, "SE")[0]
+    count = int(se.split("*")[1])
+    assert any("SE count" in m for m in pyx12_errors(text.replace(f"SE*{count}*", f"SE*{count - 1}*")))
     assert pyx12_errors(text.replace("*0*UN*1***4", "*0*XX*1***4"))
 
 
