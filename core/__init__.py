@@ -38,7 +38,7 @@ from .evaluation.errors import (
     UnknownPayerError,
 )
 from .evaluation.hookspecs import hookimpl, hookspec
-from .evaluation.kinds import Change, CodeChoice, Context, Param, RuleKind
+from .evaluation.kinds import Change, CodeChoice, Context, Param, RuleKind, SameDayLine
 from .evaluation.manager import PluginHost, make_plugin_manager
 from .evaluation.model import (
     Care,
@@ -81,6 +81,7 @@ __all__ = [
     "Provider",
     "Rule",
     "RuleKind",
+    "SameDayLine",
     "Service",
     "TraceEntry",
     "UnknownPayerError",

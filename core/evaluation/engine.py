@@ -35,7 +35,7 @@ import attrs
 
 from .adjustments import with_adjustments
 from .errors import PayerPolicyError, PluginHookError, one_line
-from .kinds import Change, CodeChoice, Context
+from .kinds import Change, CodeChoice, Context, SameDayLine
 from .manager import BUILTIN_MODULES, PluginHost, _short
 from .model import SEVERITIES, STATUSES, Billed, ClaimLine, Encounter, Finding, Outcome, PayerRef, Status, TraceEntry
 from .money import FeeBook, price_lines
@@ -468,29 +468,51 @@ class Engine:
 
     # ---- evaluation
 
-    def evaluate(self, encounter: Encounter, payer_id: str, *, stop: Callable[[], bool] | None = None) -> Outcome:
+    def evaluate(
+        self,
+        encounter: Encounter,
+        payer_id: str,
+        *,
+        stop: Callable[[], bool] | None = None,
+        same_day: Sequence[SameDayLine] = (),
+    ) -> Outcome:
         """Evaluate ``encounter`` for ``payer_id`` and return the outcome.
 
         ``stop`` is asked between phases; when it answers true the evaluation ends with
         :class:`EvaluationStopped` (the HTTP service uses it to end work whose time is up).
+        ``same_day``: lines of the patient's earlier claims on the same date of service, from claim
+        history (``Context.same_day_lines``); NCCI PTP and MUE edits count them, never change them.
         """
         if stop is not None:
-            return self._evaluate_until(encounter, payer_id, stop)
-        return self._evaluate(encounter, payer_id, lambda phase: None)
+            return self._evaluate_until(encounter, payer_id, stop, tuple(same_day))
+        return self._evaluate(encounter, payer_id, lambda phase: None, tuple(same_day))
 
-    def _evaluate_until(self, encounter: Encounter, payer_id: str, stop: Callable[[], bool]) -> Outcome:
+    def _evaluate_until(
+        self, encounter: Encounter, payer_id: str, stop: Callable[[], bool], same_day: tuple[SameDayLine, ...]
+    ) -> Outcome:
         def checkpoint(phase: str) -> None:
             if stop():
                 raise EvaluationStopped(f"stopped before the {phase} phase")
 
-        return self._evaluate(encounter, payer_id, checkpoint)
+        return self._evaluate(encounter, payer_id, checkpoint, same_day)
 
-    def _evaluate(self, encounter: Encounter, payer_id: str, checkpoint: Callable[[str], None]) -> Outcome:
+    def _evaluate(
+        self,
+        encounter: Encounter,
+        payer_id: str,
+        checkpoint: Callable[[str], None],
+        same_day: tuple[SameDayLine, ...] = (),
+    ) -> Outcome:
         checkpoint("lines")
         payer = self.host.payer(payer_id)
         policy = self.host.policy(payer_id)
         ctx = Context(
-            encounter=encounter, payer=payer, policy=policy, catalogue=self.catalogue, fees=None if self.fees.empty else self.fees
+            encounter=encounter,
+            payer=payer,
+            policy=policy,
+            catalogue=self.catalogue,
+            fees=None if self.fees.empty else self.fees,
+            same_day_lines=same_day,
         )
         ws = _Worksheet(ctx)
         day = encounter.date_of_service

@@ -33,6 +33,7 @@ __all__ = [
     "Context",
     "Param",
     "RuleKind",
+    "SameDayLine",
 ]
 
 
@@ -168,6 +169,23 @@ class RuleKind:
 
 
 @attrs.frozen
+class SameDayLine:
+    """A line of another claim of the same patient, date of service and provider, already billed (added in 0.3).
+
+    Claim history (docs/history.md) hands these to the evaluation so NCCI PTP pairs and MUE limits
+    are applied across claims split over one date of service. ``encounter`` is the other claim's
+    encounter id; ``regions`` is empty when that line recorded none. Read-only: rules change lines
+    of the claim being evaluated, never these.
+    """
+
+    encounter: str
+    code: str
+    units: int
+    modifiers: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    regions: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+
+
+@attrs.frozen
 class Context:
     """Everything a rule or hook may read about one evaluation. Immutable."""
 
@@ -177,6 +195,9 @@ class Context:
     catalogue: CodeCatalogue
     #: What amounts are computed from (the practice's fee file, imported CMS data); None: no amounts.
     fees: FeeBook | None = None
+    #: Lines of the same patient's earlier claims on the same date of service and provider, from claim
+    #: history (added in 0.3; empty without history). Read-only: see :class:`SameDayLine`.
+    same_day_lines: tuple[SameDayLine, ...] = ()
 
     def price(self, lines: tuple[ClaimLine, ...]) -> tuple[Decimal | None, ...]:
         """The expected allowed amount of each of ``lines`` under this payer's fee schedule (None: unknown)."""

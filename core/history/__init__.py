@@ -25,12 +25,14 @@ from .counters import (
     Derived,
     Tracker,
     apply,
+    claim_lines,
     derive,
     discipline_of,
+    same_day_claims,
     technique_rule,
     with_trace,
 )
-from .store import SCHEMA_VERSION, HistoryStore, SQLiteHistory, Visit
+from .store import SCHEMA_VERSION, HistoryStore, SQLiteHistory, Visit, VisitLine
 
 __all__ = [
     "HISTORY_RULE",
@@ -41,12 +43,15 @@ __all__ = [
     "SQLiteHistory",
     "Tracker",
     "Visit",
+    "VisitLine",
     "apply",
     "check_with_history",
+    "claim_lines",
     "derive",
     "discipline_of",
     "history_label",
     "open_history",
+    "same_day_claims",
     "technique_rule",
     "with_trace",
 ]
@@ -91,7 +96,11 @@ def check_with_history(
             encounter, store.visits(encounter.patient), rule=technique_rule(engine, day), catalogue=engine.catalogue
         )
     evaluated = apply(encounter, derived)
-    outcome = engine.evaluate(evaluated, payer) if stop is None else engine.evaluate(evaluated, payer, stop=stop)
+    same_day, same_day_trace = same_day_claims(derived, payer)
+    options: dict[str, Any] = {"same_day": same_day} if same_day else {}
+    if stop is not None:
+        options["stop"] = stop
+    outcome = engine.evaluate(evaluated, payer, **options)
     if record and derived is not None and derived.visit is not None:
-        store.record([derived.visit])
-    return with_trace(outcome, derived)
+        store.record([derived.visit.with_claim(payer, claim_lines(outcome, payer))])
+    return with_trace(outcome, derived, same_day_trace)

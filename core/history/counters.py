@@ -10,16 +10,17 @@ stores the values it was evaluated with, so a count a caller gave once carries f
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
+from ..evaluation.kinds import SameDayLine
 from ..evaluation.model import Encounter, Outcome, TraceEntry
 from ..evaluation.rules import Rule
 from ..evaluation.vocab import CodeCatalogue, default_catalogue
-from .store import HistoryStore, Visit
+from .store import HistoryStore, Visit, VisitLine
 
 __all__ = [
     "HISTORY_RULE",
@@ -28,8 +29,10 @@ __all__ = [
     "Derived",
     "Tracker",
     "apply",
+    "claim_lines",
     "derive",
     "discipline_of",
+    "same_day_claims",
     "technique_rule",
     "with_trace",
 ]
@@ -63,11 +66,14 @@ class Derived:
 
     ``care`` holds ``(field, value)`` pairs for :func:`apply` (only fields the encounter left
     out); ``visit`` is None when the encounter has no ``id`` (it cannot be recorded idempotently).
+    ``same_day`` are the patient's earlier visits on the same date of service with the same
+    provider (:func:`same_day_claims` turns their claim lines into the evaluation's same-day lines).
     """
 
     care: tuple[tuple[str, Any], ...]
     trace: tuple[TraceEntry, ...]
     visit: Visit | None
+    same_day: tuple[Visit, ...] = ()
 
 
 def technique_rule(engine: Any, day: dt.date) -> Rule | None:
@@ -161,6 +167,13 @@ def derive(
     discipline = discipline_of(encounter.provider.type)
     here = (day, ident)
     prior = [v for v in recorded if v.encounter != ident and v.order < here]
+    npi = encounter.provider.npi
+    same_day = tuple(
+        sorted(
+            (v for v in prior if v.date == day and _same_provider(v, npi, discipline)),
+            key=lambda v: v.order,
+        )
+    )
     in_episode = [v for v in prior if v.episode == episode]
     massage, pt_slp, ot = _facts(encounter, rule, catalogue)
     values: list[tuple[str, Any]] = []
@@ -243,6 +256,7 @@ def derive(
             ot_charges=ot,
             episode_start=start,
             injury_date=injury,
+            npi=npi,
         )
     else:
         trace.append(
@@ -251,7 +265,68 @@ def derive(
                 "the encounter has no id: its counters come from history, but it is not recorded (history is kept by encounter id)",
             )
         )  # fmt: skip
-    return Derived(tuple(values), tuple(trace), visit)
+    return Derived(tuple(values), tuple(trace), visit, same_day)
+
+
+def _same_provider(visit: Visit, npi: str | None, discipline: str) -> bool:
+    """Whether ``visit`` was furnished by the same provider: the same NPI when both have one, else the same discipline."""
+    if visit.npi is not None and npi is not None:
+        return visit.npi == npi
+    return visit.discipline == discipline
+
+
+def claim_lines(outcome: Outcome, payer: str) -> tuple[VisitLine, ...]:
+    """The lines of ``outcome`` that go on the claim (billable or expected to be denied, with units), to record."""
+    return tuple(
+        VisitLine(payer, line.code, line.units, line.modifiers, line.regions, line.status)
+        for line in outcome.lines
+        if line.on_claim and line.units > 0
+    )
+
+
+def _listing(lines: Sequence[VisitLine]) -> str:
+    return ", ".join(
+        f"{line.code} x{line.units}" + (f" [{' '.join(line.modifiers)}]" if line.modifiers else "") for line in lines
+    ) or "no lines on the claim"
+
+
+def same_day_claims(
+    derived: Derived | None,
+    payer: str,
+    evaluated: Mapping[str, Mapping[str, tuple[VisitLine, ...]]] | None = None,
+) -> tuple[tuple[SameDayLine, ...], tuple[TraceEntry, ...]]:
+    """The lines of the patient's earlier same-day claims for ``payer``, and the trace entries saying which.
+
+    ``evaluated`` (encounter id -> payer -> lines) overrides what the store recorded, for visits
+    evaluated in the same batch chunk but not yet recorded. A same-day visit with no lines for
+    ``payer`` is named in the trace and not checked against.
+    """
+    if derived is None or not derived.same_day:
+        return (), ()
+    found: list[SameDayLine] = []
+    trace: list[TraceEntry] = []
+    for visit in derived.same_day:
+        fresh = (evaluated or {}).get(visit.encounter)
+        lines = fresh.get(payer) if fresh is not None else visit.lines_for(payer)
+        if lines is None:
+            trace.append(
+                TraceEntry(
+                    HISTORY_RULE, "payerpolicy", None, "same_day_lines", None, None, HISTORY_SOURCE,
+                    f"same patient, date of service and provider: {visit.encounter} is recorded without its claim lines"
+                    f" for {payer} (evaluated for another payer, or recorded before claim lines were kept), so this"
+                    " claim is not checked against it for NCCI pairs and MUE limits",
+                )
+            )  # fmt: skip
+            continue
+        found.extend(SameDayLine(visit.encounter, line.code, line.units, line.modifiers, line.regions) for line in lines)
+        trace.append(
+            TraceEntry(
+                HISTORY_RULE, "payerpolicy", None, "same_day_lines", None, visit.encounter, HISTORY_SOURCE,
+                f"same patient, date of service and provider: {visit.encounter} was billed earlier ({_listing(lines)});"
+                " NCCI procedure-to-procedure pairs and MUE limits count its lines with this claim's",
+            )
+        )  # fmt: skip
+    return tuple(found), tuple(trace)
 
 
 def apply(encounter: Encounter, derived: Derived | None) -> Encounter:
@@ -261,11 +336,12 @@ def apply(encounter: Encounter, derived: Derived | None) -> Encounter:
     return attrs.evolve(encounter, care=attrs.evolve(encounter.care, **dict(derived.care)))
 
 
-def with_trace(outcome: Outcome, derived: Derived | None) -> Outcome:
-    """``outcome`` with history's trace entries first."""
-    if derived is None or not derived.trace:
+def with_trace(outcome: Outcome, derived: Derived | None, extra: Sequence[TraceEntry] = ()) -> Outcome:
+    """``outcome`` with history's trace entries first (the counters', then ``extra``: the same-day claims')."""
+    entries = (derived.trace if derived is not None else ()) + tuple(extra)
+    if not entries:
         return outcome
-    return attrs.evolve(outcome, trace=derived.trace + outcome.trace)
+    return attrs.evolve(outcome, trace=entries + outcome.trace)
 
 
 class Tracker:

@@ -15,8 +15,10 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
+import attrs
+
 from ..evaluation.errors import PayerPolicyError
-from .store import Visit
+from .store import Visit, VisitLine, lines_from_json, lines_to_json
 
 __all__ = ["POSTGRES_MIGRATIONS", "PostgresHistory", "is_postgres_url", "redact"]
 
@@ -42,11 +44,20 @@ POSTGRES_MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX payerpolicy_visits_by_patient ON payerpolicy_visits (patient, date)
     """,
+    """
+    ALTER TABLE payerpolicy_visits ADD COLUMN npi TEXT;
+    CREATE TABLE payerpolicy_claims (
+        encounter TEXT NOT NULL,
+        payer TEXT NOT NULL,
+        lines TEXT NOT NULL,
+        PRIMARY KEY (encounter, payer)
+    )
+    """,
 )
 _LOCK_KEY = 0x50505948  # pg_advisory_xact_lock key: one migration at a time
 _COLUMNS = (
     "encounter", "patient", "episode", "date", "discipline", "massage", "visit_number", "prior_massage_visits",
-    "ytd_pt_slp", "ytd_ot", "pt_slp_charges", "ot_charges", "episode_start", "injury_date",
+    "ytd_pt_slp", "ytd_ot", "pt_slp_charges", "ot_charges", "episode_start", "injury_date", "npi",
 )  # fmt: skip
 
 
@@ -128,15 +139,32 @@ class PostgresHistory:
             rows = self._db.execute(
                 f"SELECT {', '.join(_COLUMNS)} FROM payerpolicy_visits WHERE patient = %s", (patient,)
             ).fetchall()
-        return [_visit(r) for r in rows]
+            claims = self._db.execute(
+                "SELECT c.encounter, c.payer, c.lines FROM payerpolicy_claims c JOIN payerpolicy_visits v"
+                " ON v.encounter = c.encounter WHERE v.patient = %s ORDER BY c.encounter, c.payer",
+                (patient,),
+            ).fetchall()
+        payers: dict[str, list[str]] = {}
+        lines: dict[str, list[VisitLine]] = {}
+        for encounter, payer, text in claims:
+            payers.setdefault(encounter, []).append(payer)
+            lines.setdefault(encounter, []).extend(lines_from_json(payer, text))
+        return [
+            attrs.evolve(v, lines=tuple(lines.get(v.encounter, ())), payers=tuple(payers.get(v.encounter, ())))
+            for v in map(_visit, rows)
+        ]
 
     def record(self, visits: Iterable[Visit]) -> None:
         """Record ``visits`` in one transaction (replacing any row of the same encounter id)."""
+        ordered = sorted(visits, key=lambda v: v.encounter)
         rows = [
             (v.encounter, v.patient, v.episode, v.date, v.discipline, v.massage, v.visit_number, v.prior_massage_visits,
-             v.ytd_pt_slp, v.ytd_ot, v.pt_slp_charges, v.ot_charges, v.episode_start, v.injury_date)
-            for v in sorted(visits, key=lambda v: v.encounter)
+             v.ytd_pt_slp, v.ytd_ot, v.pt_slp_charges, v.ot_charges, v.episode_start, v.injury_date, v.npi)
+            for v in ordered
         ]  # fmt: skip
+        claims = [
+            (v.encounter, payer, lines_to_json(v.lines_for(payer) or ())) for v in ordered for payer in sorted(v.payers)
+        ]
         if not rows:
             return
         updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:]) + ", recorded_at = now()"
@@ -147,6 +175,12 @@ class PostgresHistory:
         try:
             with self._lock, self._db.transaction(), self._db.cursor() as cur:
                 cur.executemany(sql, rows)
+                if claims:
+                    cur.executemany(
+                        "INSERT INTO payerpolicy_claims (encounter, payer, lines) VALUES (%s, %s, %s)"
+                        " ON CONFLICT (encounter, payer) DO UPDATE SET lines = excluded.lines",
+                        claims,
+                    )
         except self._psycopg.Error as exc:
             raise PayerPolicyError(f"{self.url}: cannot write the history database ({_first_line(exc)})") from None
 
@@ -174,6 +208,7 @@ def _visit(r: Any) -> Visit:
         encounter=r[0], patient=r[1], episode=r[2], date=r[3], discipline=r[4], massage=bool(r[5]),
         visit_number=r[6], prior_massage_visits=r[7], ytd_pt_slp=_amount(r[8]), ytd_ot=_amount(r[9]),
         pt_slp_charges=_amount(r[10]), ot_charges=_amount(r[11]), episode_start=r[12], injury_date=r[13],
+        npi=r[14],
     )  # fmt: skip
 
 

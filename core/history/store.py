@@ -10,6 +10,7 @@ server database shared by several machines implements the same three methods (do
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import sqlite3
 import threading
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
@@ -26,7 +27,52 @@ from ..evaluation.errors import PayerPolicyError
 
 _T = TypeVar("_T")
 
-__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "HistoryStore", "SQLiteHistory", "Visit"]
+__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "HistoryStore", "SQLiteHistory", "Visit", "VisitLine"]
+
+
+def _strs(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+@attrs.frozen
+class VisitLine:
+    """One line that went on a visit's claim for one payer (billable or expected to be denied).
+
+    Kept so a later claim of the same patient, date of service and provider is checked against it
+    for NCCI PTP pairs and MUE limits (docs/history.md). ``regions`` is empty when none was recorded.
+    """
+
+    payer: str
+    code: str
+    units: int
+    modifiers: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    regions: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    status: str = "billable"
+
+    def to_mapping(self) -> dict[str, object]:
+        """JSON-ready form (without the payer: the store keeps it beside the lines)."""
+        return {
+            "code": self.code,
+            "units": self.units,
+            "modifiers": list(self.modifiers),
+            "regions": list(self.regions),
+            "status": self.status,
+        }
+
+    @classmethod
+    def from_mapping(cls, payer: str, data: dict[str, Any]) -> VisitLine:
+        """Inverse of :meth:`to_mapping`."""
+        return cls(payer, data["code"], int(data["units"]), data["modifiers"], data["regions"], data["status"])
+
+
+def lines_to_json(lines: Iterable[VisitLine]) -> str:
+    """The lines of one payer's claim as compact JSON text (how the stores keep them)."""
+    return json.dumps([line.to_mapping() for line in lines], separators=(",", ":"))
+
+
+def lines_from_json(payer: str, text: str) -> tuple[VisitLine, ...]:
+    """Inverse of :func:`lines_to_json`."""
+    return tuple(VisitLine.from_mapping(payer, item) for item in json.loads(text))
 
 
 @attrs.frozen
@@ -39,7 +85,9 @@ class Visit:
     once carries forward: ``visit_number`` within (episode, discipline), ``prior_massage_visits``
     within the episode, ``ytd_pt_slp`` / ``ytd_ot`` the year-to-date therapy charges of the two
     Medicare buckets *before* this visit; ``pt_slp_charges`` / ``ot_charges`` are this visit's own
-    billed therapy charges.
+    billed therapy charges. ``npi`` is the rendering provider's NPI (None when not given);
+    ``lines`` the lines that went on the visit's claim for each payer in ``payers`` (schema
+    version 2: recording a visit replaces its lines for those payers and keeps the others').
     """
 
     encounter: str
@@ -56,6 +104,21 @@ class Visit:
     ot_charges: Decimal
     episode_start: dt.date | None = None
     injury_date: dt.date | None = None
+    npi: str | None = None
+    lines: tuple[VisitLine, ...] = ()
+    payers: tuple[str, ...] = ()
+
+    def lines_for(self, payer: str) -> tuple[VisitLine, ...] | None:
+        """The lines of this visit's claim for ``payer``; None when none are recorded for it."""
+        if payer not in self.payers:
+            return None
+        return tuple(line for line in self.lines if line.payer == payer)
+
+    def with_claim(self, payer: str, lines: Iterable[VisitLine]) -> Visit:
+        """The visit with ``lines`` as its claim's lines for ``payer`` (replacing that payer's, keeping the others')."""
+        kept = tuple(line for line in self.lines if line.payer != payer)
+        payers = tuple(sorted({*self.payers, payer}))
+        return attrs.evolve(self, lines=kept + tuple(lines), payers=payers)
 
     @property
     def order(self) -> tuple[dt.date, str]:
@@ -109,12 +172,21 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX visits_by_patient ON visits (patient, date);
     """,
+    """
+    ALTER TABLE visits ADD COLUMN npi TEXT;
+    CREATE TABLE claims (
+        encounter TEXT NOT NULL,
+        payer TEXT NOT NULL,
+        lines TEXT NOT NULL,
+        PRIMARY KEY (encounter, payer)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _COLUMNS = (
     "encounter, patient, episode, date, discipline, massage, visit_number, prior_massage_visits,"
-    " ytd_pt_slp, ytd_ot, pt_slp_charges, ot_charges, episode_start, injury_date"
+    " ytd_pt_slp, ytd_ot, pt_slp_charges, ot_charges, episode_start, injury_date, npi"
 )
 
 
@@ -207,10 +279,22 @@ class SQLiteHistory:
 
     def visits(self, patient: str) -> list[Visit]:
         """Every recorded visit of ``patient``."""
+        def read() -> tuple[list[Any], list[Any]]:
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM visits WHERE patient = ?", (patient,)).fetchall()
+            claims = self._db.execute(
+                "SELECT claims.encounter, claims.payer, claims.lines FROM claims JOIN visits USING (encounter)"
+                " WHERE visits.patient = ? ORDER BY claims.encounter, claims.payer",
+                (patient,),
+            ).fetchall()
+            return rows, claims
+
         with self._lock:
-            rows = self._retry(
-                lambda: self._db.execute(f"SELECT {_COLUMNS} FROM visits WHERE patient = ?", (patient,)).fetchall()
-            )
+            rows, claims = self._retry(read)
+        payers: dict[str, list[str]] = {}
+        lines: dict[str, list[VisitLine]] = {}
+        for encounter, payer, text in claims:
+            payers.setdefault(encounter, []).append(payer)
+            lines.setdefault(encounter, []).extend(lines_from_json(payer, text))
         return [
             Visit(
                 encounter=r[0],
@@ -227,6 +311,9 @@ class SQLiteHistory:
                 ot_charges=Decimal(r[11]),
                 episode_start=_date(r[12]),
                 injury_date=_date(r[13]),
+                npi=r[14],
+                lines=tuple(lines.get(r[0], ())),
+                payers=tuple(payers.get(r[0], ())),
             )
             for r in rows
         ]
@@ -234,31 +321,44 @@ class SQLiteHistory:
     def record(self, visits: Iterable[Visit]) -> None:
         """Record ``visits`` in one transaction (replacing any row of the same encounter id)."""
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        visits = list(visits)
         rows = [
             (
                 v.encounter, v.patient, v.episode, v.date.isoformat(), v.discipline, int(v.massage), v.visit_number,
                 v.prior_massage_visits, str(v.ytd_pt_slp), str(v.ytd_ot), str(v.pt_slp_charges), str(v.ot_charges),
                 v.episode_start.isoformat() if v.episode_start else None,
-                v.injury_date.isoformat() if v.injury_date else None, now,
+                v.injury_date.isoformat() if v.injury_date else None, v.npi, now,
             )
             for v in visits
         ]  # fmt: skip
         if not rows:
             return
+        claims = [
+            (v.encounter, payer, lines_to_json(v.lines_for(payer) or ()))
+            for v in visits
+            for payer in v.payers
+        ]
         updates = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in (_COLUMNS + ", recorded_at").split(",")[1:])
         try:
-            self._retry(lambda: self._locked_write(rows, updates))
+            self._retry(lambda: self._locked_write(rows, updates, claims))
         except sqlite3.OperationalError as exc:
             raise PayerPolicyError(f"{self.path}: cannot write the history database ({exc})") from None
 
-    def _locked_write(self, rows: Sequence[tuple[object, ...]], updates: str) -> None:
+    def _locked_write(
+        self, rows: Sequence[tuple[object, ...]], updates: str, claims: Sequence[tuple[str, str, str]]
+    ) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(
-                    f"INSERT INTO visits ({_COLUMNS}, recorded_at) VALUES ({', '.join('?' * 15)})"
+                    f"INSERT INTO visits ({_COLUMNS}, recorded_at) VALUES ({', '.join('?' * 16)})"
                     f" ON CONFLICT (encounter) DO UPDATE SET {updates}",
                     rows,
+                )
+                self._db.executemany(
+                    "INSERT INTO claims (encounter, payer, lines) VALUES (?, ?, ?)"
+                    " ON CONFLICT (encounter, payer) DO UPDATE SET lines = excluded.lines",
+                    claims,
                 )
                 self._db.execute("COMMIT")
             except BaseException:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from ..evaluation.hookspecs import hookimpl
-from ..evaluation.kinds import Change, Context, Param, RuleKind
+from ..evaluation.kinds import Change, Context, Param, RuleKind, SameDayLine
 from ..evaluation.model import ClaimLine, Finding, Status
 from ..evaluation.policy import Rule
 from .index import PtpTable
@@ -125,6 +125,114 @@ def _denials(edits: list[_Edit], usable: set[int]) -> list[_Edit]:
         done.append(edit)
 
 
+class _Cross(NamedTuple):
+    """An edit whose column 1 is on an earlier same-day claim (claim history) and column 2 on this claim."""
+
+    col2: int
+    other: SameDayLine
+    row: PtpRow
+    why: str | None
+
+
+def cross_distinct(line: ClaimLine, other: SameDayLine) -> str | None:
+    """Why a line of this claim and a line of an earlier same-day claim are distinct services.
+
+    ``region``: both record regions and they share none. ``billed``: the regions are not both
+    recorded, but this claim as billed puts a distinct-service modifier on the line (taken as
+    billed). The other claim's time blocks are not known, so time never separates them.
+    """
+    if line.regions and other.regions and not set(line.regions) & set(other.regions):
+        return "region"
+    if (not line.regions or not other.regions) and billed_distinct(line):
+        return "billed"
+    return None
+
+
+def _cross_edits(table: PtpTable, lines: tuple[ClaimLine, ...], ctx: Context) -> list[_Cross]:
+    """Edits between this claim's lines (column 2) and the lines of the patient's earlier same-day claims (column 1).
+
+    The earlier claims are already billed: only this claim's lines are changed. Where several
+    earlier lines are column 1 of the same line, one the line is not distinct from decides.
+    """
+    if not ctx.same_day_lines:
+        return []
+    day = ctx.date_of_service
+    others: dict[str, list[SameDayLine]] = {}
+    for other in ctx.same_day_lines:
+        if other.units > 0:
+            others.setdefault(other.code, []).append(other)
+    found: list[_Cross] = []
+    for i, line in _on_claim(lines):
+        for code, group in others.items():
+            if code == line.code:
+                continue
+            row = table.edit_on(code, line.code, day)
+            if row is None or row.column_1 != code or row.column_2 != line.code:
+                continue  # no edit, or this line is column 1 (the earlier claim's line is not changed)
+            reasons = [(cross_distinct(line, other) if row.indicator == 1 else None, other) for other in group]
+            why, other = next(((w, o) for w, o in reasons if w is None), reasons[0])
+            found.append(_Cross(i, other, row, why))
+    return found
+
+
+def _in_force(row: PtpRow) -> str:
+    dates = []
+    if row.effective is not None:
+        dates.append(f"effective {row.effective}")
+    if row.deletion is not None:
+        dates.append(f"deletion date {row.deletion}")
+    return f" ({', '.join(dates)})" if dates else ""
+
+
+def _cross_message(rule: Rule, table: PtpTable, edit: _Cross, lines: tuple[ClaimLine, ...]) -> str:
+    row, other, line = edit.row, edit.other, lines[edit.col2]
+    if row.indicator == 0:
+        why = "modifier indicator 0: no modifier bypasses this edit"
+    elif line.regions and other.regions:
+        why = (
+            f"modifier indicator 1, but both lines treat the same region ({', '.join(sorted(set(line.regions) & set(other.regions)))}),"
+            " so no distinct-service modifier is justified"
+        )
+    else:
+        missing = "this line" if not line.regions else f"{other.code} on {other.encounter}"
+        if not line.regions and not other.regions:
+            missing = "either line"
+        why = (
+            f"modifier indicator 1, but no region is recorded on {missing} and the other claim's time blocks are not"
+            " known, so no distinct service is documented and no distinct-service modifier is justified"
+        )
+    liability = rule.get("liability_note")
+    return (
+        f"{line.code} is column 2 of NCCI PTP edit {row.column_1}/{row.column_2}{_in_force(row)} with {other.code} billed"
+        f" on claim {other.encounter}, the same patient's earlier claim on the same date of service and provider (claim"
+        f" history); {why}; CMS rationale: {row.rationale or 'not given'}; table: {table.info.version}."
+        f" {line.code} is not billed on this claim" + (f". {liability}" if liability else "")
+    )
+
+
+def _deny_cross(rule: Rule, table: PtpTable, edits: list[_Cross], lines: tuple[ClaimLine, ...]) -> Iterator[Change]:
+    for edit in edits:
+        message = _cross_message(rule, table, edit, lines)
+        yield Change(
+            rule.id,
+            rule.source,
+            line=edit.col2,
+            status="not_billable",
+            set_modifiers=(),
+            finding=Finding("NCCI_PTP_DENIAL", "warning", message, rule.id, rule.source, edit.col2),
+            reason=message,
+        )
+
+
+def _cross_denials(table: PtpTable, lines: tuple[ClaimLine, ...], ctx: Context) -> list[_Cross]:
+    """The unjustified cross-claim edits, one per denied line of this claim."""
+    denied: dict[int, _Cross] = {}
+    for edit in _cross_edits(table, lines, ctx):
+        if edit.why is None and edit.col2 not in denied:
+            denied[edit.col2] = edit
+    return list(denied.values())
+
+
 def _ptp_message(rule: Rule, table: PtpTable, edit: _Edit, lines: tuple[ClaimLine, ...], ctx: Context) -> str:
     row = edit.row
     col1, col2 = lines[edit.col1], lines[edit.col2]
@@ -149,18 +257,31 @@ def _ptp_message(rule: Rule, table: PtpTable, edit: _Edit, lines: tuple[ClaimLin
     )
 
 
+def _screen(rule: Rule, table: PtpTable, lines: tuple[ClaimLine, ...], ctx: Context, usable: set[int]) -> Iterator[Change]:
+    """Cross-claim denials first (the earlier claim is billed: its column 1 stands), then this claim's own edits."""
+    cross = _cross_denials(table, lines, ctx)
+    yield from _deny_cross(rule, table, cross, lines)
+    gone = {edit.col2 for edit in cross}
+    edits = [e for e in _edits(table, lines, ctx) if e.col1 not in gone and e.col2 not in gone]
+    yield from _deny(rule, table, _denials(edits, usable - gone), lines, ctx)
+
+
 def screen_ptp(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
-    """Deny column-2 lines of unjustified edits whose column-1 line is sure to be billed (before units)."""
+    """Deny column-2 lines of unjustified edits whose column-1 line is sure to be billed (before units).
+
+    With claim history, a column-1 code on the patient's earlier claim of the same date of service
+    (``Context.same_day_lines``) denies its column-2 line on this claim as if both were on one claim.
+    """
     table = ptp_table_for(rule)
     usable = {i for i, line in _on_claim(lines) if _certain(line, ctx)}
-    yield from _deny(rule, table, _denials(_edits(table, lines, ctx), usable), lines, ctx)
+    yield from _screen(rule, table, lines, ctx, usable)
 
 
 def adjust_ptp(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """Safety net after units: deny column-2 lines of unjustified edits still on the claim."""
     table = ptp_table_for(rule)
     usable = {i for i, line in _on_claim(lines) if line.units > 0}
-    yield from _deny(rule, table, _denials(_edits(table, lines, ctx), usable), lines, ctx)
+    yield from _screen(rule, table, lines, ctx, usable)
 
 
 def _deny(
@@ -219,6 +340,51 @@ def modifiers_ptp(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Ite
             reason=f"NCCI PTP edit {row.column_1}/{row.column_2} (modifier indicator 1; {row.rationale}; table: {table.info.version}):"
             f" {basis}, so the column-2 code takes {modifier}",
         )
+    yield from _cross_modifiers(rule, table, lines, ctx)
+
+
+def _cross_modifiers(rule: Rule, table: PtpTable, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterator[Change]:
+    """The distinct-service modifier on this claim's column-2 line of a justified edit with an earlier same-day claim."""
+    settings = ctx.policy.settings
+    done: set[int] = set()
+    for edit in _cross_edits(table, lines, ctx):
+        line = lines[edit.col2]
+        if edit.why is None or edit.col2 in done:
+            continue
+        if line.units == 0 and ctx.code_info(line.code).timed:
+            continue
+        if any(m in line.modifiers for m in DISTINCT_MODIFIERS):
+            continue
+        done.add(edit.col2)
+        row, other = edit.row, edit.other
+        finding = None
+        if edit.why == "billed":
+            asserted = billed_distinct(line) or ""
+            modifier = settings.distinct_modifier_time if asserted == "XU" else settings.distinct_modifier_region
+            basis = f"the claim as billed asserts a distinct service with {asserted}"
+            finding = Finding(
+                "DISTINCT_AS_BILLED",
+                "warning",
+                f"{line.code} is column 2 of NCCI PTP edit {row.column_1}/{row.column_2} with {other.code} billed on claim"
+                f" {other.encounter} (same patient, same date of service): billed with {asserted}, but no different region"
+                " is recorded on both lines, so the distinct service is taken as billed, not verified; the note must show it",
+                rule.id,
+                rule.source,
+                edit.col2,
+            )
+        else:
+            modifier = settings.distinct_modifier_region
+            basis = "a different region documented"
+        yield Change(
+            rule.id,
+            rule.source,
+            line=edit.col2,
+            add_modifiers=(modifier,),
+            finding=finding,
+            reason=f"NCCI PTP edit {row.column_1}/{row.column_2} (modifier indicator 1; {row.rationale}; table: {table.info.version})"
+            f" with {other.code} on the same patient's earlier claim {other.encounter} of the same date of service:"
+            f" {basis}, so the column-2 code takes {modifier}",
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,11 +420,15 @@ def apply_mue(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterabl
         if limit.mai == 1:
             over = [[(i, line)] for i, line in group if line.units > limit.value]
             scope = "claim line"
+            earlier: list[SameDayLine] = []
         else:
-            over = [group] if sum(line.units for _, line in group) > limit.value else []
+            # per date of service: the units of the patient's earlier same-day claims count too (claim history)
+            earlier = [o for o in ctx.same_day_lines if o.code == code and o.units > 0]
+            billed = sum(line.units for _, line in group) + sum(o.units for o in earlier)
+            over = [group] if billed > limit.value else []
             scope = "date of service"
         for lines_over in over:
-            yield from _mue_changes(rule, table, limit, lines_over, scope, limit.mai in cap, liability)
+            yield from _mue_changes(rule, table, limit, lines_over, scope, limit.mai in cap, liability, earlier)
 
 
 def _mue_changes(
@@ -269,22 +439,38 @@ def _mue_changes(
     scope: str,
     cap: bool,
     liability: str | None,
+    earlier: list[SameDayLine] | None = None,
 ) -> Iterator[Change]:
-    total = sum(line.units for _, line in group)
+    here = sum(line.units for _, line in group)
+    before = sum(o.units for o in earlier or ())
+    total = here + before
     code = group[0][1].code
+    if before:
+        claims = ", ".join(dict.fromkeys(o.encounter for o in earlier or ()))
+        count = (
+            f"{code} x{here} on this claim and x{before} on the same patient's earlier claim(s) of the same date of"
+            f" service and provider ({claims}; claim history), x{total} in all"
+        )
+    else:
+        count = f"{code} x{total}"
     head = (
-        f"{code} x{total}: above the MUE of {limit.value} per {scope} (MAI {limit.mai}, {_MAI_MEANING[limit.mai]};"
+        f"{count}: above the MUE of {limit.value} per {scope} (MAI {limit.mai}, {_MAI_MEANING[limit.mai]};"
         f" rationale: {limit.rationale or 'not given'}; table: {table.info.version})"
     )
     tail = f". {liability}" if liability else ""
     if cap:
-        left = limit.value
+        left = max(limit.value - before, 0)
         first = True
         for i, line in group:
             keep = min(line.units, left)
             left -= keep
             status: Status | None = "not_billable" if keep == 0 else None
             what = f"capped at {limit.value} unit(s)" if limit.value else "not billable (MUE 0)"
+            if before and limit.value:
+                what = (
+                    f"capped at {max(limit.value - before, 0)} unit(s) on this claim (the MUE less the {before} unit(s)"
+                    " already billed that day)"
+                )
             finding = (
                 Finding("NCCI_MUE_EXCEEDED", "warning", f"{head}: {what}{tail}", rule.id, rule.source, i)
                 if first

@@ -51,7 +51,7 @@ from ..evaluation.errors import EncounterError, PayerPolicyError, PluginHookErro
 from ..evaluation.model import Encounter
 from ..evaluation.text import DuplicateKeyObject, check_text, decode_utf8, loads_json
 from ..formats.schema import openapi_document
-from ..history import HistoryStore, check_with_history, derive, technique_rule, with_trace
+from ..history import HistoryStore, check_with_history, derive, same_day_claims, technique_rule, with_trace
 from ..history import apply as apply_history
 from ..views.render import compare_mapping
 from ..views.scrub import scrub_document, scrub_encounter, scrub_x12
@@ -346,8 +346,14 @@ def create_app(
                 rule=technique_rule(engine, encounter.date_of_service),
                 catalogue=engine.catalogue,
             )
-            outcomes = engine.compare(apply_history(encounter, derived), payers, stop=stop)
-            return compare_mapping(encounter, {pid: with_trace(o, derived) for pid, o in outcomes.items()})
+            evaluated = apply_history(encounter, derived)
+            ids = list(payers) if payers else sorted(engine.payer_ids, key=lambda p: (p != "commercial", p))
+            outcomes: dict[str, Any] = {}
+            for pid in ids:  # each payer with the lines the patient's earlier same-day claims had for it
+                same_day, extra = same_day_claims(derived, pid)
+                options: dict[str, Any] = {"same_day": same_day} if same_day else {}
+                outcomes[pid] = with_trace(engine.evaluate(evaluated, pid, stop=stop, **options), derived, extra)
+            return compare_mapping(encounter, outcomes)
 
         return JSONResponse(await evaluate(work))
 

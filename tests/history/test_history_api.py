@@ -143,7 +143,7 @@ def test_the_sqlite_store_is_a_history_store_with_a_versioned_schema(tmp_path: P
     path = tmp_path / "h.db"
     with SQLiteHistory(path) as store:
         assert isinstance(store, HistoryStore)
-        assert store.schema_version == SCHEMA_VERSION == 1
+        assert store.schema_version == SCHEMA_VERSION == 2
         visit = Visit("E1", "p", "", dt.date(2025, 3, 3), "chiropractic", True, 1, 0, Decimal("0"), Decimal("0"),
                       Decimal("12.50"), Decimal("0"), dt.date(2025, 3, 3), None)  # fmt: skip
         store.record([visit])
@@ -151,8 +151,8 @@ def test_the_sqlite_store_is_a_history_store_with_a_versioned_schema(tmp_path: P
         assert store.visits("q") == []
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        db.execute("PRAGMA user_version = 2")
-    with pytest.raises(PayerPolicyError, match="history schema version 2 is newer than this payerpolicy knows"):
+        db.execute("PRAGMA user_version = 3")
+    with pytest.raises(PayerPolicyError, match="history schema version 3 is newer than this payerpolicy knows"):
         SQLiteHistory(path)
 
 
