@@ -16,7 +16,8 @@ from ..evaluation.model import Encounter, Outcome
 from ..evaluation.text import check_text
 from ..formats.io import parse_json, read_encounter_data
 from ..history.counters import apply as apply_history
-from ..history.counters import with_trace
+from ..history.counters import claim_lines, same_day_claims, with_trace
+from ..history.store import VisitLine
 
 STATE_VERSION = 1
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -123,6 +124,8 @@ class ChunkResult:
     rows: int
     data: Any  # bytes (JSON Lines) or a pyarrow.Table (Parquet)
     stats: dict[str, PayerStats]
+    #: With claim history: ``(encounter id, payer, lines on the claim)`` of each outcome, recorded with the visits.
+    claims: tuple[tuple[str, str, tuple[VisitLine, ...]], ...] = ()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -170,11 +173,17 @@ def evaluate_chunk(
 
     Never raises for a record's or a payer's fault: those become error rows. ``engine`` defaults to
     this process's :func:`process_engine`.
+
+    With claim history, records come in patient and date order and a chunk never splits one
+    patient's date of service: the lines each outcome puts on the claim are handed to the later
+    same-day records of the chunk (NCCI PTP and MUE across claims) and returned in ``claims``.
     """
     eng = engine if engine is not None else process_engine(strict)
     stats = {p: PayerStats() for p in payers}
     rows = _Rows()
     invalid = 0
+    evaluated: dict[str, dict[str, tuple[VisitLine, ...]]] = {}
+    claims: list[tuple[str, str, tuple[VisitLine, ...]]] = []
     for offset, (source, kind, payload) in enumerate(chunk.items):
         record = chunk.positions[offset] if chunk.positions else chunk.first + offset
         derived = chunk.derived[offset] if chunk.derived else None
@@ -192,9 +201,11 @@ def evaluate_chunk(
             message = f"the record cannot be read ({type(exc).__name__})"
             rows.add(record, source, None, None, None, _error("", message, f"{source}: {message}"))
             continue
+        visit = derived.visit if derived is not None else None
         for payer in payers:
+            same_day, same_day_trace = same_day_claims(derived, payer, evaluated)
             try:
-                outcome = eng.evaluate(encounter, payer)
+                outcome = eng.evaluate(encounter, payer, same_day=same_day) if same_day else eng.evaluate(encounter, payer)
             except Exception as exc:  # one payer's failure must not lose the record for the others
                 stats[payer].errors += 1
                 text = (
@@ -204,12 +215,16 @@ def evaluate_chunk(
                 )
                 rows.add(record, source, ident, payer, None, _error("", str(exc), text))
                 continue
-            outcome = with_trace(outcome, derived)
+            outcome = with_trace(outcome, derived, same_day_trace)
+            if visit is not None:
+                lines = claim_lines(outcome, payer)
+                evaluated.setdefault(visit.encounter, {})[payer] = lines
+                claims.append((visit.encounter, payer, lines))
             figures = stats[payer].count(outcome)
             data = outcome.to_mapping(trace=trace)
             rows.add(record, source, outcome.encounter, payer, data, None, figures)
     encoded: Any = rows.parquet() if output == "parquet" else rows.jsonl()
-    return ChunkResult(chunk.first, len(chunk.items), invalid, rows.count, encoded, stats)
+    return ChunkResult(chunk.first, len(chunk.items), invalid, rows.count, encoded, stats, tuple(claims))
 
 
 #: The standard library's compact encoder: the reference the fast one must match byte for byte.

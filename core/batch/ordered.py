@@ -7,6 +7,11 @@ process derives each record's counters (:class:`payerpolicy.history.Tracker`) be
 goes to a worker: workers need no history and no ordering of their own. The visits of a chunk
 are recorded in the history store only when the chunk's part is safely written (before its
 journal line), so a resumed or repeated run never counts a visit twice.
+
+A chunk never ends inside one patient's date of service: the worker evaluates those records in
+order and hands each one's claim lines to the later ones (same-day NCCI PTP pairs and MUE limits),
+since the parent cannot know a record's lines before it is evaluated. A chunk may therefore hold
+a few records more than the chunk size.
 """
 
 from __future__ import annotations
@@ -87,8 +92,8 @@ def ordered_chunks(
     db = _build(src, work / ORDER_FILE)
     try:
         rows = db.execute(
-            "SELECT position, patient IS NOT NULL, item FROM records ORDER BY patient IS NOT NULL, patient, date, ident, position"
-            " LIMIT -1 OFFSET ?",
+            "SELECT position, patient IS NOT NULL, patient, date, item FROM records"
+            " ORDER BY patient IS NOT NULL, patient, date, ident, position LIMIT -1 OFFSET ?",
             (skip,),
         )
         first = skip
@@ -96,7 +101,17 @@ def ordered_chunks(
         positions: list[int] = []
         derived: list[Any] = []
         visits: list[Visit] = []
-        for position, has_patient, blob in rows:
+        day_of: tuple[str, str | None] | None = None  # the (patient, date) of the last record taken
+        for position, has_patient, patient, date, blob in rows:
+            here = (patient, date) if has_patient else None
+            if len(items) >= size and (here is None or here != day_of):
+                # a chunk is full, but never ends inside one patient's date of service: its records
+                # are evaluated in order by one worker, each seeing the lines of the ones before it
+                pending[first] = visits
+                yield Chunk(first, tuple(items), tuple(positions), tuple(derived))
+                first += len(items)
+                items, positions, derived, visits = [], [], [], []
+            day_of = here
             source, kind, payload = pickle.loads(blob)
             found = None
             if has_patient:  # without a patient key history has nothing to say: no need to read it here
@@ -110,11 +125,6 @@ def ordered_chunks(
             derived.append(found)
             if found is not None and found.visit is not None:
                 visits.append(found.visit)
-            if len(items) >= size:
-                pending[first] = visits
-                yield Chunk(first, tuple(items), tuple(positions), tuple(derived))
-                first += len(items)
-                items, positions, derived, visits = [], [], [], []
         if items:
             pending[first] = visits
             yield Chunk(first, tuple(items), tuple(positions), tuple(derived))

@@ -463,14 +463,22 @@ def run_batch(
         chunks = iter_chunks(src, chunk_size, skip=resumed_from)
     job = functools.partial(evaluate_chunk, payers=ids, output=fmt, trace=trace, strict=strict)
 
-    def commit_history(first: int) -> Callable[[], None] | None:
+    def commit_history(result: ChunkResult) -> Callable[[], None] | None:
         if store is None:
             return None
         keeping = store
-        return lambda: keeping.record(pending.pop(first, []))
+
+        def commit() -> None:
+            visits = {v.encounter: v for v in pending.pop(result.first, [])}
+            for encounter, payer, lines in result.claims:  # the lines each payer's claim had, for same-day claims
+                if encounter in visits:
+                    visits[encounter] = visits[encounter].with_claim(payer, lines)
+            keeping.record(visits.values())
+
+        return commit
 
     def keep(result: ChunkResult) -> None:
-        work.add(result, fmt, commit_history(result.first))
+        work.add(result, fmt, commit_history(result))
         bar.update(work.done)
         if on_chunk is not None:
             on_chunk(result)

@@ -31,7 +31,7 @@ def test_the_month_gives_the_same_rows_on_postgres_as_on_sqlite(postgres_url: st
     visits = store.visits("P-01")
     assert len(visits) == 26 and max(v.visit_number for v in visits) == 26
     assert store.count() == len(MONTH.read_text().splitlines())  # type: ignore[attr-defined]
-    assert store.schema_version == 1  # type: ignore[attr-defined]
+    assert store.schema_version == 2  # type: ignore[attr-defined]
     store.close()
 
 
