@@ -10,10 +10,11 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import pytest
 from payerpolicy.batch import run_batch
 from payerpolicy.evaluation.errors import PayerPolicyError
-from payerpolicy.history import HistoryStore, Visit, open_history
+from payerpolicy.history import HistoryStore, Visit, VisitLine, open_history
 
 ROOT = Path(__file__).resolve().parents[2]
 MONTH = ROOT / "examples" / "history_month.jsonl"
@@ -46,6 +47,14 @@ def test_a_visit_round_trips_and_is_replaced_by_id(postgres_url: str) -> None:
                       Decimal("0"), Decimal("0"))  # fmt: skip
         store.record([later])
         assert store.visits("p") == [later]
+        # schema version 2: the rendering NPI and each payer's claim lines, replaced per payer
+        lines = (VisitLine("medicare", "97110", 4, ("GP",), ("lumbar",)),)
+        billed = attrs.evolve(later, npi="1234567893").with_claim("medicare", lines).with_claim("bcbsnc", ())
+        store.record([billed])
+        store.record([attrs.evolve(later, npi="1234567893").with_claim("bcbsnc", lines[:0])])
+        (visit,) = store.visits("p")
+        assert visit == billed
+        assert visit.lines_for("medicare") == lines and visit.lines_for("bcbsnc") == () and visit.lines_for("aetna") is None
 
 
 def _writer(url: str, start: int) -> None:
