@@ -170,7 +170,7 @@ class RuleKind:
 
 @attrs.frozen
 class SameDayLine:
-    """A line of another claim of the same patient, date of service and provider, already billed (added in 0.3).
+    """A line of another claim of the same patient, date of service and provider, already billed (added in 0.2.0).
 
     Claim history (docs/history.md) hands these to the evaluation so NCCI PTP pairs and MUE limits
     are applied across claims split over one date of service. ``encounter`` is the other claim's
@@ -196,7 +196,7 @@ class Context:
     #: What amounts are computed from (the practice's fee file, imported CMS data); None: no amounts.
     fees: FeeBook | None = None
     #: Lines of the same patient's earlier claims on the same date of service and provider, from claim
-    #: history (added in 0.3; empty without history). Read-only: see :class:`SameDayLine`.
+    #: history (added in 0.2.0; empty without history). Read-only: see :class:`SameDayLine`.
     same_day_lines: tuple[SameDayLine, ...] = ()
 
     def price(self, lines: tuple[ClaimLine, ...]) -> tuple[Decimal | None, ...]:
