@@ -89,3 +89,31 @@ def test_the_openapi_document_describes_record() -> None:
     encounter = doc["components"]["schemas"]["Encounter"]
     assert {"patient", "episode"} <= set(encounter["properties"]) and encounter["dependentRequired"] == {"episode": ["patient"]}
     json.dumps(doc)
+
+
+def _same_day(ident: str, code: str) -> dict[str, Any]:
+    return {
+        "id": ident, "patient": "pseudo-90", "date_of_service": "2025-03-03", "provider": {"type": "PT"},
+        "diagnoses": ["M54.50"], "services": [{"code": code, "minutes": 15, "regions": ["lumbar"], "diagnosis_pointers": [1]}],
+    }  # fmt: skip
+
+
+def test_check_and_compare_see_the_patients_earlier_claim_of_the_same_day(tmp_path: Path) -> None:
+    store = SQLiteHistory(tmp_path / "h.db")
+    with threaded(create_app(history=store)) as url:
+        for payer in ("medicare", "bcbsnc"):  # claim A-1 went out to both payers
+            recorded = httpx.post(url + "/v1/check", json={"encounter": _same_day("A-1", "97140"), "payer": payer, "record": True})
+            assert recorded.status_code == 200
+        checked = httpx.post(url + "/v1/check", json={"encounter": _same_day("B-1", "97124"), "payer": "bcbsnc"}).json()
+        assert [(x["code"], x["status"]) for x in checked["lines"]] == [("97124", "not_billable")]
+        compared = httpx.post(url + "/v1/compare", json={"encounter": _same_day("B-1", "97124"), "payers": ["medicare", "bcbsnc", "aetna"]}).json()
+        outcomes = {o["payer"]["id"]: o for o in compared["outcomes"]}
+        for payer in ("medicare", "bcbsnc"):
+            denial = [f for f in outcomes[payer]["findings"] if f["code"] == "NCCI_PTP_DENIAL"]
+            assert [x["status"] for x in outcomes[payer]["lines"]] == ["not_billable"]
+            assert len(denial) == 1 and "with 97140 billed on claim A-1" in denial[0]["message"]
+        # A-1 was never recorded for aetna: named in the trace, not counted
+        aetna = outcomes["aetna"]
+        assert [t["after"] for t in aetna["trace"] if t["field"] == "same_day_lines"] == [None]
+        assert store.count() == 1
+    store.close()
