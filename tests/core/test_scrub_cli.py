@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from payerpolicy.cli import main
-from test_x12_in import pyx12_errors
+from x12_validators import pyx12_errors
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "x12"
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
-import logging
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from payerpolicy.formats.x12 import (
     service_line_segments,
     sv1_segment,
 )
+from x12_validators import pyx12_errors
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = str(ROOT / "tests" / "fixtures" / "fhir" / "claim_dc_visit.json")
@@ -40,36 +39,6 @@ SV1 = {
     "medicare": ["SV1*HC:98940:AT*0*UN*1***1:2:3", "SV1*HC:97140:GP:GY*0*UN*1***4", "SV1*HC:97110:GP:GY*0*UN*1***5"],
 }
 SBR09 = {"commercial": "CI", "aetna": "CI", "ca_wc": "WC", "bcbsnc": "BL", "medicare": "MB"}
-
-
-def pyx12_errors(text: str) -> list[str]:
-    """Validate with pyx12 (the independent validator); every error it reports, or [] when valid."""
-    pytest.importorskip("pyx12", reason="needs payerpolicy[x12]")
-    import pyx12.params
-    import pyx12.x12n_document
-
-    messages: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            messages.append(record.getMessage())
-
-    logger = logging.getLogger("pyx12")
-    handler = Collect(level=logging.WARNING)
-    logger.addHandler(handler)
-    ack = io.StringIO()
-    try:
-        ok = pyx12.x12n_document.x12n_document(
-            param=pyx12.params.params(), src_file=io.StringIO(text), fd_997=ack, fd_html=None, fd_json=io.StringIO()
-        )
-    finally:
-        logger.removeHandler(handler)
-    if not ok and not messages:
-        messages.append("pyx12 reported the document invalid")
-    # The 999 acknowledgement pyx12 writes must accept the transaction set (IK5*A) and the group (AK9*A).
-    if ok and ("IK5*A~" not in ack.getvalue() or "AK9*A*" not in ack.getvalue()):
-        messages.append(f"pyx12 999 does not accept the claim: {ack.getvalue()}")
-    return messages
 
 
 def _segments(text: str, tag: str) -> list[str]:

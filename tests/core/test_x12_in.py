@@ -5,15 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import logging
 import re
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
-import pyx12.params
-import pyx12.x12n_document
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from payerpolicy import Encounter, Engine, PayerPolicyError
@@ -37,6 +34,7 @@ from payerpolicy.formats.x12_in import (
     to_encounter,
 )
 from payerpolicy.formats.x12_synth import interchange_text, synthetic_837p, synthetic_claims
+from x12_validators import pyx12_errors
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "x12"
@@ -49,32 +47,6 @@ def fixture(name: str) -> bytes:
 
 def read(data: bytes | str, **kw: Any) -> list[ClaimRecord | ClaimError]:
     return list(read_837p(data.encode("latin-1") if isinstance(data, str) else data, source="claims.x12", **kw))
-
-
-def pyx12_errors(text: str) -> list[str]:
-    """Everything pyx12 (the independent validator) reports, or [] when it accepts every transaction set."""
-    messages: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            messages.append(record.getMessage())
-
-    logger = logging.getLogger("pyx12")
-    handler = Collect(level=logging.WARNING)
-    logger.addHandler(handler)
-    ack = io.StringIO()
-    try:
-        ok = pyx12.x12n_document.x12n_document(
-            param=pyx12.params.params(), src_file=io.StringIO(text), fd_997=ack, fd_html=None, fd_json=io.StringIO()
-        )
-    finally:
-        logger.removeHandler(handler)
-    if not ok and not messages:
-        messages.append("pyx12 reported the document invalid")
-    sets, groups = text.count("~\nST*837*"), text.count("~\nGS*")
-    if ok and (ack.getvalue().count("IK5*A~") != sets or ack.getvalue().count("AK9*A*") != groups):
-        messages.append(f"pyx12's 999 does not accept every transaction set: {ack.getvalue()}")
-    return messages
 
 
 def lines_of(record: ClaimRecord) -> list[tuple[str, int, list[str], list[int], str]]:
