@@ -576,8 +576,6 @@ def production_problems(claims: Sequence[ClaimInput], envelope: Envelope) -> lis
     keys = dict(_PARTY_KEYS)
     if envelope.patient_relationship is not None:
         keys.update(_PATIENT_KEYS)
-    if claims and all(member_id(c.encounter, envelope) != defaults.subscriber_member_id for c in claims):
-        del keys["subscriber_member_id"]  # each claim's member id is its encounter's patient key
     problems = [key for name, key in keys.items() if getattr(envelope, name) == getattr(defaults, name)]
     for claim in claims:
         outcome, encounter = claim.outcome, claim.encounter
@@ -682,6 +680,8 @@ def member_id(encounter: Encounter, envelope: Envelope) -> str:
     The envelope's ``[subscriber] member_id`` when it is set; else the encounter's ``patient`` key
     when it can be a member id (2 to 80 letters, digits, spaces, dots or hyphens: the key the 837P
     reader gives a claim whose subscriber is the patient); else the placeholder ``PLACEHOLDER0001``.
+    A production interchange still needs ``[subscriber] member_id`` (:func:`production_problems`):
+    a patient key may be a pseudonym, not the payer's member id.
     """
     default = Envelope().subscriber_member_id
     if envelope.subscriber_member_id != default:

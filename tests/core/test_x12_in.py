@@ -263,9 +263,8 @@ def test_the_writer_writes_the_patient_key_as_the_member_id_and_the_reader_reads
     # a member id the envelope sets wins (it names the subscriber of every claim)
     explicit = interchange_of_claims(claims[:1], attrs.evolve(envelope, subscriber_member_id="ENV0000001"))
     assert [r.encounter.get("patient") for r in read(explicit)] == ["ENV0000001"]  # type: ignore[union-attr]
-    # production: the member id is a placeholder only for claims without a key that can be one
-    assert "subscriber.member_id" not in production_problems(claims[:2], envelope)
-    assert "subscriber.member_id" in production_problems(claims, envelope)
+    # production still needs the envelope's member id: a patient key may be a pseudonym
+    assert "subscriber.member_id" in production_problems(claims[:1], envelope)
 
 
 # ---------------------------------------------------------------------------------------------
