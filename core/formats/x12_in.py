@@ -390,6 +390,8 @@ class _Context:
     payer_name: str | None = None
     payer_identifier: str | None = None
     member_id: str | None = None  # 2010BA NM109 (NM108 MI)
+    # 2010BA or 2010CA REF*Y4: the property and casualty (workers' comp, auto) claim number of the injury
+    casualty_claim: str | None = None
     # 2000C / 2010CA: the patient's name and birth date, hashed into the patient key (never kept in clear)
     patient_identity: list[str] = attrs.field(factory=list)
 
@@ -714,6 +716,9 @@ class _Scanner:
                     ctx.member_id = (seg.get(9).strip() or None) if seg.get(8) == "MI" else None
                 elif ctx.kind == "23" and loop == "QC":
                     ctx.patient_identity[:0] = [seg.get(3), seg.get(4)]  # last and first name
+            elif seg.id == "REF" and seg.get(1) == "Y4" and (ctx.kind, loop) in (("22", "IL"), ("23", "QC")):
+                number = seg.get(2).strip()
+                ctx.casualty_claim = number if number and number.upper() != "UNKNOWN" else None
             elif seg.id == "DMG" and ctx.kind == "23" and loop == "QC":
                 ctx.patient_identity.append(seg.get(2))  # birth date
             elif seg.id == "PRV" and ctx.kind == "20" and (loop == "" or seg.get(1) == "BI"):
@@ -1028,6 +1033,10 @@ class _ClaimReader:
         patient = patient_key(subscriber.member_id, ctx.patient_identity if ctx.kind == "23" else None)
         if patient is not None:
             encounter["patient"] = patient
+            # the injury's property and casualty claim number: the patient loop's, else the subscriber's
+            episode = (ctx.casualty_claim if ctx.kind == "23" else None) or subscriber.casualty_claim
+            if episode is not None:
+                encounter["episode"] = episode
         if care:
             encounter["care"] = care
         if services:

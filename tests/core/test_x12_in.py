@@ -242,8 +242,31 @@ def test_the_patient_key_is_the_subscriber_member_id():
     # a subscriber identified otherwise than by a member id (NM108 not MI) gives no key
     two = fixture("aetna_pt_two_claims.x12").decode("ascii").replace("****MI*PLACEHOLDER0002", "****II*PLACEHOLDER0002")
     assert [r.encounter.get("patient") for r in read(two)] == [None, None]  # type: ignore[union-attr]
-    # episode: no 837P field carries it (docs/x12.md)
+    # no fixture has a property and casualty claim number: no episode
     assert all("episode" not in r.encounter for name in EXPECTED for r in read(fixture(name)) if isinstance(r, ClaimRecord))
+
+
+def _with_casualty_claim(number: str) -> str:
+    """aetna_pt_two_claims.x12 with REF*Y4 (property and casualty claim number) in the subscriber loop 2010BA."""
+    text = fixture("aetna_pt_two_claims.x12").decode("ascii")
+    text = text.replace("DMG*D8*19700101*U~\n", f"DMG*D8*19700101*U~\nREF*Y4*{number}~\n", 1)
+    return text.replace("SE*35*0001~", "SE*36*0001~")
+
+
+def test_the_episode_key_is_the_property_and_casualty_claim_number():
+    text = _with_casualty_claim("99A123456")
+    assert pyx12_errors(text) == []
+    assert [(r.encounter["patient"], r.encounter["episode"]) for r in read(text)] == [  # type: ignore[union-attr]
+        ("PLACEHOLDER0002", "99A123456"), ("PLACEHOLDER0002", "99A123456")
+    ]
+    # "UNKNOWN" (allowed by some workers' compensation jurisdictions) names no injury
+    assert ["episode" in r.encounter for r in read(_with_casualty_claim("UNKNOWN"))] == [False, False]  # type: ignore[union-attr]
+    # a dependant's own number (2010CA) is theirs
+    multi = fixture("multi_payer.x12").decode("ascii")
+    dependant = multi.replace("DMG*D8*20100101*U~\n", "DMG*D8*20100101*U~\nREF*Y4*WC7~\n", 1).replace("SE*108*0001~", "SE*109*0001~")
+    assert "SE*109*0001~" in dependant
+    assert pyx12_errors(dependant) == []
+    assert [r.encounter.get("episode") for r in read(dependant)][:5] == [None, None, None, "WC7", None]  # type: ignore[union-attr]
 
 
 def test_the_writer_writes_the_patient_key_as_the_member_id_and_the_reader_reads_it_back():
