@@ -169,7 +169,9 @@ class ClaimRecord:
     """One claim read from an 837P: the encounter it describes and the payer it is for.
 
     ``encounter`` is a mapping in encounter format v1 (``docs/encounter-format.md``) whose services
-    and procedures each carry ``billed`` (units, modifiers in claim order, charge). ``payer`` is the
+    and procedures each carry ``billed`` (units, modifiers in claim order, charge) and whose
+    ``patient`` and ``episode`` keys come from the subscriber's member id and the property and
+    casualty claim number (:func:`patient_key`). ``payer`` is the
     payer id the :class:`PayerMap` gives, or None when no rule matches (check the claim against every
     payer). ``payer_name`` (NM103) and ``payer_identifier`` (NM109) are the 2010BB payer's,
     ``filing_indicator`` is ``SBR09``. ``segment`` is the ``CLM`` segment's number inside transaction
