@@ -39,6 +39,7 @@ __all__ = [
     "HCPCS_SYSTEM",
     "ICD10CM_SYSTEM",
     "NAMESPACE",
+    "PATIENT_SYSTEM",
     "RARC_SYSTEM",
     "STRUCTURE_DEFINITION",
     "claim_from_encounter",
@@ -64,6 +65,8 @@ TECHNIQUE_SYSTEM = f"{_CODE_SYSTEM}technique"
 FINDING_SYSTEM = f"{_CODE_SYSTEM}finding"
 LINE_STATUS_SYSTEM = f"{_CODE_SYSTEM}line-status"
 ENCOUNTER_ID_SYSTEM = f"{_NAMING_SYSTEM}encounter-id"
+#: Identifier system of the encounter's ``patient`` key on ``Claim.patient`` (added in 0.2.0).
+PATIENT_SYSTEM = f"{_NAMING_SYSTEM}patient"
 #: X12 code systems, as HL7 terminology names them: claim adjustment reason codes (CARC), remittance
 #: advice remark codes (RARC) and claim adjustment group codes (CO, PR, OA, PI).
 CARC_SYSTEM = "https://x12.org/codes/claim-adjustment-reason-codes"
@@ -95,6 +98,7 @@ EXTENSIONS = {
     "payer-policy": "ClaimResponse: the payer id and policy version applied (complex: payer, version)",
     "charges": "Claim: the practice's charge per unit of each code (complex; one valueMoney sub-extension per code, url = the code)",
     "adjustment": "ClaimResponse.item.adjudication.reason: the group code and remark codes of the CARC (complex: group, rarc, source)",
+    "episode": "Claim: the encounter's episode key for claim history (valueString; opaque, within the patient)",
 }
 
 _ITEM_EXTENSIONS = (
@@ -111,7 +115,7 @@ _ITEM_EXTENSIONS = (
 )
 _SERVICE_ONLY = ("technique", "intent", "minutes", "assistant-minutes", "start", "end", "necessity")
 _PROCEDURE_ONLY = ("separately-identifiable",)
-_CLAIM_EXTENSIONS = ("care", "documentation", "charges")
+_CLAIM_EXTENSIONS = ("care", "documentation", "charges", "episode")
 
 # Care fields and the FHIR value type each travels in. injury_date is Claim.accident.date.
 _CARE_VALUE = {
@@ -238,6 +242,23 @@ def _provider_reference(encounter: Encounter) -> dict[str, Any]:
     return ref
 
 
+def _patient_reference(encounter: Encounter) -> dict[str, Any]:
+    """``Claim.patient``: the encounter's ``patient`` key as a logical reference, else the placeholder.
+
+    An identifier (system :data:`PATIENT_SYSTEM`) holds any key; a literal ``Patient/<id>`` would
+    hold only FHIR ids (64 letters, digits, ``-`` and ``.``).
+    """
+    if encounter.patient is None:
+        return dict(_PATIENT_PLACEHOLDER)
+    return {"identifier": {"system": PATIENT_SYSTEM, "value": encounter.patient}}
+
+
+def _episode_extension(encounter: Encounter) -> dict[str, Any] | None:
+    if encounter.episode is None:
+        return None
+    return {"url": _ext("episode"), "valueString": encounter.episode}
+
+
 def _claim_frame(
     encounter: Encounter, created: dt.date | None, extensions: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
@@ -251,7 +272,7 @@ def _claim_frame(
             "status": "active",
             "type": _coding(_CLAIM_TYPE_SYSTEM, "professional"),
             "use": "claim",
-            "patient": dict(_PATIENT_PLACEHOLDER),
+            "patient": _patient_reference(encounter),
             "billablePeriod": {
                 "start": encounter.date_of_service.isoformat(),
                 "end": encounter.date_of_service.isoformat(),
@@ -321,13 +342,20 @@ def claim_from_encounter(encounter: Encounter, *, created: dt.date | None = None
     """Write an encounter as a FHIR R4 ``Claim`` (JSON-ready data; ``docs/fhir.md`` has the mapping).
 
     Reading the result with :func:`encounter_from_claim` gives an equal encounter. ``created``
-    defaults to the date of service so the output is deterministic. The patient and coverage,
-    which an encounter does not carry, are placeholders with a ``display`` saying so.
+    defaults to the date of service so the output is deterministic. ``Claim.patient`` is the
+    encounter's ``patient`` key (an identifier in :data:`PATIENT_SYSTEM`) and its ``episode`` key
+    the ``episode`` extension; without a patient key, and for the coverage (which an encounter does
+    not carry), the reference is a placeholder with a ``display`` saying so.
     """
     _models()
     extensions = [
         ext
-        for ext in (_care_extension(encounter), _documentation_extension(encounter), _charges_extension(encounter))
+        for ext in (
+            _care_extension(encounter),
+            _documentation_extension(encounter),
+            _charges_extension(encounter),
+            _episode_extension(encounter),
+        )
         if ext
     ]
     claim = _claim_frame(encounter, created, extensions)
@@ -518,6 +546,11 @@ def encounter_from_claim(data: Any, *, catalogue: vocab.CodeCatalogue | None = N
             out["id"] = claim["id"]
             origins.note("id", "Claim.id")
 
+    patient = _patient_key(claim.get("patient", {}))
+    if patient is not None:
+        out["patient"] = patient[0]
+        origins.note("patient", patient[1])
+
     provider: dict[str, Any] = {}
     prov = claim.get("provider", {})
     for _name, path, ext in _payerpolicy_extensions(prov, "Claim.provider", ("provider-type",)):
@@ -569,6 +602,10 @@ def encounter_from_claim(data: Any, *, catalogue: vocab.CodeCatalogue | None = N
                 charges[str(part.get("url"))] = str(Decimal(str(value["value"])))
                 origins.note(f"charges.{part.get('url')}", f"{sub}.valueMoney.value")
             out["charges"] = charges
+        elif name == "episode":
+            out["episode"] = _one_value(ext, path, "valueString", "the episode key")
+            origins.note("episode", f"{path}.valueString")
+            origins.note("patient", "Claim.patient")
         else:
             documentation = []
             listed = False
@@ -650,6 +687,28 @@ def encounter_from_claim(data: Any, *, catalogue: vocab.CodeCatalogue | None = N
         return Encounter.from_mapping(out, catalogue=catalogue)
     except EncounterError as exc:
         raise origins.translate(exc) from None
+
+
+_PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
+
+
+def _patient_key(reference: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The ``patient`` key of ``Claim.patient`` and the FHIR path it came from, or None.
+
+    An identifier in :data:`PATIENT_SYSTEM` gives its value; else a literal reference to a Patient
+    resource (``Patient/123``, or an absolute URL ending so, with or without ``/_history/n``) gives
+    the resource's logical id. Anything else (the placeholder, a contained ``#p1``, another
+    identifier system) gives no key.
+    """
+    ident = reference.get("identifier")
+    if isinstance(ident, Mapping) and ident.get("system") == PATIENT_SYSTEM and ident.get("value"):
+        return str(ident["value"]), "Claim.patient.identifier.value"
+    literal = reference.get("reference")
+    if isinstance(literal, str):
+        found = _PATIENT_REFERENCE.search(literal)
+        if found is not None:
+            return found.group(1), "Claim.patient.reference"
+    return None
 
 
 def _item_date(item: Mapping[str, Any], path: str) -> str:
@@ -859,7 +918,8 @@ def claim_from_outcome(outcome: Outcome, encounter: Encounter, *, created: dt.da
     Lines that are not billed are in the ClaimResponse (:func:`claim_response_from_outcome`).
     """
     _models()
-    claim = _claim_frame(encounter, created)
+    episode = _episode_extension(encounter)
+    claim = _claim_frame(encounter, created, [episode] if episode else None)
     claim["insurer"] = _payer_reference(outcome)
     if outcome.diagnoses:
         claim["diagnosis"] = _diagnoses(outcome.diagnoses)
@@ -1055,7 +1115,7 @@ def claim_response_from_outcome(
             "status": "active",
             "type": _coding(_CLAIM_TYPE_SYSTEM, "professional"),
             "use": "claim",
-            "patient": dict(_PATIENT_PLACEHOLDER),
+            "patient": _patient_reference(encounter),
             "created": (created or encounter.date_of_service).isoformat(),
             "insurer": _payer_reference(outcome),
             "requestor": _provider_reference(encounter),

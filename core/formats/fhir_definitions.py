@@ -109,6 +109,13 @@ DEFINITIONS: tuple[ExtensionDefinition, ...] = (
         open_parts="Money",
     ),
     ExtensionDefinition(
+        "episode",
+        "Episode",
+        "The encounter's episode key (the episode of care or the injury, within the patient) that claim history counts visits by: an opaque string, never a name. Added in 0.2.0.",
+        ("Claim",),
+        "string",
+    ),
+    ExtensionDefinition(
         "entry", "Encounter list", "Which encounter list the item belongs to: service or procedure.", _ITEM, "code"
     ),
     ExtensionDefinition(

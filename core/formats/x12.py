@@ -44,6 +44,7 @@ __all__ = [
     "interchange_of_claims",
     "line_charge",
     "load_envelope",
+    "member_id",
     "production_problems",
     "service_line_segments",
     "sv1_segment",
@@ -670,7 +671,29 @@ def _claim_segments(claim: ClaimInput, env: Envelope, billing_npi: str) -> list[
     return segments
 
 
-def _subscriber_segments(env: Envelope, filing: str, payer_name: str, payer_id: str, hl: int, parent: int) -> list[str]:
+_MEMBER_ID = re.compile(_KIND_CHECK["id80"][0])
+
+
+def member_id(encounter: Encounter, envelope: Envelope) -> str:
+    """The subscriber's member id (2010BA ``NM109``) written for one claim.
+
+    The envelope's ``[subscriber] member_id`` when it is set; else the encounter's ``patient`` key
+    when it can be a member id (2 to 80 letters, digits, spaces, dots or hyphens: the key the 837P
+    reader gives a claim whose subscriber is the patient); else the placeholder ``PLACEHOLDER0001``.
+    A production interchange still needs ``[subscriber] member_id`` (:func:`production_problems`):
+    a patient key may be a pseudonym, not the payer's member id.
+    """
+    default = Envelope().subscriber_member_id
+    if envelope.subscriber_member_id != default:
+        return envelope.subscriber_member_id
+    if encounter.patient is not None and _MEMBER_ID.match(encounter.patient):
+        return encounter.patient
+    return default
+
+
+def _subscriber_segments(
+    env: Envelope, filing: str, payer_name: str, payer_id: str, hl: int, parent: int, member: str
+) -> list[str]:
     dependant = env.patient_relationship is not None
     return [
         _segment("HL", str(hl), str(parent), "22", "1" if dependant else "0"),
@@ -686,7 +709,7 @@ def _subscriber_segments(env: Envelope, filing: str, payer_name: str, payer_id: 
             "",
             "",
             "MI",
-            env.subscriber_member_id,
+            member,
         ),
         _segment("N3", _clean(env.subscriber_address, "the subscriber address")),
         _segment("N4", _clean(env.subscriber_city, "the subscriber city"), env.subscriber_state, env.subscriber_zip),
@@ -788,7 +811,8 @@ def interchange_of_claims(claims: Sequence[ClaimInput], envelope: Envelope | Non
     hl = 1
     for claim in claims:
         subscriber_hl = hl + 1
-        transaction += _subscriber_segments(env, filing, payer_name, payer.id, subscriber_hl, 1)
+        member = member_id(claim.encounter, env)
+        transaction += _subscriber_segments(env, filing, payer_name, payer.id, subscriber_hl, 1, member)
         hl = subscriber_hl
         if env.patient_relationship is not None:
             hl += 1

@@ -21,6 +21,7 @@ delimiters come from the ``ISA`` and the byte offsets of each segment are kept, 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import sys
 import tomllib
@@ -36,9 +37,14 @@ from ..evaluation import vocab
 from ..evaluation.errors import EncounterError, PayerPolicyError, one_line
 from ..evaluation.model import Encounter
 from .taxonomy import TAXONOMY_PROVIDER_TYPES, provider_type_for_taxonomy
+from .x12 import Envelope
+
+#: The member id the 837P writer (:class:`~payerpolicy.x12.Envelope`) writes when it has none: no patient key.
+PLACEHOLDER_MEMBER_ID = Envelope().subscriber_member_id
 
 __all__ = [
     "IMPLEMENTATION",
+    "PLACEHOLDER_MEMBER_ID",
     "TAXONOMY_PROVIDER_TYPES",
     "ClaimError",
     "ClaimRecord",
@@ -48,6 +54,7 @@ __all__ = [
     "PayerRule",
     "X12Error",
     "load_payer_map",
+    "patient_key",
     "payer_map_from_mapping",
     "provider_type_for_taxonomy",
     "read_837p",
@@ -162,7 +169,9 @@ class ClaimRecord:
     """One claim read from an 837P: the encounter it describes and the payer it is for.
 
     ``encounter`` is a mapping in encounter format v1 (``docs/encounter-format.md``) whose services
-    and procedures each carry ``billed`` (units, modifiers in claim order, charge). ``payer`` is the
+    and procedures each carry ``billed`` (units, modifiers in claim order, charge) and whose
+    ``patient`` and ``episode`` keys come from the subscriber's member id and the property and
+    casualty claim number (:func:`patient_key`). ``payer`` is the
     payer id the :class:`PayerMap` gives, or None when no rule matches (check the claim against every
     payer). ``payer_name`` (NM103) and ``payer_identifier`` (NM109) are the 2010BB payer's,
     ``filing_indicator`` is ``SBR09``. ``segment`` is the ``CLM`` segment's number inside transaction
@@ -382,6 +391,11 @@ class _Context:
     sbr: _Segment | None = None
     payer_name: str | None = None
     payer_identifier: str | None = None
+    member_id: str | None = None  # 2010BA NM109 (NM108 MI)
+    # 2010BA or 2010CA REF*Y4: the property and casualty (workers' comp, auto) claim number of the injury
+    casualty_claim: str | None = None
+    # 2000C / 2010CA: the patient's name and birth date, hashed into the patient key (never kept in clear)
+    patient_identity: list[str] = attrs.field(factory=list)
 
     def billing(self) -> _Context | None:
         ctx: _Context | None = self
@@ -700,6 +714,15 @@ class _Scanner:
                 elif ctx.kind == "22" and loop == "PR":
                     ctx.payer_name = seg.get(3) or None
                     ctx.payer_identifier = seg.get(9) or None
+                elif ctx.kind == "22" and loop == "IL":
+                    ctx.member_id = (seg.get(9).strip() or None) if seg.get(8) == "MI" else None
+                elif ctx.kind == "23" and loop == "QC":
+                    ctx.patient_identity[:0] = [seg.get(3), seg.get(4)]  # last and first name
+            elif seg.id == "REF" and seg.get(1) == "Y4" and (ctx.kind, loop) in (("22", "IL"), ("23", "QC")):
+                number = seg.get(2).strip()
+                ctx.casualty_claim = number if number and number.upper() != "UNKNOWN" else None
+            elif seg.id == "DMG" and ctx.kind == "23" and loop == "QC":
+                ctx.patient_identity.append(seg.get(2))  # birth date
             elif seg.id == "PRV" and ctx.kind == "20" and (loop == "" or seg.get(1) == "BI"):
                 ctx.taxonomy = (seg.get(3), seg)  # 2000A: before 2010AA (tolerated after it)
             elif seg.id == "N4" and ctx.kind == "20" and loop == "85":
@@ -862,6 +885,25 @@ def _pointers(seg: _Segment, n_dx: int) -> list[int]:
     return out
 
 
+def patient_key(member_id: str | None, dependant: Sequence[str] | None = None) -> str | None:
+    """The encounter's ``patient`` key of an 837P claim, for claim history (``docs/x12.md``).
+
+    The subscriber's member id (2010BA ``NM109``, ``NM108`` ``MI``) when the subscriber is the
+    patient. Under a 2000C patient loop (a dependant, who has no identifier of their own in 5010),
+    the member id, ``/`` and the first 16 hex digits of the SHA-256 of the dependant's last name,
+    first name and birth date (2010CA ``NM103``, ``NM104``, ``DMG02``; upper case, runs of spaces
+    made one): dependants of one subscriber get keys of their own, and no name is kept in clear.
+    None without a member id, and for ``PLACEHOLDER0001``, the placeholder the 837P writer puts
+    there when it has no member id (so its test files do not make every claim one patient).
+    """
+    if not member_id or not member_id.strip() or member_id.strip() == PLACEHOLDER_MEMBER_ID:
+        return None
+    if dependant is None:
+        return member_id.strip()
+    identity = "\x1f".join(" ".join(part.upper().split()) for part in dependant)
+    return f"{member_id.strip()}/{hashlib.sha256(identity.encode('utf-8')).hexdigest()[:16]}"
+
+
 #: 2300 DTP qualifiers read into care fields: 454 initial treatment, 455 last X-ray.
 _CARE_DATES = {"454": "episode_start", "455": "last_xray"}
 
@@ -990,6 +1032,13 @@ class _ClaimReader:
         if npi is not None:
             provider["npi"] = npi
         encounter: dict[str, Any] = {"id": claim_id, "date_of_service": dos.isoformat(), "provider": provider, "diagnoses": diagnoses}
+        patient = patient_key(subscriber.member_id, ctx.patient_identity if ctx.kind == "23" else None)
+        if patient is not None:
+            encounter["patient"] = patient
+            # the injury's property and casualty claim number: the patient loop's, else the subscriber's
+            episode = (ctx.casualty_claim if ctx.kind == "23" else None) or subscriber.casualty_claim
+            if episode is not None:
+                encounter["episode"] = episode
         if care:
             encounter["care"] = care
         if services:

@@ -76,3 +76,34 @@ def test_an_837p_envelope_that_cannot_be_read_is_bad_input(tmp_path: Path, capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "claims.x12" in err
     assert not (tmp_path / "out.jsonl.partial").exists()
+
+
+def test_history_counts_a_members_second_claim_from_the_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """aetna_pt_two_claims.x12: one member (2010BA NM109 PLACEHOLDER0002), PT claims on 03-12 and 03-14.
+
+    The 837P carries no visit number; with ``--history`` the member id is the patient key, so the
+    second claim is visit 2 of the PT discipline, counted from the first.
+    """
+    fixture = str(FIXTURES / "aetna_pt_two_claims.x12")
+    out = tmp_path / "out.jsonl"
+    args = ["batch", fixture, "--payers", "aetna", "--trace", "--history", str(tmp_path / "h.db"), "--out", str(out)]
+    assert main(args) == 0
+    capsys.readouterr()
+
+    def visit_numbers(path: Path) -> dict[str, tuple[object, object, str]]:
+        found = {}
+        for row in read_rows(path):
+            assert row["error"] is None, row
+            (entry,) = [t for t in row["outcome"]["trace"] if t["rule"] == "HISTORY" and t["field"] == "care.visit_number"]
+            found[row["encounter"]] = (entry["before"], entry["after"], entry["reason"])
+        return found
+
+    numbers = visit_numbers(out)
+    assert [numbers[i][:2] for i in ("PT-AETNA-1", "PT-AETNA-2")] == [(None, 1), (None, 2)]
+    assert "PT-AETNA-1" in numbers["PT-AETNA-2"][2] and "2025-03-12" in numbers["PT-AETNA-2"][2]
+    # run again on the same history file: the visits are not counted twice
+    assert main([*args[:-1], str(tmp_path / "again.jsonl")]) == 0
+    assert visit_numbers(tmp_path / "again.jsonl") == numbers
+    # without --history there is nothing to count from
+    assert main(["batch", fixture, "--payers", "aetna", "--trace", "--out", str(tmp_path / "plain.jsonl")]) == 0
+    assert all(t["rule"] != "HISTORY" for r in read_rows(tmp_path / "plain.jsonl") for t in r["outcome"]["trace"])

@@ -8,6 +8,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import pytest
 
 pytest.importorskip("fhir.resources", reason="needs payerpolicy[fhir]")
@@ -57,9 +58,11 @@ def test_every_case_encounter_round_trips(case):
 
 
 def test_fixture_claim_is_the_dc_visit_example():
-    """Another tool's Claim: references, timestamps and foreign extensions are ignored; the CMT item
-    has no entry extension (a CMT code is a procedure), the exercise minutes come as a UCUM quantity."""
-    assert read_fhir_encounter(str(FIXTURE)) == read_encounter(str(ROOT / "examples" / "dc_visit.json"))
+    """Another tool's Claim: timestamps, foreign extensions and references other than the patient are
+    ignored; the CMT item has no entry extension (a CMT code is a procedure), the exercise minutes come
+    as a UCUM quantity. ``Claim.patient`` (``Patient/example-patient``) is the patient key."""
+    example = read_encounter(str(ROOT / "examples" / "dc_visit.json"))
+    assert read_fhir_encounter(str(FIXTURE)) == attrs.evolve(example, patient="example-patient")
 
 
 def test_claim_carries_codes_pointers_date_and_extensions():
@@ -203,6 +206,10 @@ def encounters(draw):
         data["services"] = [{"code": "97110", "minutes": 10}]
     if draw(st.booleans()):
         data["id"] = draw(st.text(alphabet="abcXYZ019-/ ", min_size=1, max_size=12).filter(str.strip))
+    if draw(st.booleans()):
+        data["patient"] = draw(st.text(alphabet="abcXYZ019-/.:é ", min_size=1, max_size=70).filter(str.strip)).strip()
+        if draw(st.booleans()):
+            data["episode"] = draw(st.text(alphabet="abcXYZ019-/ ", min_size=1, max_size=20).filter(str.strip)).strip()
     if draw(st.booleans()):
         data["provider"]["npi"] = "1234567893"
     if draw(st.booleans()):
@@ -422,6 +429,53 @@ def test_payerpolicy_extensions_are_checked_and_foreign_ones_ignored():
     data = _fixture()
     data["item"][1]["modifierExtension"] = [{"url": "http://example.org/x", "valueBoolean": True}]
     assert _error(data).startswith("Claim.item[1].modifierExtension[0]: modifier extensions are not understood")
+
+
+def test_patient_and_episode_keys_travel_in_claim_patient_and_the_episode_extension():
+    encounter = attrs.evolve(read_encounter(str(ROOT / "examples" / "dc_visit.json")), patient="clinic/42 A", episode="injury 1")
+    claim = claim_from_encounter(encounter)
+    assert claim["patient"] == {"identifier": {"system": "https://payerpolicy.dev/fhir/NamingSystem/patient", "value": "clinic/42 A"}}
+    assert {"url": STRUCTURE_DEFINITION + "episode", "valueString": "injury 1"} in claim["extension"]
+    assert _round_trip(encounter) == encounter
+    # the outcome's Claim and ClaimResponse name the same patient; the outcome Claim keeps the episode
+    outcome = ENGINE.check(encounter, "medicare")
+    assert claim_from_outcome(outcome, encounter)["patient"] == claim["patient"]
+    assert {"url": STRUCTURE_DEFINITION + "episode", "valueString": "injury 1"} in claim_from_outcome(outcome, encounter)["extension"]
+    assert claim_response_from_outcome(outcome, encounter)["patient"] == claim["patient"]
+    # without keys: today's placeholder and no episode extension
+    plain = attrs.evolve(encounter, patient=None, episode=None)
+    assert claim_from_encounter(plain)["patient"] == {"display": "patient (not carried by a payerpolicy encounter)"}
+    assert all(e["url"] != STRUCTURE_DEFINITION + "episode" for e in claim_from_encounter(plain).get("extension", []))
+
+
+@pytest.mark.parametrize(
+    ("patient", "key"),
+    [
+        ({"reference": "Patient/123"}, "123"),
+        ({"reference": "https://ehr.example/fhir/Patient/a-1.b/_history/3"}, "a-1.b"),
+        ({"reference": "Patient/123", "identifier": {"system": "https://payerpolicy.dev/fhir/NamingSystem/patient", "value": "K 9"}}, "K 9"),
+        ({"reference": "#p1"}, None),
+        ({"reference": "Group/7"}, None),
+        ({"identifier": {"system": "urn:oid:2.16.840.1.113883.4.1", "value": "123456789"}}, None),
+        ({"display": "patient (not carried by a payerpolicy encounter)"}, None),
+    ],
+)
+def test_patient_key_from_another_tools_claim(patient, key):
+    data = _fixture()
+    data["patient"] = patient
+    assert encounter_from_claim(data).patient == key
+
+
+def test_episode_needs_a_patient_and_a_string():
+    data = _fixture()
+    data["extension"].append({"url": STRUCTURE_DEFINITION + "episode", "valueString": "injury 1"})
+    assert encounter_from_claim(data).episode == "injury 1"
+    data["patient"] = {"display": "someone"}
+    assert _error(data) == "Claim.patient: required when episode is given (an episode belongs to a patient)"
+    data = _fixture()
+    data["extension"].append({"url": STRUCTURE_DEFINITION + "episode", "valueCode": "injury-1"})
+    n = len(data["extension"]) - 1
+    assert _error(data) == f"Claim.extension[{n}]: expected valueString for the episode key, found valueCode"
 
 
 def test_missing_provider_type_and_wrong_value_type():

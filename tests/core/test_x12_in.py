@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import re
@@ -15,7 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from payerpolicy import Encounter, Engine, PayerPolicyError
 from payerpolicy.formats.io import read_encounter
-from payerpolicy.formats.x12 import Envelope, PayerSettings, interchange
+from payerpolicy.formats.x12 import (
+    ClaimInput,
+    Envelope,
+    PayerSettings,
+    interchange,
+    interchange_of_claims,
+    production_problems,
+)
 from payerpolicy.formats.x12_in import (
     TAXONOMY_PROVIDER_TYPES,
     ClaimError,
@@ -206,6 +214,80 @@ def test_the_writers_interchange_reads_back_to_the_same_lines(payer, visit):
     if payer == "ca_wc":  # with the billing provider in NC, the payer name (the plugin's) still says California
         (record,) = read(interchange(outcome, encounter, attrs.evolve(envelope, billing_state="NC")))
         assert record.payer == "ca_wc"  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------------------------------------
+# The patient key (claim history): the subscriber's member id
+
+
+def test_the_patient_key_is_the_subscriber_member_id():
+    keys = {name: [r.encounter.get("patient") for r in read(fixture(name)) if isinstance(r, ClaimRecord)] for name in EXPECTED}
+    assert keys["aetna_pt_two_claims.x12"] == ["PLACEHOLDER0002", "PLACEHOLDER0002"]  # one member, two dates
+    # PLACEHOLDER0001 is the writer's placeholder: no key, so files written without one are not one patient
+    assert keys["commercial_dc.x12"] == keys["medicare_dc.x12"] == keys["ca_wc_dc.x12"] == [None]
+    # MULTI-4 is a dependant (2000C): the member id and a hash of the dependant's name and birth date
+    dependant = hashlib.sha256(b"PLACEHOLDER\x1fDEPENDANT\x1f20100101").hexdigest()[:16]
+    assert dependant == "215daa7980bb3553"
+    assert keys["multi_payer.x12"] == [
+        "PLACEHOLDER0011", "PLACEHOLDER0012", "PLACEHOLDER0012", f"PLACEHOLDER0013/{dependant}",
+        "PLACEHOLDER0014", "PLACEHOLDER0015", "PLACEHOLDER0016",
+    ]
+    text = fixture("multi_payer.x12").decode("ascii")
+    # another dependant of the same subscriber has another key; case and spacing of the name do not matter
+    other = read(text.replace("NM1*QC*1*PLACEHOLDER*DEPENDANT~", "NM1*QC*1*PLACEHOLDER*SECOND~"))[3]
+    same = read(text.replace("NM1*QC*1*PLACEHOLDER*DEPENDANT~", "NM1*QC*1*Placeholder*Dependant  ~"))[3]
+    assert other.encounter["patient"].startswith("PLACEHOLDER0013/")  # type: ignore[union-attr]
+    assert other.encounter["patient"] != keys["multi_payer.x12"][3]  # type: ignore[union-attr]
+    assert same.encounter["patient"] == keys["multi_payer.x12"][3]  # type: ignore[union-attr]
+    # a subscriber identified otherwise than by a member id (NM108 not MI) gives no key
+    two = fixture("aetna_pt_two_claims.x12").decode("ascii").replace("****MI*PLACEHOLDER0002", "****II*PLACEHOLDER0002")
+    assert [r.encounter.get("patient") for r in read(two)] == [None, None]  # type: ignore[union-attr]
+    # no fixture has a property and casualty claim number: no episode
+    assert all("episode" not in r.encounter for name in EXPECTED for r in read(fixture(name)) if isinstance(r, ClaimRecord))
+
+
+def _with_casualty_claim(number: str) -> str:
+    """aetna_pt_two_claims.x12 with REF*Y4 (property and casualty claim number) in the subscriber loop 2010BA."""
+    text = fixture("aetna_pt_two_claims.x12").decode("ascii")
+    text = text.replace("DMG*D8*19700101*U~\n", f"DMG*D8*19700101*U~\nREF*Y4*{number}~\n", 1)
+    return text.replace("SE*35*0001~", "SE*36*0001~")
+
+
+def test_the_episode_key_is_the_property_and_casualty_claim_number():
+    text = _with_casualty_claim("99A123456")
+    assert pyx12_errors(text) == []
+    assert [(r.encounter["patient"], r.encounter["episode"]) for r in read(text)] == [  # type: ignore[union-attr]
+        ("PLACEHOLDER0002", "99A123456"), ("PLACEHOLDER0002", "99A123456")
+    ]
+    # "UNKNOWN" (allowed by some workers' compensation jurisdictions) names no injury
+    assert ["episode" in r.encounter for r in read(_with_casualty_claim("UNKNOWN"))] == [False, False]  # type: ignore[union-attr]
+    # a dependant's own number (2010CA) is theirs
+    multi = fixture("multi_payer.x12").decode("ascii")
+    dependant = multi.replace("DMG*D8*20100101*U~\n", "DMG*D8*20100101*U~\nREF*Y4*WC7~\n", 1).replace("SE*108*0001~", "SE*109*0001~")
+    assert "SE*109*0001~" in dependant
+    assert pyx12_errors(dependant) == []
+    assert [r.encounter.get("episode") for r in read(dependant)][:5] == [None, None, None, "WC7", None]  # type: ignore[union-attr]
+
+
+def test_the_writer_writes_the_patient_key_as_the_member_id_and_the_reader_reads_it_back():
+    visit = read_encounter(str(ROOT / "examples" / "pt_visit.toml"))
+    envelope = Envelope(created=dt.datetime(2025, 3, 13, 9, 30), billing_taxonomy="225100000X")
+    claims = []
+    for n, key in enumerate(["W123456789", "mbr-42.a", "clinic/42", None]):
+        encounter = attrs.evolve(visit, id=f"V-{n}", patient=key)
+        claims.append(ClaimInput(ENGINE.check(encounter, "commercial"), encounter))
+    text = interchange_of_claims(claims, envelope)
+    assert pyx12_errors(text) == []
+    assert [seg.split("*")[-1] for seg in text.split("~\n") if seg.startswith("NM1*IL")] == [
+        "W123456789", "mbr-42.a", "PLACEHOLDER0001", "PLACEHOLDER0001"
+    ]
+    back = read(text)
+    assert [r.encounter.get("patient") for r in back] == ["W123456789", "mbr-42.a", None, None]  # type: ignore[union-attr]
+    # a member id the envelope sets wins (it names the subscriber of every claim)
+    explicit = interchange_of_claims(claims[:1], attrs.evolve(envelope, subscriber_member_id="ENV0000001"))
+    assert [r.encounter.get("patient") for r in read(explicit)] == ["ENV0000001"]  # type: ignore[union-attr]
+    # production still needs the envelope's member id: a patient key may be a pseudonym
+    assert "subscriber.member_id" in production_problems(claims[:1], envelope)
 
 
 # ---------------------------------------------------------------------------------------------
