@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -291,13 +292,14 @@ class _Work:
         The part must be the next one, and in place with the size the worker reported: a worker
         whose ``OUT.partial`` is not the driver's (storage not shared after all) stops the run.
         """
-        expected = f"part-{len(self.parts):06d}"
+        if not report.file.startswith(f"part-{len(self.parts):06d}-"):  # pragma: no cover - a bug
+            raise RuntimeError(f"part {report.file} reported out of order (expected part {len(self.parts)})")
         path = self.dir / report.file
         try:
             size = path.stat().st_size
         except FileNotFoundError:
             size = -1
-        if not report.file.startswith(expected + ".") or size != report.size:
+        if size != report.size:
             here = "missing here" if size < 0 else f"{size} bytes here"
             raise PayerPolicyError(
                 f"{path}: a Dask worker wrote this part ({report.size} bytes) but it is {here}; "
@@ -524,9 +526,11 @@ def run_batch(
                 # Workers read their own slices and write their own parts when OUT.partial is shared
                 # storage; with claim history the parent derives the counters in order (records()).
                 if store is None and on_dask.shared_storage(client, work.dir, src):
-                    base = len(work.parts)
+                    # The run's own token in the part names: a task left running by an earlier,
+                    # stopped run can never replace a part of this one (its file is a stray).
+                    base, token = len(work.parts), uuid.uuid4().hex[:12]
                     slices = iter_slices(src.resolve(), chunk_size, resumed_from)
-                    named = ((f"part-{base + i:06d}.{fmt}", piece) for i, piece in enumerate(slices))
+                    named = ((f"part-{base + i:06d}-{token}.{fmt}", piece) for i, piece in enumerate(slices))
                     task = functools.partial(
                         on_dask.evaluate_slice_to_part,
                         directory=str(work.dir.resolve()),

@@ -17,6 +17,7 @@ from distributed import Client, LocalCluster
 from payerpolicy.batch import read_rows, run_batch
 from payerpolicy.batch.dask import evaluate_bag, evaluate_dataframe
 from payerpolicy.batch.synth import encounters
+from payerpolicy.formats.x12_synth import synthetic_837p
 
 PAYERS = ["commercial", "medicare", "bcbsnc", "aetna", "ca_wc"]
 
@@ -198,12 +199,12 @@ def test_resume_after_a_crash_on_the_cluster_path(client: Client, inputs: dict[s
         run_batch(src, out, PAYERS, scheduler=client, chunk_size=7, on_chunk=crash)
     work = tmp_path / "out.jsonl.partial"
     journal = [json.loads(line) for line in (work / "parts.jsonl").read_text().splitlines()]
-    assert [(e["file"], e["first"], e["records"]) for e in journal] == [
-        (f"part-{i:06d}.jsonl", 7 * i, 7) for i in range(4)
-    ]
+    assert [(e["file"][:11], e["first"], e["records"]) for e in journal] == [(f"part-{i:06d}", 7 * i, 7) for i in range(4)]
+    assert all((work / e["file"]).stat().st_size == e["bytes"] for e in journal)
     # a worker that died mid-part leaves a temporary file; a part renamed but never journalled is redone
-    (work / "part-000004.jsonl.0123abcd.tmp").write_text('{"record":28,"half')
-    (work / "part-000005.jsonl").write_text("not journalled\n")
+    token = journal[0]["file"][11:].removesuffix(".jsonl")
+    (work / f"part-000004{token}.jsonl.0123abcd.tmp").write_text('{"record":28,"half')
+    (work / f"part-000005{token}.jsonl").write_text("not journalled\n")
     result = run_batch(src, out, PAYERS, scheduler=client, chunk_size=7, resume=True)
     assert result.resumed_from == 28 and result.counts.read == 90 and result.counts.reconciled
     assert out.read_bytes() == (tmp_path / "local.jsonl").read_bytes()
@@ -234,3 +235,15 @@ def test_a_directory_on_the_cluster_path(client: Client, inputs: dict[str, Path]
     run_batch(folder, tmp_path / "dask.parquet", PAYERS, scheduler=client, chunk_size=4, on_chunk=lambda r: received.append(r.data))
     assert (tmp_path / "dask.parquet").read_bytes() == (tmp_path / "local.parquet").read_bytes()
     assert received and set(received) == {None}
+
+
+def test_an_x12_file_on_the_cluster_path(client: Client, tmp_path: Path) -> None:
+    # the driver reads the 837P's claims (one interchange); the workers evaluate them and write the parts
+    src = tmp_path / "claims.x12"
+    src.write_bytes(synthetic_837p(60, seed=3))
+    run_batch(src, tmp_path / "local.jsonl", PAYERS, workers=1, chunk_size=16)
+    received: list[Any] = []
+    result = run_batch(src, tmp_path / "dask.jsonl", PAYERS, scheduler=client, chunk_size=16, on_chunk=lambda r: received.append(r.data))
+    assert result.counts.read == 60 and result.counts.reconciled
+    assert (tmp_path / "dask.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert received == [None] * 4
