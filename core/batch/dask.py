@@ -3,8 +3,12 @@
 Two ways in:
 
 * ``payerpolicy batch INPUT --out OUT --scheduler tcp://host:8786`` (or :func:`payerpolicy.batch.run_batch`
-  with ``scheduler=``): the same chunks, part files, resume and counts as a single-machine run; the
-  chunks are evaluated on the cluster's workers and the output is the same, row for row.
+  with ``scheduler=``): the same chunks, resume and counts as a single-machine run, and the same
+  output, byte for byte. When ``OUT.partial/`` is on storage the driver and the workers share
+  (:func:`shared_storage`), each task reads its own slice of the input
+  (:class:`~payerpolicy.batch.records.ChunkSlice`), writes its own part and returns only a
+  :class:`PartReport` (:func:`evaluate_slice_to_part`); otherwise the driver reads the records and
+  writes the parts the workers return.
 * A Python API over collections you already have::
 
       import dask.bag as db
@@ -39,7 +43,15 @@ from ..evaluation.errors import PayerPolicyError
 from .chunks import Chunk, ChunkResult, OutputFormat, evaluate_chunk, process_engine, write_part
 from .records import ChunkSlice, read_slice
 
-__all__ = ["PartReport", "evaluate_bag", "evaluate_dataframe", "evaluate_slice_to_part", "run_chunks_on_dask"]
+__all__ = [
+    "PartReport",
+    "connect",
+    "evaluate_bag",
+    "evaluate_dataframe",
+    "evaluate_slice_to_part",
+    "run_chunks_on_dask",
+    "shared_storage",
+]
 
 
 def _distributed() -> Any:
@@ -52,6 +64,10 @@ def _distributed() -> Any:
 
 def connect(scheduler: Any) -> tuple[Any, bool]:
     """A ``distributed.Client`` for ``scheduler`` (an address or a Client) and whether this call made it."""
+    return _client(scheduler)
+
+
+def _client(scheduler: Any) -> tuple[Any, bool]:
     distributed = _distributed()
     if isinstance(scheduler, distributed.Client):
         return scheduler, False
@@ -116,13 +132,15 @@ def shared_storage(client: Any, directory: Path, source: Path) -> bool:
     if os.environ.get(SHARED_ENV, "").strip().lower() in ("0", "no", "false", "off"):
         return False
     token = uuid.uuid4().hex
-    answers = client.run(_probe, str(directory.resolve()), str(source.resolve()), token)
-    names = list(answers.values())
+    # A worker that is going away as we ask (killed, its nanny starting another) cannot answer; the
+    # ones that can decide. Its replacement is a new process of the same deployment.
+    answers = client.run(_probe, str(directory.resolve()), str(source.resolve()), token, on_error="return")
+    names = [n for n in answers.values() if not isinstance(n, BaseException)]
     try:
-        return bool(names) and all(n is not None and (directory / n).is_file() for n in names)
+        return bool(names) and all(isinstance(n, str) and (directory / n).is_file() for n in names)
     finally:
         for n in names:
-            if n is not None:
+            if isinstance(n, str):
                 with contextlib.suppress(OSError):
                     (directory / n).unlink()
 
