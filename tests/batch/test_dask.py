@@ -184,7 +184,10 @@ def test_workers_read_their_slices_and_write_their_parts(
     ]
 
 
-def test_resume_after_a_crash_on_the_cluster_path(client: Client, inputs: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("resume_on", ["cluster", "one machine"])
+def test_resume_after_a_crash_on_the_cluster_path(
+    client: Client, inputs: dict[str, Path], tmp_path: Path, resume_on: str
+) -> None:
     src = inputs["jsonl"]
     run_batch(src, tmp_path / "local.jsonl", PAYERS, workers=1, chunk_size=7)
     out = tmp_path / "out.jsonl"
@@ -205,7 +208,8 @@ def test_resume_after_a_crash_on_the_cluster_path(client: Client, inputs: dict[s
     token = journal[0]["file"][11:].removesuffix(".jsonl")
     (work / f"part-000004{token}.jsonl.0123abcd.tmp").write_text('{"record":28,"half')
     (work / f"part-000005{token}.jsonl").write_text("not journalled\n")
-    result = run_batch(src, out, PAYERS, scheduler=client, chunk_size=7, resume=True)
+    where: dict[str, Any] = {"scheduler": client} if resume_on == "cluster" else {"workers": 1}
+    result = run_batch(src, out, PAYERS, chunk_size=7, resume=True, **where)
     assert result.resumed_from == 28 and result.counts.read == 90 and result.counts.reconciled
     assert out.read_bytes() == (tmp_path / "local.jsonl").read_bytes()
     assert not work.exists()
