@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import functools
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -126,6 +127,24 @@ class ChunkResult:
     stats: dict[str, PayerStats]
     #: With claim history: ``(encounter id, payer, lines on the claim)`` of each outcome, recorded with the visits.
     claims: tuple[tuple[str, str, tuple[VisitLine, ...]], ...] = ()
+
+
+def write_part(path: Path, data: Any, output: OutputFormat, tmp: Path | None = None) -> None:
+    """Write a part file's rows under a temporary name (``tmp``, default ``PATH.tmp``), then rename it to ``path``.
+
+    JSON Lines parts are flushed to disk before the rename. Used by Dask workers that write
+    their own parts (``--scheduler`` with shared storage); the driver's parts are written the same way.
+    """
+    tmp = tmp if tmp is not None else path.with_name(path.name + ".tmp")
+    if output == "parquet":
+        pa = _pyarrow(path, writing=True)
+        pa.parquet.write_table(data, tmp, compression="zstd")
+    else:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -3,8 +3,12 @@
 Two ways in:
 
 * ``payerpolicy batch INPUT --out OUT --scheduler tcp://host:8786`` (or :func:`payerpolicy.batch.run_batch`
-  with ``scheduler=``): the same chunks, part files, resume and counts as a single-machine run; the
-  chunks are evaluated on the cluster's workers and the output is the same, row for row.
+  with ``scheduler=``): the same chunks, resume and counts as a single-machine run, and the same
+  output, byte for byte. When ``OUT.partial/`` is on storage the driver and the workers share
+  (:func:`shared_storage`), each task reads its own slice of the input
+  (:class:`~payerpolicy.batch.records.ChunkSlice`), writes its own part and returns only a
+  :class:`PartReport` (:func:`evaluate_slice_to_part`); otherwise the driver reads the records and
+  writes the parts the workers return.
 * A Python API over collections you already have::
 
       import dask.bag as db
@@ -24,13 +28,30 @@ partitions' lengths are counted first) and ``source`` names the partition and th
 from __future__ import annotations
 
 import collections
+import contextlib
+import hashlib
+import os
+import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
 
 from ..evaluation.errors import PayerPolicyError
-from .chunks import Chunk, ChunkResult, OutputFormat, evaluate_chunk, process_engine
+from .chunks import Chunk, ChunkResult, OutputFormat, evaluate_chunk, process_engine, write_part
+from .records import ChunkSlice, read_slice
 
-__all__ = ["evaluate_bag", "evaluate_dataframe", "run_chunks_on_dask"]
+__all__ = [
+    "PartReport",
+    "connect",
+    "evaluate_bag",
+    "evaluate_dataframe",
+    "evaluate_slice_to_part",
+    "run_chunks_on_dask",
+    "shared_storage",
+]
 
 
 def _distributed() -> Any:
@@ -39,6 +60,11 @@ def _distributed() -> Any:
     except ImportError:
         raise PayerPolicyError("running on Dask needs dask.distributed: pip install 'payerpolicy[dask]'") from None
     return distributed
+
+
+def connect(scheduler: Any) -> tuple[Any, bool]:
+    """A ``distributed.Client`` for ``scheduler`` (an address or a Client) and whether this call made it."""
+    return _client(scheduler)
 
 
 def _client(scheduler: Any) -> tuple[Any, bool]:
@@ -51,19 +77,22 @@ def _client(scheduler: Any) -> tuple[Any, bool]:
         raise PayerPolicyError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
 
 
-def run_chunks_on_dask(
-    scheduler: Any, chunks: Iterable[Chunk], job: Callable[[Chunk], ChunkResult]
-) -> Iterator[ChunkResult]:
-    """Evaluate ``chunks`` on a Dask cluster; yield the results in input order.
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def run_chunks_on_dask(scheduler: Any, chunks: Iterable[_T], job: Callable[[_T], _R]) -> Iterator[_R]:
+    """Run ``job`` over ``chunks`` on a Dask cluster; yield the results in input order.
 
     A bounded number of chunks is in flight (twice the cluster's threads), so the driver's memory
-    stays flat. Tasks are pure, so a worker that dies has its tasks re-run elsewhere by Dask.
+    stays flat. Tasks are pure, so a worker that dies has its tasks re-run elsewhere by Dask. When
+    the caller stops early (an error), the tasks still in flight are cancelled.
     """
-    client, owned = _client(scheduler)
+    client, owned = connect(scheduler)
+    pending: collections.deque[Any] = collections.deque()
     try:
         threads = sum(client.nthreads().values()) or 1
         window = 2 * threads
-        pending: collections.deque[Any] = collections.deque()
         for chunk in chunks:
             pending.append(client.submit(job, chunk, pure=False))
             if len(pending) >= window:
@@ -71,8 +100,93 @@ def run_chunks_on_dask(
         while pending:
             yield pending.popleft().result()
     finally:
+        if pending:
+            client.cancel(list(pending))
         if owned:
             client.close()
+
+
+#: ``PAYERPOLICY_DASK_SHARED=0``: workers never write parts themselves (the driver reads and writes, as before 0.2.0).
+SHARED_ENV = "PAYERPOLICY_DASK_SHARED"
+
+
+def _probe(directory: str, source: str, token: str) -> str | None:
+    """On a worker: leave a file in ``directory`` and check ``source`` is readable; the file's name, or None."""
+    name = f".probe-{token}-{os.getpid()}-{threading.get_ident()}"
+    try:
+        if not os.access(source, os.R_OK):
+            return None
+        with open(os.path.join(directory, name), "wb") as f:
+            f.write(token.encode())
+    except OSError:
+        return None
+    return name
+
+
+def shared_storage(client: Any, directory: Path, source: Path) -> bool:
+    """Whether every worker reads ``source`` and writes into ``directory`` as this process sees them.
+
+    Each worker leaves a probe file in ``directory``; the storage is shared when this process sees
+    every one of them (they are removed again). ``PAYERPOLICY_DASK_SHARED=0`` answers no without asking.
+    """
+    if os.environ.get(SHARED_ENV, "").strip().lower() in ("0", "no", "false", "off"):
+        return False
+    token = uuid.uuid4().hex
+    # A worker that is going away as we ask (killed, its nanny starting another) cannot answer; the
+    # ones that can decide. Its replacement is a new process of the same deployment.
+    answers = client.run(_probe, str(directory.resolve()), str(source.resolve()), token, on_error="return")
+    names = [n for n in answers.values() if not isinstance(n, BaseException)]
+    try:
+        return bool(names) and all(isinstance(n, str) and (directory / n).is_file() for n in names)
+    finally:
+        for n in names:
+            if isinstance(n, str):
+                with contextlib.suppress(OSError):
+                    (directory / n).unlink()
+
+
+@attrs.frozen
+class PartReport:
+    """What a worker that wrote its own part sends back: the part's name, size and hash, and its counts.
+
+    ``result`` is the chunk's :class:`ChunkResult` without its rows (``data`` is None).
+    """
+
+    file: str
+    size: int
+    sha256: str
+    result: ChunkResult
+
+
+def evaluate_slice_to_part(
+    named: tuple[str, ChunkSlice],
+    directory: str,
+    payers: Sequence[str],
+    output: OutputFormat,
+    trace: bool,
+    strict: bool,
+) -> PartReport:
+    """On a worker: read a slice of the input, evaluate it, write its part into ``directory``; report.
+
+    The part is written under a name of its own (``PART.<random>.tmp``) and renamed when complete,
+    so a worker that dies mid-part leaves only a temporary file (removed by ``--resume`` and by the
+    final join), and two attempts at the same part (Dask re-running a task) never mix their bytes.
+    """
+    name, piece = named
+    result = evaluate_chunk(read_slice(piece), payers, output=output, trace=trace, strict=strict)
+    path = Path(directory) / name
+    tmp = path.with_name(f"{name}.{uuid.uuid4().hex}.tmp")
+    try:
+        write_part(path, result.data, output, tmp)
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        size = path.stat().st_size
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return PartReport(name, size, digest.hexdigest(), attrs.evolve(result, data=None))
 
 
 _COLUMNS = ("record", "source", "encounter", "payer", "outcome", "error")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import attrs
 
 from ..evaluation.errors import PayerPolicyError
 from .chunks import JSONL_SUFFIXES, Chunk, _pyarrow
@@ -41,6 +44,16 @@ def _drop_nulls(value: Any) -> Any:
     return value
 
 
+def _parquet_items(rows: list[dict[str, Any]], single: bool, name: str, record: int) -> Iterator[tuple[int, str, str, Any]]:
+    """The records of Parquet rows, the first of them at input position ``record``."""
+    for row in rows:
+        if single:
+            yield record, f"{name}:row {record}", "json", row["encounter"] or ""
+        else:
+            yield record, f"{name}:row {record}", "data", _drop_nulls(row)
+        record += 1
+
+
 def _iter_parquet(path: Path, skip: int) -> Iterator[tuple[int, str, str, Any]]:
     pa = _pyarrow(path)
     name = _source_name(path)
@@ -54,13 +67,9 @@ def _iter_parquet(path: Path, skip: int) -> Iterator[tuple[int, str, str, Any]]:
             record += batch.num_rows
             continue
         single = batch.schema.names == ["encounter"]
-        for row in batch.to_pylist():
-            if record >= skip:
-                if single:
-                    yield record, f"{name}:row {record}", "json", row["encounter"] or ""
-                else:
-                    yield record, f"{name}:row {record}", "data", _drop_nulls(row)
-            record += 1
+        ahead = max(skip - record, 0)
+        yield from _parquet_items(batch.slice(ahead).to_pylist(), single, name, record + ahead)
+        record += batch.num_rows
 
 
 #: An X12 837P: every claim of it is one record.
@@ -137,3 +146,123 @@ def iter_chunks(path: Path, size: int, skip: int = 0) -> Iterator[Chunk]:
             items = []
     if items:
         yield Chunk(first, tuple(items))
+
+
+# ------------------------------------------------------------------------------------------------
+# Slices: chunks described by where their records are, read by the worker that evaluates them
+
+
+@attrs.frozen
+class ChunkSlice:
+    """Where a chunk's records are, for a worker to read them itself (``--scheduler``).
+
+    ``kind`` ``jsonl``: the lines of ``path`` in the byte range ``start``..``end``, the first of
+    them line ``line`` of the file; ``parquet``: rows ``first``..``first + count`` of ``path``
+    (the worker reads only the row groups that hold them); ``chunk``: the records themselves in
+    ``chunk`` (a directory's file names, an X12 file's claims). ``first`` is the input position
+    of the first record and ``count`` the number of records, so the rows are numbered exactly as
+    in a run on one machine.
+    """
+
+    kind: Literal["jsonl", "parquet", "chunk"]
+    path: str
+    first: int
+    count: int
+    start: int = 0
+    end: int = 0
+    line: int = 0
+    chunk: Chunk | None = None
+
+
+def _jsonl_slices(path: Path, size: int, skip: int) -> Iterator[ChunkSlice]:
+    """Slices of a JSON Lines file: newline offsets only, no JSON parsed, no record kept."""
+    where = str(path)
+    record = 0
+    first = start = line = end = count = 0
+    offset = 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            here = offset
+            offset += len(raw)
+            if not raw.strip():
+                continue
+            if record >= skip:
+                if count == 0:
+                    first, start, line = record, here, lineno
+                count += 1
+                end = offset
+                if count >= size:
+                    yield ChunkSlice("jsonl", where, first, count, start, end, line)
+                    count = 0
+            record += 1
+    if count:
+        yield ChunkSlice("jsonl", where, first, count, start, end, line)
+
+
+def _parquet_slices(path: Path, size: int, skip: int) -> Iterator[ChunkSlice]:
+    """Slices of a Parquet file from its metadata (the row count), no row read."""
+    pa = _pyarrow(path)
+    try:
+        rows = pa.parquet.ParquetFile(path).metadata.num_rows
+    except (OSError, pa.ArrowException) as exc:
+        raise PayerPolicyError(f"{path}: not a readable Parquet file ({exc})") from None
+    for first in range(skip, rows, size):
+        yield ChunkSlice("parquet", str(path), first, min(size, rows - first))
+
+
+def iter_slices(path: Path, size: int, skip: int = 0) -> Iterator[ChunkSlice]:
+    """The chunks of :func:`iter_chunks` as slices a worker reads itself (same records, same numbers).
+
+    ``path`` should be absolute, as the workers see it. JSON Lines and Parquet give descriptors
+    (the driver reads newline offsets or metadata only); a directory gives its file names and an
+    X12 file its claims (parsed here: one 837P is one interchange), as chunks.
+    """
+    kind = input_kind(path)
+    if kind == "jsonl":
+        return _jsonl_slices(path, size, skip)
+    if kind == "parquet":
+        return _parquet_slices(path, size, skip)
+    return (ChunkSlice("chunk", str(path), c.first, len(c.items), chunk=c) for c in iter_chunks(path, size, skip))
+
+
+def _changed(path: Path) -> PayerPolicyError:
+    return PayerPolicyError(f"{path}: the input changed while the run was reading it; run again with --resume")
+
+
+def read_slice(piece: ChunkSlice) -> Chunk:
+    """The chunk a slice describes, read from the input (on the worker that evaluates it)."""
+    if piece.chunk is not None:
+        return piece.chunk
+    path = Path(piece.path)
+    items: list[tuple[str, str, Any]] = []
+    if piece.kind == "jsonl":
+        name = _source_name(path)
+        try:
+            with open(path, "rb") as f:
+                f.seek(piece.start)
+                data = f.read(piece.end - piece.start)
+        except OSError as exc:
+            raise PayerPolicyError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        for lineno, raw in enumerate(io.BytesIO(data), piece.line):
+            if raw.strip():
+                items.append((f"{name}:{lineno}", "json", raw))
+    else:
+        pa = _pyarrow(path)
+        name = _source_name(path)
+        try:
+            file = pa.parquet.ParquetFile(path)
+        except (OSError, pa.ArrowException) as exc:
+            raise PayerPolicyError(f"{path}: not a readable Parquet file ({exc})") from None
+        stop = piece.first + piece.count
+        top = 0
+        for group in range(file.metadata.num_row_groups):
+            rows = file.metadata.row_group(group).num_rows
+            low, high = max(piece.first, top), min(stop, top + rows)
+            if low < high:
+                table = file.read_row_group(group).slice(low - top, high - low)
+                single = table.schema.names == ["encounter"]
+                items.extend((s, k, p) for _, s, k, p in _parquet_items(table.to_pylist(), single, name, low))
+            top += rows
+    if len(items) != piece.count:
+        raise _changed(path)
+    return Chunk(piece.first, tuple(items))

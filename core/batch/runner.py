@@ -11,9 +11,10 @@ import os
 import shutil
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -32,7 +33,10 @@ from .chunks import (
     process_engine,
 )
 from .ordered import ordered_chunks
-from .records import input_kind, iter_chunks
+from .records import input_kind, iter_chunks, iter_slices
+
+if TYPE_CHECKING:
+    from .dask import PartReport
 
 
 @attrs.frozen
@@ -238,8 +242,11 @@ class _Work:
                     entry = json.loads(raw)
                 except ValueError:
                     break  # the line being written when the run stopped
-                if not raw.endswith(b"\n") or not (self.dir / entry["file"]).is_file():
+                part = self.dir / entry["file"]
+                if not raw.endswith(b"\n") or not part.is_file():
                     break
+                if "bytes" in entry and part.stat().st_size != entry["bytes"]:
+                    break  # a part a worker wrote, changed since
                 good += raw
                 self._count(entry)
         _write_atomic(self.journal_file, good)
@@ -277,6 +284,31 @@ class _Work:
             _write_atomic(path, result.data)
         if before_journal is not None:
             before_journal()
+        self._journal(name, result, {})
+
+    def add_written(self, report: PartReport) -> None:
+        """Journal a part a Dask worker wrote itself into this directory (``--scheduler`` on shared storage).
+
+        The part must be the next one, and in place with the size the worker reported: a worker
+        whose ``OUT.partial`` is not the driver's (storage not shared after all) stops the run.
+        """
+        if not report.file.startswith(f"part-{len(self.parts):06d}-"):  # pragma: no cover - a bug
+            raise RuntimeError(f"part {report.file} reported out of order (expected part {len(self.parts)})")
+        path = self.dir / report.file
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            size = -1
+        if size != report.size:
+            here = "missing here" if size < 0 else f"{size} bytes here"
+            raise PayerPolicyError(
+                f"{path}: a Dask worker wrote this part ({report.size} bytes) but it is {here}; "
+                f"{self.dir} must be on storage the driver and every worker share"
+            )
+        self._journal(report.file, report.result, {"bytes": report.size, "sha256": report.sha256})
+
+    def _journal(self, name: str, result: ChunkResult, extra: dict[str, Any]) -> None:
+        """Append the journal line of a part that is in place, flushed to disk, and count it."""
         entry = {
             "file": name,
             "first": result.first,
@@ -284,6 +316,7 @@ class _Work:
             "invalid": result.invalid,
             "rows": result.rows,
             "stats": {p: s.to_mapping() for p, s in result.stats.items()},
+            **extra,
         }
         self.journal.write(json.dumps(entry, separators=(",", ":")).encode() + b"\n")
         self.journal.flush()
@@ -456,11 +489,12 @@ def run_batch(
     started = time.monotonic()
     bar = _Progress(sys.stderr.isatty() if progress is None else progress, resumed_from)
     pending: dict[int, list[Visit]] = {}
-    chunks: Iterator[Chunk]
-    if store is not None:
-        chunks = ordered_chunks(src, work.dir, chunk_size, resumed_from, Tracker(store, engine), pending)
-    else:
-        chunks = iter_chunks(src, chunk_size, skip=resumed_from)
+
+    def records() -> Iterator[Chunk]:
+        """The chunks with their records, read here (not on the cluster path with shared storage)."""
+        if store is not None:
+            return ordered_chunks(src, work.dir, chunk_size, resumed_from, Tracker(store, engine), pending)
+        return iter_chunks(src, chunk_size, skip=resumed_from)
     job = functools.partial(evaluate_chunk, payers=ids, output=fmt, trace=trace, strict=strict)
 
     def commit_history(result: ChunkResult) -> Callable[[], None] | None:
@@ -485,17 +519,44 @@ def run_batch(
 
     try:
         if scheduler is not None:
-            from .dask import run_chunks_on_dask
+            from . import dask as on_dask
 
-            for result in run_chunks_on_dask(scheduler, chunks, job):
-                keep(result)
+            client, owned = on_dask.connect(scheduler)
+            try:
+                # Workers read their own slices and write their own parts when OUT.partial is shared
+                # storage; with claim history the parent derives the counters in order (records()).
+                if store is None and on_dask.shared_storage(client, work.dir, src):
+                    # The run's own token in the part names: a task left running by an earlier,
+                    # stopped run can never replace a part of this one (its file is a stray).
+                    base, token = len(work.parts), uuid.uuid4().hex[:12]
+                    slices = iter_slices(src.resolve(), chunk_size, resumed_from)
+                    named = ((f"part-{base + i:06d}-{token}.{fmt}", piece) for i, piece in enumerate(slices))
+                    task = functools.partial(
+                        on_dask.evaluate_slice_to_part,
+                        directory=str(work.dir.resolve()),
+                        payers=ids,
+                        output=fmt,
+                        trace=trace,
+                        strict=strict,
+                    )
+                    for report in on_dask.run_chunks_on_dask(client, named, task):
+                        work.add_written(report)
+                        bar.update(work.done)
+                        if on_chunk is not None:
+                            on_chunk(report.result)
+                else:
+                    for result in on_dask.run_chunks_on_dask(client, records(), job):
+                        keep(result)
+            finally:
+                if owned:
+                    client.close()
         else:
             n = 1 if own_engine else (workers or _default_workers())
             if n <= 1:
-                for chunk in chunks:
+                for chunk in records():
                     keep(job(chunk, engine=engine))
             else:
-                for result in _run_in_processes(n, chunks, job):
+                for result in _run_in_processes(n, records(), job):
                     keep(result)
     except OSError as exc:  # a full disk, a permission taken away: the environment, not a bug
         work.close()  # OUT.partial/ stays for --resume
