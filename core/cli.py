@@ -171,7 +171,12 @@ def _parser() -> argparse.ArgumentParser:
         default="text",
         help="how --summary prints: text (default) or json, one object with the counts and each payer's figures (implies --summary)",
     )
-    p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (tcp://host:8786; needs payerpolicy[dask])")
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on a Dask cluster (tcp://host:8786; needs payerpolicy[dask]); with OUT and INPUT on storage every "
+        "worker shares, workers read their own slices and write their own parts (docs/batch.md)",
+    )
     p.add_argument(
         "--history",
         metavar="FILE",
