@@ -91,6 +91,14 @@ def test_every_module_is_in_a_known_layer() -> None:
     assert unknown == [], f"modules outside the layers of docs/architecture.md: {unknown}"
 
 
+def test_the_architecture_page_names_every_module() -> None:
+    """docs/architecture.md draws the tree: a module added without a line there fails here."""
+    page = (CORE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    modules = sorted(p.relative_to(CORE) for p in CORE.glob("*/*.py") if p.name != "__init__.py")
+    assert [str(m) for m in modules if m.name not in page] == []
+    assert [p.name for p in CORE.iterdir() if p.is_dir() and (p / "__init__.py").exists() and f"{p.name}/" not in page] == []
+
+
 def test_layers_import_only_downward() -> None:
     wrong = []
     for module, targets in _graph().items():
