@@ -210,20 +210,6 @@ def _cross_message(rule: Rule, table: PtpTable, edit: _Cross, lines: tuple[Claim
     )
 
 
-def _deny_cross(rule: Rule, table: PtpTable, edits: list[_Cross], lines: tuple[ClaimLine, ...]) -> Iterator[Change]:
-    for edit in edits:
-        message = _cross_message(rule, table, edit, lines)
-        yield Change(
-            rule.id,
-            rule.source,
-            line=edit.col2,
-            status="not_billable",
-            set_modifiers=(),
-            finding=Finding("NCCI_PTP_DENIAL", "warning", message, rule.id, rule.source, edit.col2),
-            reason=message,
-        )
-
-
 def _cross_denials(table: PtpTable, lines: tuple[ClaimLine, ...], ctx: Context) -> list[_Cross]:
     """The unjustified cross-claim edits, one per denied line of this claim."""
     denied: dict[int, _Cross] = {}
@@ -260,7 +246,8 @@ def _ptp_message(rule: Rule, table: PtpTable, edit: _Edit, lines: tuple[ClaimLin
 def _screen(rule: Rule, table: PtpTable, lines: tuple[ClaimLine, ...], ctx: Context, usable: set[int]) -> Iterator[Change]:
     """Cross-claim denials first (the earlier claim is billed: its column 1 stands), then this claim's own edits."""
     cross = _cross_denials(table, lines, ctx)
-    yield from _deny_cross(rule, table, cross, lines)
+    for edit in cross:
+        yield _denial(rule, edit.col2, _cross_message(rule, table, edit, lines))
     gone = {edit.col2 for edit in cross}
     edits = [e for e in _edits(table, lines, ctx) if e.col1 not in gone and e.col2 not in gone]
     yield from _deny(rule, table, _denials(edits, usable - gone), lines, ctx)
@@ -284,20 +271,24 @@ def adjust_ptp(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterab
     yield from _screen(rule, table, lines, ctx, usable)
 
 
+def _denial(rule: Rule, line: int, message: str) -> Change:
+    """The column-2 line of an unjustified PTP edit (on this claim or across claims): not billed."""
+    return Change(
+        rule.id,
+        rule.source,
+        line=line,
+        status="not_billable",
+        set_modifiers=(),
+        finding=Finding("NCCI_PTP_DENIAL", "warning", message, rule.id, rule.source, line),
+        reason=message,
+    )
+
+
 def _deny(
     rule: Rule, table: PtpTable, edits: list[_Edit], lines: tuple[ClaimLine, ...], ctx: Context
 ) -> Iterator[Change]:
     for edit in edits:
-        message = _ptp_message(rule, table, edit, lines, ctx)
-        yield Change(
-            rule.id,
-            rule.source,
-            line=edit.col2,
-            status="not_billable",
-            set_modifiers=(),
-            finding=Finding("NCCI_PTP_DENIAL", "warning", message, rule.id, rule.source, edit.col2),
-            reason=message,
-        )
+        yield _denial(rule, edit.col2, _ptp_message(rule, table, edit, lines, ctx))
 
 
 def modifiers_ptp(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
