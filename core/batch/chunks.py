@@ -199,7 +199,7 @@ def evaluate_chunk(
     """
     eng = engine if engine is not None else process_engine(strict)
     stats = {p: PayerStats() for p in payers}
-    rows = _Rows()
+    rows = _Rows(typed=output == "parquet")
     invalid = 0
     evaluated: dict[str, dict[str, tuple[VisitLine, ...]]] = {}
     claims: list[tuple[str, str, tuple[VisitLine, ...]]] = []
@@ -276,13 +276,17 @@ def _fast_encoder() -> Callable[[Any], str]:
 
 #: Compact JSON text of a row's values (``ensure_ascii=False``, no spaces).
 dumps_fast = _fast_encoder()
-_dumps = dumps_fast
 
 
 class _Rows:
-    """The rows of a chunk, each encoded as soon as it is made (a chunk never holds outcome dicts)."""
+    """The rows of a chunk, each encoded as soon as it is made (a chunk never holds outcome dicts).
 
-    def __init__(self) -> None:
+    ``typed``: also build the Parquet-only ``lines`` and ``findings`` struct columns (JSON Lines
+    output has them inside the outcome and never builds them).
+    """
+
+    def __init__(self, *, typed: bool = True) -> None:
+        self.typed = typed
         self.count = 0
         self.columns: dict[str, list[Any]] = {
             "record": [],
@@ -315,14 +319,15 @@ class _Rows:
         c["source"].append(source)
         c["encounter"].append(ident)
         c["payer"].append(payer)
-        c["outcome"].append(None if outcome is None else _dumps(outcome))
-        c["error"].append(None if error is None else _dumps(error))
+        c["outcome"].append(None if outcome is None else dumps_fast(outcome))
+        c["error"].append(None if error is None else dumps_fast(error))
         units, denials, not_billable = figures if figures is not None else (None, None, None)
         c["billable_units"].append(units)
         c["expected_denials"].append(denials)
         c["not_billable"].append(not_billable)
-        c["lines"].append(None if outcome is None else [_line_struct(x) for x in outcome["lines"]])
-        c["findings"].append(None if outcome is None else [_finding_struct(f) for f in outcome["findings"]])
+        if self.typed:
+            c["lines"].append(None if outcome is None else [_line_struct(x) for x in outcome["lines"]])
+            c["findings"].append(None if outcome is None else [_finding_struct(f) for f in outcome["findings"]])
 
     def jsonl(self) -> bytes:
         """The rows as JSON Lines (the outcome and error JSON spliced in, not encoded twice).
@@ -334,8 +339,8 @@ class _Rows:
         out = []
         for i in range(self.count):
             out.append(
-                f'{{"record":{c["record"][i]},"source":{_dumps(c["source"][i])},"encounter":{_dumps(c["encounter"][i])},'
-                f'"payer":{_dumps(c["payer"][i])},"outcome":{c["outcome"][i] or "null"},"error":{c["error"][i] or "null"}}}\n'
+                f'{{"record":{c["record"][i]},"source":{dumps_fast(c["source"][i])},"encounter":{dumps_fast(c["encounter"][i])},'
+                f'"payer":{dumps_fast(c["payer"][i])},"outcome":{c["outcome"][i] or "null"},"error":{c["error"][i] or "null"}}}\n'
             )
         return "".join(out).encode("utf-8")
 
