@@ -15,10 +15,8 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-import attrs
-
 from ..evaluation.errors import PayerPolicyError
-from .store import Visit, VisitLine, lines_from_json, lines_to_json
+from .store import Visit, attach_claims, claim_rows
 
 __all__ = ["POSTGRES_MIGRATIONS", "PostgresHistory", "is_postgres_url", "redact"]
 
@@ -144,15 +142,7 @@ class PostgresHistory:
                 " ON v.encounter = c.encounter WHERE v.patient = %s ORDER BY c.encounter, c.payer",
                 (patient,),
             ).fetchall()
-        payers: dict[str, list[str]] = {}
-        lines: dict[str, list[VisitLine]] = {}
-        for encounter, payer, text in claims:
-            payers.setdefault(encounter, []).append(payer)
-            lines.setdefault(encounter, []).extend(lines_from_json(payer, text))
-        return [
-            attrs.evolve(v, lines=tuple(lines.get(v.encounter, ())), payers=tuple(payers.get(v.encounter, ())))
-            for v in map(_visit, rows)
-        ]
+        return attach_claims(map(_visit, rows), claims)
 
     def record(self, visits: Iterable[Visit]) -> None:
         """Record ``visits`` in one transaction (replacing any row of the same encounter id)."""
@@ -162,9 +152,7 @@ class PostgresHistory:
              v.ytd_pt_slp, v.ytd_ot, v.pt_slp_charges, v.ot_charges, v.episode_start, v.injury_date, v.npi)
             for v in ordered
         ]  # fmt: skip
-        claims = [
-            (v.encounter, payer, lines_to_json(v.lines_for(payer) or ())) for v in ordered for payer in sorted(v.payers)
-        ]
+        claims = claim_rows(ordered)
         if not rows:
             return
         updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:]) + ", recorded_at = now()"

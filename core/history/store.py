@@ -75,6 +75,24 @@ def lines_from_json(payer: str, text: str) -> tuple[VisitLine, ...]:
     return tuple(VisitLine.from_mapping(payer, item) for item in json.loads(text))
 
 
+def claim_rows(visits: Iterable[Visit]) -> list[tuple[str, str, str]]:
+    """(encounter, payer, lines as JSON) of every visit's claim lines, per payer: the claims table's rows."""
+    return [(v.encounter, payer, lines_to_json(v.lines_for(payer) or ())) for v in visits for payer in sorted(v.payers)]
+
+
+def attach_claims(visits: Iterable[Visit], claims: Iterable[tuple[str, str, str]]) -> list[Visit]:
+    """The visits with the claim lines and payers the claims table's rows ``claims`` record for them."""
+    payers: dict[str, list[str]] = {}
+    lines: dict[str, list[VisitLine]] = {}
+    for encounter, payer, text in claims:
+        payers.setdefault(encounter, []).append(payer)
+        lines.setdefault(encounter, []).extend(lines_from_json(payer, text))
+    return [
+        attrs.evolve(v, lines=tuple(lines.get(v.encounter, ())), payers=tuple(payers.get(v.encounter, ())))
+        for v in visits
+    ]
+
+
 @attrs.frozen
 class Visit:
     """One recorded visit: the facts later visits of the same patient are counted from.
@@ -290,12 +308,7 @@ class SQLiteHistory:
 
         with self._lock:
             rows, claims = self._retry(read)
-        payers: dict[str, list[str]] = {}
-        lines: dict[str, list[VisitLine]] = {}
-        for encounter, payer, text in claims:
-            payers.setdefault(encounter, []).append(payer)
-            lines.setdefault(encounter, []).extend(lines_from_json(payer, text))
-        return [
+        visits = [
             Visit(
                 encounter=r[0],
                 patient=r[1],
@@ -312,11 +325,10 @@ class SQLiteHistory:
                 episode_start=_date(r[12]),
                 injury_date=_date(r[13]),
                 npi=r[14],
-                lines=tuple(lines.get(r[0], ())),
-                payers=tuple(payers.get(r[0], ())),
             )
             for r in rows
         ]
+        return attach_claims(visits, claims)
 
     def record(self, visits: Iterable[Visit]) -> None:
         """Record ``visits`` in one transaction (replacing any row of the same encounter id)."""
@@ -333,11 +345,7 @@ class SQLiteHistory:
         ]  # fmt: skip
         if not rows:
             return
-        claims = [
-            (v.encounter, payer, lines_to_json(v.lines_for(payer) or ()))
-            for v in visits
-            for payer in v.payers
-        ]
+        claims = claim_rows(visits)
         updates = ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in (_COLUMNS + ", recorded_at").split(",")[1:])
         try:
             self._retry(lambda: self._locked_write(rows, updates, claims))
