@@ -210,29 +210,40 @@ def _merge_billed(a: Billed | None, b: Billed | None) -> Billed | None:
 _SEVERITY_RANK = {"expected_denial": 0, "error": 1, "warning": 2, "info": 3}
 
 
-def _cause(i: int, line: ClaimLine, findings: Sequence[Finding], trace: Sequence[TraceEntry]) -> str:
-    """The finding code a line's lost dollars are charged to.
+def _causes(lines: Sequence[ClaimLine], findings: Sequence[Finding], trace: Sequence[TraceEntry]) -> list[str]:
+    """The finding code each line's lost dollars are charged to (one pass over the trace).
 
     The finding of the rule that last changed the line's status (or cut its units), on the line,
     or for a line off the claim or denied anywhere in the outcome; ``(rule ID)`` when that rule
     left no finding; else the line's finding of highest severity; else ``NOT_PAID``.
     """
-    status = [t.rule for t in trace if t.line == i and t.field == "status"]
-    cuts = [
-        t.rule
-        for t in trace
-        if t.line == i and t.field == "units" and isinstance(t.before, int) and isinstance(t.after, int) and t.after < t.before
-    ]
-    rules = status or cuts
-    mine = [f for f in findings if f.line == i]
-    if rules:
-        for f in (*mine, *(findings if line.status != "billable" else ())):
-            if f.rule == rules[-1]:
-                return f.code
-        return f"(rule {rules[-1]})"
-    if mine:
-        return min(mine, key=lambda f: _SEVERITY_RANK.get(f.severity, 9)).code
-    return "NOT_PAID"
+    status: dict[int, str] = {}
+    cuts: dict[int, str] = {}
+    for t in trace:
+        if t.line is None:
+            continue
+        if t.field == "status":
+            status[t.line] = t.rule
+        elif t.field == "units" and isinstance(t.before, int) and isinstance(t.after, int) and t.after < t.before:
+            cuts[t.line] = t.rule
+    on_line: dict[int, list[Finding]] = {}
+    for f in findings:
+        if f.line is not None:
+            on_line.setdefault(f.line, []).append(f)
+    out = []
+    for i, line in enumerate(lines):
+        rule = status.get(i, cuts.get(i))
+        mine = on_line.get(i, [])
+        if rule is not None:
+            found = next(
+                (f.code for f in (*mine, *(findings if line.status != "billable" else ())) if f.rule == rule), None
+            )
+            out.append(found if found is not None else f"(rule {rule})")
+        elif mine:
+            out.append(min(mine, key=lambda f: _SEVERITY_RANK.get(f.severity, 9)).code)
+        else:
+            out.append("NOT_PAID")
+    return out
 
 
 class _Worksheet:
@@ -577,7 +588,8 @@ class Engine:
                     break
             # the entry's own unit_charge, else the encounter's charge master for the line's final code
             unit_charges.append(charge if charge is not None else enc.charge_for(line.code))
-        causes = [_cause(i, lines[i], findings, trace) for i in range(len(lines))]
+        # what a line's lost dollars are charged to matters only when there are amounts to lose
+        causes = _causes(lines, findings, trace) if ctx.fees is not None else None
         pricing = price_lines(
             lines, ctx.payment, ctx.fees, findings=findings, counted=counted, unit_charges=unit_charges, causes=causes
         )
