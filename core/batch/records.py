@@ -54,13 +54,18 @@ def _parquet_items(rows: list[dict[str, Any]], single: bool, name: str, record: 
         record += 1
 
 
-def _iter_parquet(path: Path, skip: int) -> Iterator[tuple[int, str, str, Any]]:
+def _parquet_file(path: Path) -> Any:
+    """``pyarrow.parquet.ParquetFile`` of ``path``; a file that is not Parquet is one line naming it."""
     pa = _pyarrow(path)
-    name = _source_name(path)
     try:
-        file = pa.parquet.ParquetFile(path)
+        return pa.parquet.ParquetFile(path)
     except (OSError, pa.ArrowException) as exc:
         raise PayerPolicyError(f"{path}: not a readable Parquet file ({exc})") from None
+
+
+def _iter_parquet(path: Path, skip: int) -> Iterator[tuple[int, str, str, Any]]:
+    name = _source_name(path)
+    file = _parquet_file(path)
     record = 0
     for batch in file.iter_batches(batch_size=4096):
         if record + batch.num_rows <= skip:
@@ -201,11 +206,7 @@ def _jsonl_slices(path: Path, size: int, skip: int) -> Iterator[ChunkSlice]:
 
 def _parquet_slices(path: Path, size: int, skip: int) -> Iterator[ChunkSlice]:
     """Slices of a Parquet file from its metadata (the row count), no row read."""
-    pa = _pyarrow(path)
-    try:
-        rows = pa.parquet.ParquetFile(path).metadata.num_rows
-    except (OSError, pa.ArrowException) as exc:
-        raise PayerPolicyError(f"{path}: not a readable Parquet file ({exc})") from None
+    rows = _parquet_file(path).metadata.num_rows
     for first in range(skip, rows, size):
         yield ChunkSlice("parquet", str(path), first, min(size, rows - first))
 
@@ -247,12 +248,8 @@ def read_slice(piece: ChunkSlice) -> Chunk:
             if raw.strip():
                 items.append((f"{name}:{lineno}", "json", raw))
     else:
-        pa = _pyarrow(path)
         name = _source_name(path)
-        try:
-            file = pa.parquet.ParquetFile(path)
-        except (OSError, pa.ArrowException) as exc:
-            raise PayerPolicyError(f"{path}: not a readable Parquet file ({exc})") from None
+        file = _parquet_file(path)
         stop = piece.first + piece.count
         top = 0
         for group in range(file.metadata.num_row_groups):

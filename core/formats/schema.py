@@ -165,6 +165,14 @@ def _encounter_defs(ref: str) -> dict[str, Schema]:
         },
         description="What the claim as billed says for this entry (encounter format v1, added in 0.2.0): units, modifiers, charge.",
     )
+    unit_charge = {
+        "anyOf": [
+            {"type": "string", "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*$"},
+            {"type": "integer", "minimum": 0},
+        ],
+        "description": "The practice's charge for one unit of the code (added in 0.2.0): a decimal string"
+        ' ("45.00") or an integer; never a float. The line charge is this times the units.',
+    }
     service = _object(
         {
             "code": _nullable(code),
@@ -189,16 +197,7 @@ def _encounter_defs(ref: str) -> dict[str, Schema]:
                 }
             ),
             "billed": _nullable({"$ref": ref + "Billed"}),
-            "unit_charge": _nullable(
-                {
-                    "anyOf": [
-                        {"type": "string", "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*$"},
-                        {"type": "integer", "minimum": 0},
-                    ],
-                    "description": "The practice's charge for one unit of the code (added in 0.2.0): a decimal string"
-                    ' ("45.00") or an integer; never a float. The line charge is this times the units.',
-                }
-            ),
+            "unit_charge": _nullable(unit_charge),
         },
         description="A soft-tissue or therapy service; code or technique (or both) is given.",
     )
@@ -214,16 +213,7 @@ def _encounter_defs(ref: str) -> dict[str, Schema]:
             "diagnosis_pointers": _nullable(_pointers()),
             "separately_identifiable": _nullable({"type": "boolean"}),
             "billed": _nullable({"$ref": ref + "Billed"}),
-            "unit_charge": _nullable(
-                {
-                    "anyOf": [
-                        {"type": "string", "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*$"},
-                        {"type": "integer", "minimum": 0},
-                    ],
-                    "description": "The practice's charge for one unit of the code (added in 0.2.0): a decimal string"
-                    ' ("45.00") or an integer; never a float. The line charge is this times the units.',
-                }
-            ),
+            "unit_charge": _nullable(unit_charge),
         },
         required=["code"],
         description="An untimed same-day service with a code: CMT, E/M, evaluation.",
