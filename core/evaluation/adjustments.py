@@ -118,13 +118,23 @@ def with_adjustments(
     A finding that already carries one (set by a plugin) keeps it.
     """
     table = adjustment_rules() if rules is None else rules
+    by_code = _shipped_index() if rules is None else None
     out = []
     for finding in findings:
         if finding.adjustment is None:
-            for rule in table:
+            for rule in by_code.get(finding.code, ()) if by_code is not None else table:
                 if rule.finding == finding.code and (not rule.payers or payer_id in rule.payers):
                     line = lines[finding.line] if finding.line is not None and finding.line < len(lines) else None
                     finding = attrs.evolve(finding, adjustment=rule.adjustment(line))
                     break
         out.append(finding)
     return tuple(out)
+
+
+@functools.cache
+def _shipped_index() -> dict[str, tuple[AdjustmentRule, ...]]:
+    """The shipped table's entries by finding code, in table order (built once)."""
+    by_code: dict[str, list[AdjustmentRule]] = {}
+    for rule in adjustment_rules():
+        by_code.setdefault(rule.finding, []).append(rule)
+    return {code: tuple(entries) for code, entries in by_code.items()}

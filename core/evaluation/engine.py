@@ -115,8 +115,23 @@ def _usable_finding(finding: Any) -> bool:
     )
 
 
+@attrs.frozen
+class _Trigger:
+    """The codes a rule acts on: catalogued ones as a frozenset, and the kind's own answer for others."""
+
+    codes: frozenset[str]
+    answer: Any
+
+    def on(self, ws: _Worksheet) -> bool:
+        """Whether one of the codes is on a line of ``ws``."""
+        if not self.codes.isdisjoint(ws.codes()):
+            return True
+        unknown = ws.uncatalogued()
+        return bool(unknown) and any(code in self.answer for code in unknown)
+
+
 #: One rule of a compiled plan: the rule, its phase function, its plugin and its trigger codes (or None).
-_PlanEntry = tuple[Rule, Any, str, Any]
+_PlanEntry = tuple[Rule, Any, str, "_Trigger | None"]
 
 
 class _Unusable(Exception):
@@ -128,7 +143,6 @@ class _Line:
 
     __slots__ = (
         "_frozen",
-        "_key",
         "billed",
         "code",
         "counted",
@@ -165,28 +179,20 @@ class _Line:
         self.billed: Billed | None = None
         self.counted: int | None = None  # units when the units phase ended (what a later cut or denial took)
         self.entries: list[tuple[str, int]] = [(origin, service)]
-        self._key: tuple[Any, ...] | None = None
         self._frozen: ClaimLine | None = None
 
     def freeze(self) -> ClaimLine:
-        """The line as a frozen ClaimLine; rebuilt only when one of its fields changed."""
-        modifiers = tuple(self.modifiers)
-        key = (
-            self.code,
-            self.units,
-            modifiers,
-            self.status,
-            self.minutes,
-            self.regions,
-            self.diagnosis_pointers,
-            self.billed,
-        )
-        if self._frozen is None or key != self._key:
-            self._key = key
-            self._frozen = ClaimLine(
+        """The line as a frozen ClaimLine; rebuilt only after the engine marked the line changed.
+
+        Every change to a line's fields goes through the worksheet (``_Worksheet.touched``), which
+        forgets the frozen copy of the lines it changed.
+        """
+        frozen = self._frozen
+        if frozen is None:
+            frozen = self._frozen = ClaimLine(
                 self.code,
                 self.units,
-                modifiers,
+                tuple(self.modifiers),
                 self.status,
                 self.minutes,
                 self.regions,
@@ -195,7 +201,7 @@ class _Line:
                 self.origin,  # type: ignore[arg-type]
                 self.billed,
             )
-        return self._frozen
+        return frozen
 
 
 def _merge_billed(a: Billed | None, b: Billed | None) -> Billed | None:
@@ -256,14 +262,39 @@ class _Worksheet:
         self.trace: list[tuple[tuple[str, str, str, Any, Any, str, str], _Line | None]] = []
         self.diagnoses: tuple[str, ...] = ctx.encounter.diagnoses
         self._snapshot: tuple[ClaimLine, ...] | None = None
+        self._codes: frozenset[str] | None = None
+        self._uncatalogued: frozenset[str] = frozenset()
 
     def snapshot(self) -> tuple[ClaimLine, ...]:
+        """The lines as frozen ClaimLines (what rules and hooks are given), rebuilt after a change."""
         if self._snapshot is None:
             self._snapshot = tuple(line.freeze() for line in self.lines)
         return self._snapshot
 
-    def touched(self) -> None:
+    def codes(self) -> frozenset[str]:
+        """The codes on the lines now (what rules' trigger codes are matched against)."""
+        codes = self._codes
+        if codes is None:
+            codes = self._codes = frozenset(line.code for line in self.lines)
+            known = self.ctx.catalogue.codes
+            self._uncatalogued = frozenset(code for code in codes if code not in known)
+        return codes
+
+    def uncatalogued(self) -> frozenset[str]:
+        """The codes on the lines that the code catalogue does not hold (normally none)."""
+        self.codes()
+        return self._uncatalogued
+
+    def touched(self, line: _Line | None = None) -> None:
+        """Lines were added, dropped or changed (``line``: that one changed): snapshots are made again.
+
+        Every change to a line is recorded in the trace, and :meth:`record` calls this: a line's
+        frozen copy is never older than its last recorded change.
+        """
         self._snapshot = None
+        self._codes = None
+        if line is not None:
+            line._frozen = None
 
     def record(
         self,
@@ -277,6 +308,7 @@ class _Worksheet:
         reason: str = "",
     ) -> None:
         self.trace.append(((rule, plugin, field, before, after, source, reason), line))
+        self.touched(line)
 
     def add_finding(self, finding: Finding, line: _Line | None) -> None:
         self.findings.append((finding, line))
@@ -291,7 +323,6 @@ class _Worksheet:
                 )
             line = lines[change.line]
         rule, source, reason = change.rule, change.source, change.reason
-        trace_before = len(self.trace)
         if line is not None:
             if change.code is not None and change.code != line.code:
                 if change.code not in self.ctx.catalogue:
@@ -361,8 +392,6 @@ class _Worksheet:
                     f.code, f.severity, f.message, f.rule or rule, f.source or source, f.line, f.plugin or plugin
                 )
             self.add_finding(f, line)
-        if len(self.trace) != trace_before:  # every change to a line or the diagnoses is traced
-            self.touched()
 
 
 class Engine:
@@ -401,6 +430,8 @@ class Engine:
         self._in_force: dict[tuple[str, int, str, int], tuple[_PlanEntry, ...]] = {}
         # policy id -> the dates where some rule comes into or goes out of force, sorted
         self._bounds: dict[int, tuple[Policy, list[dt.date]]] = {}
+        # policy id -> (policy, modifier rank table, rank of a modifier in no category)
+        self._ranks: dict[int, tuple[Policy, dict[str, tuple[int, int]], tuple[int, int]]] = {}
 
     def _segment(self, policy: Policy, day: dt.date) -> int:
         """Which stretch of dates ``day`` is in: between two dates where no rule changes, the same rules apply."""
@@ -440,16 +471,21 @@ class Engine:
             self._plans[payer_id] = cached
         return cached[1].get(phase, ())
 
-    @staticmethod
-    def _trigger(triggers: Any, rule: Rule) -> Any:
-        """A rule's trigger codes, or None (always run); a kind whose ``triggers`` fails always runs."""
+    def _trigger(self, triggers: Any, rule: Rule) -> _Trigger | None:
+        """A rule's trigger codes, or None (always run); a kind whose ``triggers`` fails always runs.
+
+        The codes are expanded once, against the code catalogue, into a frozenset (a rule's code
+        ranges are then one set test); a code on a line that is not in the catalogue is asked of
+        the kind's own answer.
+        """
         if triggers is None:
             return None
         try:
             found = triggers(rule)
-            if found is not None:
-                "" in found  # noqa: B015 - it must answer ``in``
-            return found
+            if found is None:
+                return None
+            "" in found  # noqa: B015 - it must answer ``in``
+            return _Trigger(frozenset(code for code in self.catalogue.codes if code in found), found)
         except Exception:
             return None
 
@@ -588,6 +624,10 @@ class Engine:
                     break
             # the entry's own unit_charge, else the encounter's charge master for the line's final code
             unit_charges.append(charge if charge is not None else enc.charge_for(line.code))
+        if ctx.fees is None and all(c is None for c in unit_charges) and all(
+            line.billed is None or line.billed.charge is None for line in lines
+        ):  # nothing to price: no fee book, no charge
+            return lines, findings, trace, {"expected_total": None, "charge_total": None, "cost_by_finding": {}, "unpriced_lines": ()}
         # what a line's lost dollars are charged to matters only when there are amounts to lose
         causes = _causes(lines, findings, trace) if ctx.fees is not None else None
         pricing = price_lines(
@@ -664,6 +704,8 @@ class Engine:
         self, hook: str, payer_id: str, ws: _Worksheet, check: Callable[[Any], str | None] | None = None, **kwargs: Any
     ) -> tuple[str, Any]:
         """The first non-None result; one ``check`` finds unusable is a plugin failure (the next one is asked)."""
+        if not self.host.implementations(hook, payer_id):
+            return "", None  # no plugin in scope implements the hook
         for plugin, result in self._call(hook, payer_id, ws, **kwargs):
             if result is None:
                 continue
@@ -747,7 +789,7 @@ class Engine:
     def _run_phase(self, ws: _Worksheet, ctx: Context, phase: str, hook: str | None) -> None:
         for rule, function, plugin, trigger in self._plan_on(ctx.payer.id, ctx.policy, phase, ctx.date_of_service):
             lines = ws.lines  # changes only mutate lines, never add, drop or reorder them
-            if trigger is not None and not any(line.code in trigger for line in lines):
+            if trigger is not None and not trigger.on(ws):
                 continue  # none of the codes this rule acts on is on the encounter: it would change nothing
             snapshot = ws.snapshot()
             if plugin == CORE:  # the builtin rule kinds: no time limit, and their errors are bugs
@@ -912,15 +954,24 @@ class Engine:
             )
         ws.touched()
 
+    def _modifier_rank(self, policy: Policy) -> tuple[dict[str, tuple[int, int]], tuple[int, int]]:
+        """Each modifier's place in the policy's modifier order, and the place of any other (once per policy)."""
+        known = self._ranks.get(id(policy))
+        if known is None or known[0] is not policy:
+            settings = policy.settings
+            rank: dict[str, tuple[int, int]] = {}
+            for c, category in enumerate(settings.modifier_order):
+                for m, mod in enumerate(policy.modifier_categories.get(category, ())):
+                    rank.setdefault(mod, (c, m))
+            known = (policy, rank, (len(settings.modifier_order), 0))
+            self._ranks[id(policy)] = known
+        return known[1], known[2]
+
     def _finish_modifiers(self, ws: _Worksheet, ctx: Context, payer_id: str) -> None:
         settings = ctx.policy.settings
         order_basis = settings.basis_of("modifier_order")
         limit_basis = settings.basis_of("max_modifiers_per_line")
-        rank: dict[str, tuple[int, int]] = {}
-        for c, category in enumerate(settings.modifier_order):
-            for m, mod in enumerate(ctx.policy.modifier_categories.get(category, ())):
-                rank.setdefault(mod, (c, m))
-        other = (len(settings.modifier_order), 0)
+        rank, other = self._modifier_rank(ctx.policy)
         lines = list(ws.lines)
         snapshot = ws.snapshot()
         for idx, line in enumerate(lines):
