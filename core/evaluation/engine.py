@@ -430,6 +430,8 @@ class Engine:
         self._in_force: dict[tuple[str, int, str, int], tuple[_PlanEntry, ...]] = {}
         # policy id -> the dates where some rule comes into or goes out of force, sorted
         self._bounds: dict[int, tuple[Policy, list[dt.date]]] = {}
+        # (policy id, date segment) -> (policy, unit methods in force, each method's rule and source)
+        self._unit_plans: dict[tuple[int, int], tuple[Policy, frozenset[str], dict[str, tuple[Rule, str]]]] = {}
         # policy id -> (policy, modifier rank table, rank of a modifier in no category)
         self._ranks: dict[int, tuple[Policy, dict[str, tuple[int, int]], tuple[int, int]]] = {}
 
@@ -809,7 +811,7 @@ class Engine:
                     continue
             for change in changes:
                 ws.apply(change, plugin, lines)
-        if hook is not None:
+        if hook is not None and self.host.implementations(hook, ctx.payer.id):
             lines = list(ws.lines)
             snapshot = ws.snapshot()
             for plugin, result in self._call(hook, ctx.payer.id, ws, lines=snapshot, context=ctx):
@@ -863,23 +865,35 @@ class Engine:
         ws.lines = kept
         ws.touched()
 
+    def _unit_rules(self, policy: Policy, day: dt.date) -> tuple[frozenset[str], dict[str, tuple[Rule, str]]]:
+        """The unit methods in force on ``day``, and each one's first rule and source (once per date segment)."""
+        key = (id(policy), self._segment(policy, day))
+        known = self._unit_plans.get(key)
+        if known is None or known[0] is not policy:
+            rules = policy.rules_of("timed_units", day)
+            basis = policy.settings.basis_of("unit_method")
+            why = f" — unit method for this payer: {basis.rule} ({basis.source})" if basis else ""
+            by_method: dict[str, tuple[Rule, str]] = {}
+            for rule in rules:
+                by_method.setdefault(rule["method"], (rule, rule.source + why))
+            known = (policy, frozenset(r["method"] for r in rules), by_method)
+            self._unit_plans[key] = known
+        return known[1], known[2]
+
     def _units(self, ws: _Worksheet, ctx: Context) -> None:
         policy = ctx.policy
-        known = {r["method"] for r in policy.rules_of("timed_units", ctx.date_of_service)}
+        known, by_method = self._unit_rules(policy, ctx.date_of_service)
 
         def usable(method: Any) -> str | None:
             return None if isinstance(method, str) and method in known else f"returned unit method {_short(method)}; known: {', '.join(sorted(known))}"
 
         plugin, method = self._first("payerpolicy_unit_method", ctx.payer.id, ws, usable, context=ctx)
         method = method or policy.settings.unit_method
-        rules = [r for r in policy.rules_of("timed_units", ctx.date_of_service) if r["method"] == method]
-        if not rules:
+        if method not in by_method:
             raise PayerPolicyError(
                 f"{policy.file}: no timed_units rule with method = {method!r} is in force on {ctx.date_of_service}"
             )
-        rule = rules[0]
-        basis = policy.settings.basis_of("unit_method")
-        source = rule.source + (f" — unit method for this payer: {basis.rule} ({basis.source})" if basis else "")
+        rule, source = by_method[method]
         owner = plugin or CORE
         pool: dict[_Line, int] = {}
         for line in ws.lines:
@@ -973,7 +987,8 @@ class Engine:
         limit_basis = settings.basis_of("max_modifiers_per_line")
         rank, other = self._modifier_rank(ctx.policy)
         lines = list(ws.lines)
-        snapshot = ws.snapshot()
+        # what an order_modifiers hook is shown: the lines before this pass (only when one is in scope)
+        snapshot = ws.snapshot() if self.host.implementations("payerpolicy_order_modifiers", payer_id) else None
         for idx, line in enumerate(lines):
             if line.status == "not_billable" or len(line.modifiers) < 2:
                 pass
@@ -986,14 +1001,18 @@ class Engine:
                         return None
                     return f"returned {_short(custom)} for modifiers {list(before)}: reordering may not add or drop any"
 
-                plugin, custom = self._first(
-                    "payerpolicy_order_modifiers",
-                    payer_id,
-                    ws,
-                    same_modifiers,
-                    line=snapshot[idx],
-                    modifiers=before,
-                    context=ctx,
+                plugin, custom = (
+                    self._first(
+                        "payerpolicy_order_modifiers",
+                        payer_id,
+                        ws,
+                        same_modifiers,
+                        line=snapshot[idx],
+                        modifiers=before,
+                        context=ctx,
+                    )
+                    if snapshot is not None
+                    else ("", None)
                 )
                 if custom is not None:
                     after = tuple(custom)
