@@ -706,8 +706,26 @@ class Engine:
         self, hook: str, payer_id: str, ws: _Worksheet, check: Callable[[Any], str | None] | None = None, **kwargs: Any
     ) -> tuple[str, Any]:
         """The first non-None result; one ``check`` finds unusable is a plugin failure (the next one is asked)."""
-        if not self.host.implementations(hook, payer_id):
+        implementations = self.host.implementations(hook, payer_id)
+        if not implementations:
             return "", None  # no plugin in scope implements the hook
+        if len(implementations) == 1 and implementations[0][0] == CORE:  # the rule library alone: no guard
+            _, function, argnames = implementations[0]
+            try:
+                result = function(*[kwargs[a] for a in argnames])
+                if isinstance(result, Iterator):
+                    result = list(result)
+            except PayerPolicyError:
+                raise
+            except Exception as exc:
+                self._failed(ws, CORE, hook, exc)  # raises: the library's errors are bugs
+                raise  # pragma: no cover - _failed raised
+            if result is None:
+                return "", None
+            problem = check(result) if check is not None else None
+            if problem is not None:
+                raise PluginHookError(CORE, hook, problem)
+            return CORE, result
         for plugin, result in self._call(hook, payer_id, ws, **kwargs):
             if result is None:
                 continue

@@ -96,6 +96,8 @@ def check_text(data: Any, path: str = "") -> None:
 
     ``path`` is the field path of ``data`` itself ("" for a whole encounter).
     """
+    if not _suspect(data):
+        return  # the usual case: one quick pass, no field paths built
     stack: list[tuple[str, Any]] = [(path, data)]
     while stack:
         where, value = stack.pop()
@@ -117,6 +119,27 @@ def check_text(data: Any, path: str = "") -> None:
         elif isinstance(value, list | tuple):
             for i in range(len(value) - 1, -1, -1):
                 stack.append((f"{where}[{i}]", value[i]))
+
+
+def _suspect(data: Any) -> bool:
+    """Whether :func:`check_text` may find a problem in ``data`` (then it walks again, naming the field)."""
+    search = _SURROGATE.search
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if search(value) is not None:
+                return True
+        elif isinstance(value, Mapping):
+            if isinstance(value, DuplicateKeyObject):
+                return True
+            for key, item in value.items():
+                if not isinstance(key, str) or search(key) is not None:
+                    return True
+                stack.append(item)
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+    return False
 
 
 def _check_string(value: str, where: str) -> None:
