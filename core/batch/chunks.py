@@ -224,7 +224,12 @@ def evaluate_chunk(
         for payer in payers:
             same_day, same_day_trace = same_day_claims(derived, payer, evaluated)
             try:
-                outcome = eng.evaluate(encounter, payer, same_day=same_day) if same_day else eng.evaluate(encounter, payer)
+                # the trace is built only when the rows keep it (--trace)
+                outcome = (
+                    eng.evaluate(encounter, payer, same_day=same_day, trace=trace)
+                    if same_day
+                    else eng.evaluate(encounter, payer, trace=trace)
+                )
             except Exception as exc:  # one payer's failure must not lose the record for the others
                 stats[payer].errors += 1
                 text = (

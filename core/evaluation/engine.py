@@ -524,6 +524,7 @@ class Engine:
         *,
         stop: Callable[[], bool] | None = None,
         same_day: Sequence[SameDayLine] = (),
+        trace: bool = True,
     ) -> Outcome:
         """Evaluate ``encounter`` for ``payer_id`` and return the outcome.
 
@@ -531,19 +532,26 @@ class Engine:
         :class:`EvaluationStopped` (the HTTP service uses it to end work whose time is up).
         ``same_day``: lines of the patient's earlier claims on the same date of service, from claim
         history (``Context.same_day_lines``); NCCI PTP and MUE edits count them, never change them.
+        ``trace=False``: the outcome's ``trace`` is left empty and its entries are never built (a
+        batch run without ``--trace``); lines, findings and amounts are the same.
         """
         if stop is not None:
-            return self._evaluate_until(encounter, payer_id, stop, tuple(same_day))
-        return self._evaluate(encounter, payer_id, lambda phase: None, tuple(same_day))
+            return self._evaluate_until(encounter, payer_id, stop, tuple(same_day), trace)
+        return self._evaluate(encounter, payer_id, lambda phase: None, tuple(same_day), trace)
 
     def _evaluate_until(
-        self, encounter: Encounter, payer_id: str, stop: Callable[[], bool], same_day: tuple[SameDayLine, ...]
+        self,
+        encounter: Encounter,
+        payer_id: str,
+        stop: Callable[[], bool],
+        same_day: tuple[SameDayLine, ...],
+        trace: bool = True,
     ) -> Outcome:
         def checkpoint(phase: str) -> None:
             if stop():
                 raise EvaluationStopped(f"stopped before the {phase} phase")
 
-        return self._evaluate(encounter, payer_id, checkpoint, same_day)
+        return self._evaluate(encounter, payer_id, checkpoint, same_day, trace)
 
     def _evaluate(
         self,
@@ -551,6 +559,7 @@ class Engine:
         payer_id: str,
         checkpoint: Callable[[str], None],
         same_day: tuple[SameDayLine, ...] = (),
+        trace: bool = True,
     ) -> Outcome:
         checkpoint("lines")
         payer = self.host.payer(payer_id)
@@ -587,7 +596,7 @@ class Engine:
         checkpoint("review")
         self._run_phase(ws, ctx, "review", None)
         self._run_phase(ws, ctx, "claim", None)
-        return self._outcome(ws, ctx, payer_id)
+        return self._outcome(ws, ctx, payer_id, trace)
 
     def _own_units(self, line: _Line) -> int:
         """The units a line screened out before units were counted would have had on its own.
@@ -1065,7 +1074,7 @@ class Engine:
                 line.units = 0
         ws.touched()
 
-    def _outcome(self, ws: _Worksheet, ctx: Context, payer_id: str) -> Outcome:
+    def _outcome(self, ws: _Worksheet, ctx: Context, payer_id: str, keep_trace: bool = True) -> Outcome:
         snapshot = ws.snapshot()
 
         def permutation(custom: Any) -> str | None:
@@ -1100,9 +1109,16 @@ class Engine:
             lines,
             payer_id,
         )
-        trace = tuple(
-            TraceEntry(rule, plugin, where(ref), field, before, after, source, reason)
-            for (rule, plugin, field, before, after, source, reason), ref in ws.trace
+        as_billed = ctx.encounter.as_billed
+        # the trace is read by pricing (what lost dollars are charged to) and the claim-as-billed
+        # differences; otherwise a caller that does not keep it never has its entries built
+        trace = (
+            tuple(
+                TraceEntry(rule, plugin, where(ref), field, before, after, source, reason)
+                for (rule, plugin, field, before, after, source, reason), ref in ws.trace
+            )
+            if keep_trace or as_billed or ctx.fees is not None
+            else ()
         )
         policy: Policy = ctx.policy
         lines, findings, trace, money = self._price(ws, ctx, order, lines, findings, trace)
@@ -1115,16 +1131,18 @@ class Engine:
             diagnoses=ws.diagnoses,
             **money,
         )
-        if not ctx.encounter.as_billed:
-            return outcome
-        return attrs.evolve(
-            outcome,
-            as_billed=True,
-            differences=differences(
-                ctx.encounter,
+        if as_billed:
+            outcome = attrs.evolve(
                 outcome,
-                ctx.catalogue,
-                entries=[ws.lines[old].entries for old in order],
-                max_modifiers=policy.settings.max_modifiers_per_line,
-            ),
-        )
+                as_billed=True,
+                differences=differences(
+                    ctx.encounter,
+                    outcome,
+                    ctx.catalogue,
+                    entries=[ws.lines[old].entries for old in order],
+                    max_modifiers=policy.settings.max_modifiers_per_line,
+                ),
+            )
+        if not keep_trace and outcome.trace:
+            outcome = attrs.evolve(outcome, trace=())
+        return outcome

@@ -264,10 +264,12 @@ def _engine_for(case: Case, engine: Engine) -> Engine:
     return Engine(host.with_policy(case.payer, policy), engine.catalogue, fees=engine.fees)
 
 
-def run_case(case: Case, engine: Engine | None = None) -> Outcome:
-    """Evaluate the case's encounter for its payer."""
+def run_case(case: Case, engine: Engine | None = None, *, trace: bool = True) -> Outcome:
+    """Evaluate the case's encounter for its payer (``trace=False``: without building the trace)."""
     engine = engine or Engine()
     encounter = Encounter.from_mapping(case.encounter, catalogue=engine.catalogue)
+    if not trace:
+        return _engine_for(case, engine).evaluate(encounter, case.payer, trace=False)
     return _engine_for(case, engine).check(encounter, case.payer)
 
 

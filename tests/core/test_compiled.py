@@ -32,16 +32,30 @@ def test_every_case_file_gives_the_same_outcome(case, engines) -> None:
 @pytest.mark.parametrize("seed", [101, 202, 303, 404])  # 4 x 5,000 = 20,000 encounters x every payer
 def test_synthetic_encounters_give_the_same_outcomes_for_every_payer(seed: int, engines) -> None:
     fast, reference = engines
-    compared = 0
-    for data in encounters(5_000, seed=seed):
+    compared = untraced = 0
+    for n, data in enumerate(encounters(5_000, seed=seed)):
         encounter = Encounter.from_mapping(data, catalogue=reference.catalogue)
         for payer in reference.payer_ids:
-            assert fast.evaluate(encounter, payer).to_mapping() == reference.evaluate(encounter, payer).to_mapping(), (
-                data.get("id"),
-                payer,
-            )
+            expected = reference.evaluate(encounter, payer).to_mapping()
+            assert fast.evaluate(encounter, payer).to_mapping() == expected, (data.get("id"), payer)
             compared += 1
+            if n % 4 == 0:  # a batch without --trace: no trace built, everything else the same
+                quick = fast.evaluate(encounter, payer, trace=False)
+                assert quick.trace == ()
+                assert quick.to_mapping(trace=False) == {k: v for k, v in expected.items() if k != "trace"}
+                untraced += 1
     assert compared == 5_000 * len(reference.payer_ids)
+    assert untraced == 1_250 * len(reference.payer_ids)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_ids(CASES))
+def test_every_case_file_gives_the_same_outcome_without_its_trace(case, engines) -> None:
+    """Claims as billed and priced cases read the trace inside the engine; the outcome is the same without it."""
+    fast, _ = engines
+    full = run_case(case, fast)
+    quick = run_case(case, fast, trace=False)
+    assert quick.trace == ()
+    assert quick.to_mapping(trace=False) == full.to_mapping(trace=False)
 
 
 def test_the_compiled_engine_really_skips_rules(engines) -> None:
