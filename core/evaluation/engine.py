@@ -124,7 +124,8 @@ class _Trigger:
 
     def on(self, ws: _Worksheet) -> bool:
         """Whether one of the codes is on a line of ``ws``."""
-        if not self.codes.isdisjoint(ws.codes()):
+        codes = ws._codes
+        if not self.codes.isdisjoint(codes if codes is not None else ws.codes()):
             return True
         unknown = ws.uncatalogued()
         return bool(unknown) and any(code in self.answer for code in unknown)
@@ -820,22 +821,24 @@ class Engine:
             lines = ws.lines  # changes only mutate lines, never add, drop or reorder them
             if trigger is not None and not trigger.on(ws):
                 continue  # none of the codes this rule acts on is on the encounter: it would change nothing
-            snapshot = ws.snapshot()
-            if plugin == CORE:  # the builtin rule kinds: no time limit, and their errors are bugs
-                changes = list(function(rule, snapshot, ctx))
-            else:
-                where = f"rule {rule.id} ({rule.kind})"
-                try:
-                    with contextlib.nullcontext() if self.host.is_builtin(plugin) else _time_limit(self.hook_timeout):
-                        changes = list(function(rule, snapshot, ctx))
-                except Exception as exc:
-                    self._failed(ws, plugin, where, exc)
-                    continue
-            if plugin != CORE:
-                problem = self._check_changes(changes, lines)
-                if problem is not None:
-                    self._failed(ws, plugin, where, PluginHookError(plugin, where, problem))
-                    continue
+            snapshot = ws._snapshot
+            if snapshot is None:
+                snapshot = ws.snapshot()
+            if plugin == CORE:  # the builtin rule kinds: no time limit, their errors are bugs, no check
+                for change in list(function(rule, snapshot, ctx)):
+                    ws.apply(change, CORE, lines)
+                continue
+            where = f"rule {rule.id} ({rule.kind})"
+            try:
+                with contextlib.nullcontext() if self.host.is_builtin(plugin) else _time_limit(self.hook_timeout):
+                    changes = list(function(rule, snapshot, ctx))
+            except Exception as exc:
+                self._failed(ws, plugin, where, exc)
+                continue
+            problem = self._check_changes(changes, lines)
+            if problem is not None:
+                self._failed(ws, plugin, where, PluginHookError(plugin, where, problem))
+                continue
             for change in changes:
                 ws.apply(change, plugin, lines)
         if hook is not None and self.host.implementations(hook, ctx.payer.id):
