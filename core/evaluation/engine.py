@@ -937,7 +937,6 @@ class Engine:
                 continue
             pool[line] = line.minutes
         if not pool:
-            ws.touched()
             return
         result = units_cms_total_time(pool) if method == "cms_total_time" else units_ama_per_code(pool)
         total = sum(pool.values())
@@ -996,7 +995,6 @@ class Engine:
                 ),
                 None,
             )
-        ws.touched()
 
     def _modifier_rank(self, policy: Policy) -> tuple[dict[str, tuple[int, int]], tuple[int, int]]:
         """Each modifier's place in the policy's modifier order, and the place of any other (once per policy)."""
@@ -1075,7 +1073,6 @@ class Engine:
                 ws.record(rule_id, CORE, line, "status", line.status, "not_billable", source, "too many modifiers")
                 line.status = "not_billable"
                 line.units = 0
-        ws.touched()
 
     def _outcome(self, ws: _Worksheet, ctx: Context, payer_id: str, keep_trace: bool = True) -> Outcome:
         snapshot = ws.snapshot()
