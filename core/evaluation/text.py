@@ -122,24 +122,33 @@ def check_text(data: Any, path: str = "") -> None:
 
 
 def _suspect(data: Any) -> bool:
-    """Whether :func:`check_text` may find a problem in ``data`` (then it walks again, naming the field)."""
+    """Whether :func:`check_text` may find a problem in ``data`` (then it walks again, naming the field).
+
+    Plain JSON values are checked by exact type (ASCII text cannot hold a surrogate); anything
+    else — an object with a repeated key, a tuple, another mapping — is left to the naming walk.
+    """
     search = _SURROGATE.search
     stack = [data]
+    pop, extend = stack.pop, stack.extend
     while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            if search(value) is not None:
+        value = pop()
+        kind = type(value)
+        if kind is str:
+            if not value.isascii() and search(value) is not None:
                 return True
-        elif isinstance(value, Mapping):
-            if isinstance(value, DuplicateKeyObject):
-                return True
-            for key, item in value.items():
-                if not isinstance(key, str) or search(key) is not None:
+        elif kind is dict:
+            for key in value:
+                if type(key) is not str or (not key.isascii() and search(key) is not None):
                     return True
-                stack.append(item)
-        elif isinstance(value, list | tuple):
-            stack.extend(value)
+            extend(value.values())
+        elif kind is list:
+            extend(value)
+        elif kind not in _SCALARS and isinstance(value, str | Mapping | list | tuple):
+            return True  # a subclass, a tuple, another mapping: the naming walk decides
     return False
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 def _check_string(value: str, where: str) -> None:
