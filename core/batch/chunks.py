@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import collections
 import functools
+import gc
 import json
+import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -160,6 +162,24 @@ def process_engine(strict: bool = False) -> Any:
     return Engine(PluginHost(strict=strict))
 
 
+_frozen = False
+
+
+def _freeze_once() -> None:
+    """After a worker process's first chunk: the engine's policies and tables leave the collector's view.
+
+    They live as long as the process; a full collection would otherwise walk all of them again and
+    again (``gc.freeze``). One collection first, so that no garbage of the chunk is kept. Only in
+    worker processes (process pool, Dask): a program that calls :func:`evaluate_chunk` itself keeps
+    its collector as it is.
+    """
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
+
+
 def _decode(source: str, kind: str, payload: Any) -> tuple[Any, str | None]:
     """The raw data of one record and, when readable, its ``id``; raises EncounterError."""
     if kind == "json":
@@ -248,6 +268,8 @@ def evaluate_chunk(
             data = outcome.to_mapping(trace=trace)
             rows.add(record, source, outcome.encounter, payer, data, None, figures)
     encoded: Any = rows.parquet() if output == "parquet" else rows.jsonl()
+    if engine is None and multiprocessing.parent_process() is not None:  # a worker process of a batch run
+        _freeze_once()
     return ChunkResult(chunk.first, len(chunk.items), invalid, rows.count, encoded, stats, tuple(claims))
 
 
