@@ -218,6 +218,12 @@ class _Work:
         if self.format == "parquet":
             try:
                 self._open_writer()
+            except OSError as exc:  # a full disk as the output is written again from the parts
+                self.close()
+                raise PayerPolicyError(
+                    f"{exc.filename or self.output}: cannot write ({exc.strerror or exc}); "
+                    f"the work done so far is kept in {self.dir} for --resume"
+                ) from None
             except BaseException:
                 self.close()
                 raise
@@ -227,7 +233,14 @@ class _Work:
         pa = _pyarrow(self.out, writing=True)
         self.writer = pa.parquet.ParquetWriter(self.output, _parquet_schema(), compression="zstd")
         for file, _, _ in self.parts:
-            self.writer.write_table(read_part(self.dir / file))
+            try:
+                table = read_part(self.dir / file)
+            except Exception as exc:  # pyarrow's own error for a damaged file, or the disk's
+                raise PayerPolicyError(
+                    f"{self.dir / file}: cannot read this part of the interrupted run ({exc}); "
+                    f"delete {self.dir} to start again"
+                ) from None
+            self.writer.write_table(table)
 
     def _lock(self) -> None:
         """Hold a lock on state.json for the whole run: a second run on the same OUT is refused."""
@@ -395,10 +408,12 @@ class _Work:
         """
         if fmt == "parquet":
             writer, self.writer = self.writer, None
-            writer.close()
-            with open(self.output, "rb") as done:
-                os.fsync(done.fileno())
-            self.close()
+            try:
+                writer.close()
+                with open(self.output, "rb") as done:
+                    os.fsync(done.fileno())
+            finally:
+                self.close()
             os.replace(self.output, self.out)
             shutil.rmtree(self.dir)
             return

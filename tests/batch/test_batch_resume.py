@@ -12,8 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from payerpolicy import PayerPolicyError
 from payerpolicy.batch import read_rows, run_batch
 from payerpolicy.batch import runner as batch_runner
 from payerpolicy.batch.synth import encounters
@@ -200,3 +202,41 @@ def test_with_claim_history_a_resumed_parquet_run_counts_each_visit_once(tmp_pat
         assert store.count() == len(MONTH.read_text("utf-8").splitlines())
     finally:
         store.close()
+
+
+def _stopped_after_three_parts(source: Path, out: Path) -> Path:
+    def crash(result: Any) -> None:
+        if result.first == 16:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_batch(source, out, PAYERS, workers=1, chunk_size=8, on_chunk=crash)
+    return out.with_name(out.name + ".partial")
+
+
+def test_a_run_interrupted_by_an_earlier_version_with_parquet_parts_resumes(source: Path, whole: bytes, tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    work = _stopped_after_three_parts(source, out)
+    # before 0.2.0 a Parquet run's parts were Parquet files; the journal names them
+    entries = [json.loads(line) for line in (work / "parts.jsonl").read_text().splitlines()]
+    for entry in entries:
+        arrow = work / entry["file"]
+        entry["file"] = arrow.with_suffix(".parquet").name
+        with pa.OSFile(str(arrow)) as f:
+            pq.write_table(pa.ipc.open_file(f).read_all(), work / entry["file"], compression="zstd")
+        arrow.unlink()
+    (work / "parts.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries))
+    result = run_batch(source, out, PAYERS, workers=1, chunk_size=8, resume=True)
+    assert result.resumed_from == 24
+    assert out.read_bytes() == whole
+
+
+def test_a_damaged_part_stops_the_resume_with_one_line(source: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    work = _stopped_after_three_parts(source, out)
+    (work / "part-000001.arrow").write_bytes(b"ARROW1\0\0 not an Arrow file")
+    with pytest.raises(PayerPolicyError) as info:
+        run_batch(source, out, PAYERS, workers=1, chunk_size=8, resume=True)
+    message = str(info.value)
+    assert message.startswith(f"{work}/part-000001.arrow: cannot read this part of the interrupted run (")
+    assert message.endswith(f"); delete {work} to start again") and "\n" not in message
