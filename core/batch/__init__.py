@@ -21,10 +21,12 @@ valid × payers``: :class:`BatchCounts` reconciles them.
 
 Crash safety and resume: the run writes into ``OUT.partial/`` — ``state.json`` (the settings,
 written once), part files (each written to a temporary name and renamed when complete) and the
-journal ``parts.jsonl`` (one line appended and flushed per complete part). Only when every record
-is done are the parts joined into ``OUT`` (again through a temporary name and a rename), so a file
-named ``OUT`` is always complete. ``--resume`` continues an
-interrupted run from its last complete part: nothing is duplicated or dropped.
+journal ``parts.jsonl`` (one line appended and flushed per complete part). Parquet output has one
+writer in the parent: each part's rows go into ``OUT.partial/output.parquet`` as the part is
+journalled, and the end of the run closes it and renames it to ``OUT``; JSON Lines parts are joined
+into ``OUT`` when every record is done. Either way a file named ``OUT`` is always complete.
+``--resume`` continues an interrupted run from its last complete part (a Parquet run first writes
+the journalled parts into a new output file): nothing is duplicated or dropped.
 
 Work is spread over processes (every core by default) in chunks; each process builds its engine
 once (:func:`process_engine`). With ``scheduler=`` (a ``dask.distributed`` scheduler address or

@@ -131,22 +131,45 @@ class ChunkResult:
     claims: tuple[tuple[str, str, tuple[VisitLine, ...]], ...] = ()
 
 
+def part_suffix(output: OutputFormat) -> str:
+    """The extension of a part file: ``jsonl`` (the rows' own bytes) or ``arrow`` (Parquet output's rows).
+
+    A Parquet run keeps its parts as Arrow IPC files with zstd-compressed buffers: the parent writes
+    the rows into the one Parquet file of the run as they complete, and a part is only the copy that
+    survives a crash (a Parquet file cannot be read back before its footer is written). Arrow IPC is
+    about twice as cheap to write as Parquet and several times cheaper to read back.
+    """
+    return "jsonl" if output == "jsonl" else "arrow"
+
+
 def write_part(path: Path, data: Any, output: OutputFormat, tmp: Path | None = None) -> None:
     """Write a part file's rows under a temporary name (``tmp``, default ``PATH.tmp``), then rename it to ``path``.
 
-    JSON Lines parts are flushed to disk before the rename. Used by Dask workers that write
-    their own parts (``--scheduler`` with shared storage); the driver's parts are written the same way.
+    JSON Lines parts hold the rows' bytes; Parquet output's parts an Arrow IPC file of the rows'
+    table (:func:`part_suffix`). Both are flushed to disk before the rename. Used by the parent
+    and by Dask workers that write their own parts (``--scheduler`` with shared storage).
     """
     tmp = tmp if tmp is not None else path.with_name(path.name + ".tmp")
-    if output == "parquet":
-        pa = _pyarrow(path, writing=True)
-        pa.parquet.write_table(data, tmp, compression="zstd")
-    else:
-        with open(tmp, "wb") as f:
+    with open(tmp, "wb") as f:
+        if output == "parquet":
+            pa = _pyarrow(path, writing=True)
+            options = pa.ipc.IpcWriteOptions(compression="zstd")
+            with pa.ipc.new_file(f, data.schema, options=options) as writer:
+                writer.write_table(data)
+        else:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def read_part(path: Path) -> Any:
+    """The rows' table of a Parquet run's part (:func:`write_part`); a part of an earlier version is Parquet."""
+    pa = _pyarrow(path)
+    if path.suffix == ".parquet":
+        return pa.parquet.read_table(path, schema=_parquet_schema())
+    with pa.OSFile(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -516,6 +539,7 @@ def _pyarrow(path: Path | None = None, *, writing: bool = False) -> Any:
     doing = "writing" if writing else "reading"
     try:
         import pyarrow
+        import pyarrow.ipc
         import pyarrow.parquet
     except ImportError:
         raise PayerPolicyError(

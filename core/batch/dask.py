@@ -169,8 +169,10 @@ def evaluate_slice_to_part(
     """On a worker: read a slice of the input, evaluate it, write its part into ``directory``; report.
 
     The part is written under a name of its own (``PART.<random>.tmp``) and renamed when complete,
-    so a worker that dies mid-part leaves only a temporary file (removed by ``--resume`` and by the
-    final join), and two attempts at the same part (Dask re-running a task) never mix their bytes.
+    so a worker that dies mid-part leaves only a temporary file (removed by ``--resume`` and at the
+    end of the run), and two attempts at the same part (Dask re-running a task) never mix their
+    bytes. A Parquet run's part is an Arrow IPC file; the driver writes its rows into the run's one
+    Parquet output as it journals the part.
     """
     name, piece = named
     result = evaluate_chunk(read_slice(piece), payers, output=output, trace=trace, strict=strict)

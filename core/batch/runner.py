@@ -1,9 +1,10 @@
-"""The batch run: parts, state and journal in OUT.partial/, worker processes or a Dask cluster, the final rename."""
+"""The batch run: parts, state and journal in OUT.partial/, one output writer, worker processes or a Dask cluster, the final rename."""
 
 from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import contextlib
 import functools
 import hashlib
 import json
@@ -30,7 +31,10 @@ from .chunks import (
     _parquet_schema,
     _pyarrow,
     evaluate_chunk,
+    part_suffix,
     process_engine,
+    read_part,
+    write_part,
 )
 from .ordered import ordered_chunks
 from .records import input_kind, iter_chunks, iter_slices
@@ -144,6 +148,10 @@ def _check_paths(src: Path, dst: Path) -> None:
         raise PayerPolicyError(f"{dst}: the output file exists and cannot be replaced (permission denied)")
 
 
+#: Parquet output's file in ``OUT.partial/`` while the run writes it; renamed to ``OUT`` at the end.
+OUTPUT_FILE = "output.parquet"
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
@@ -159,6 +167,12 @@ class _Work:
     ``state.json`` (written once) holds the settings; ``parts.jsonl`` gets one line per complete
     part, appended and flushed to disk after the part file is in place. The journal grows by one
     short line per part, so a long run never rewrites what it has already recorded.
+
+    Parquet output has one writer, opened here: each part's rows go into ``OUTPUT_FILE`` as
+    a row group as soon as the part is in place (in record order, before its journal line), so
+    the end of the run only writes the footer and renames the file. That file cannot be read
+    before its footer exists, so a crash loses it: the parts are the copy that survives, and a
+    resumed run writes the journalled parts into a new output file first (its only reading of them).
     """
 
     def __init__(self, out: Path, settings: dict[str, Any], payers: Sequence[str], resume: bool) -> None:
@@ -172,6 +186,9 @@ class _Work:
         self.stats = {p: PayerStats() for p in payers}
         self.lock: Any = None
         self.created = False  # this run made the directory (not a resumed one)
+        self.format: OutputFormat = settings["format"]
+        self.output = self.dir / OUTPUT_FILE
+        self.writer: Any = None  # Parquet output: the one writer of OUT's rows
         try:
             self.dir.mkdir()
             fresh = True
@@ -198,6 +215,32 @@ class _Work:
             _write_atomic(self.state_file, json.dumps(state, indent=1).encode())
             self._lock()
         self.journal = open(self.journal_file, "ab")  # noqa: SIM115 - open for the whole run, closed in finish()
+        if self.format == "parquet":
+            try:
+                self._open_writer()
+            except OSError as exc:  # a full disk as the output is written again from the parts
+                self.close()
+                raise PayerPolicyError(
+                    f"{exc.filename or self.output}: cannot write ({exc.strerror or exc}); "
+                    f"the work done so far is kept in {self.dir} for --resume"
+                ) from None
+            except BaseException:
+                self.close()
+                raise
+
+    def _open_writer(self) -> None:
+        """Open the Parquet writer of the run's output; on a resumed run, write the journalled parts into it first."""
+        pa = _pyarrow(self.out, writing=True)
+        self.writer = pa.parquet.ParquetWriter(self.output, _parquet_schema(), compression="zstd")
+        for file, _, _ in self.parts:
+            try:
+                table = read_part(self.dir / file)
+            except Exception as exc:  # pyarrow's own error for a damaged file, or the disk's
+                raise PayerPolicyError(
+                    f"{self.dir / file}: cannot read this part of the interrupted run ({exc}); "
+                    f"delete {self.dir} to start again"
+                ) from None
+            self.writer.write_table(table)
 
     def _lock(self) -> None:
         """Hold a lock on state.json for the whole run: a second run on the same OUT is refused."""
@@ -268,18 +311,16 @@ class _Work:
         return self.parts[-1][1] + self.parts[-1][2] if self.parts else 0
 
     def add(self, result: ChunkResult, fmt: OutputFormat, before_journal: Callable[[], None] | None = None) -> None:
-        """Write one chunk's rows as a part, then record it in the journal.
+        """Write one chunk's rows as a part (and, for Parquet, into the output), then record it in the journal.
 
         ``before_journal`` runs once the part is in place and before its journal line (claim
         history is committed there: a part that is journalled always has its visits recorded).
         """
-        name = f"part-{len(self.parts):06d}.{fmt}"
+        name = f"part-{len(self.parts):06d}.{part_suffix(fmt)}"
         path = self.dir / name
         if fmt == "parquet":
-            pa = _pyarrow(path, writing=True)
-            tmp = path.with_name(name + ".tmp")
-            pa.parquet.write_table(result.data, tmp, compression="zstd")
-            os.replace(tmp, path)
+            write_part(path, result.data, fmt)
+            self.writer.write_table(result.data)
         else:
             _write_atomic(path, result.data)
         if before_journal is not None:
@@ -291,6 +332,7 @@ class _Work:
 
         The part must be the next one, and in place with the size the worker reported: a worker
         whose ``OUT.partial`` is not the driver's (storage not shared after all) stops the run.
+        A Parquet part is read here, once, and its rows written into the output before the journal line.
         """
         if not report.file.startswith(f"part-{len(self.parts):06d}-"):  # pragma: no cover - a bug
             raise RuntimeError(f"part {report.file} reported out of order (expected part {len(self.parts)})")
@@ -305,6 +347,8 @@ class _Work:
                 f"{path}: a Dask worker wrote this part ({report.size} bytes) but it is {here}; "
                 f"{self.dir} must be on storage the driver and every worker share"
             )
+        if self.writer is not None:
+            self.writer.write_table(read_part(path))
         self._journal(report.file, report.result, {"bytes": report.size, "sha256": report.sha256})
 
     def _journal(self, name: str, result: ChunkResult, extra: dict[str, Any]) -> None:
@@ -335,8 +379,15 @@ class _Work:
         )
 
     def close(self) -> None:
-        """Close the journal and release the lock (the work directory stays for --resume)."""
+        """Close the journal and the output and release the lock (the work directory stays for --resume).
+
+        The output file of a run that stops is not kept: ``--resume`` writes it again from the parts.
+        """
         self.journal.close()
+        if self.writer is not None:
+            writer, self.writer = self.writer, None
+            with contextlib.suppress(Exception):  # already failing (a full disk, say): the parts are what counts
+                writer.close()
         self._unlock()
 
     def abandon(self) -> None:
@@ -350,21 +401,30 @@ class _Work:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def finish(self, fmt: OutputFormat) -> None:
-        """Join the parts into OUT (through a temporary name) and remove the work directory."""
+        """Put the output in place as OUT (a rename) and remove the work directory.
+
+        Parquet: the writer has every row already; closing it writes the footer. JSON Lines: the
+        parts are joined into OUT (through a temporary name; a copy of bytes, nothing parsed).
+        """
+        if fmt == "parquet":
+            writer, self.writer = self.writer, None
+            try:
+                writer.close()
+                with open(self.output, "rb") as done:
+                    os.fsync(done.fileno())
+            finally:
+                self.close()
+            os.replace(self.output, self.out)
+            shutil.rmtree(self.dir)
+            return
         self.close()
         tmp = self.out.with_name(self.out.name + ".tmp")
-        if fmt == "parquet":
-            pa = _pyarrow(self.out, writing=True)
-            with pa.parquet.ParquetWriter(tmp, _parquet_schema(), compression="zstd") as writer:
-                for file, _, _ in self.parts:
-                    writer.write_table(pa.parquet.read_table(self.dir / file, schema=_parquet_schema()))
-        else:
-            with open(tmp, "wb") as dst:
-                for file, _, _ in self.parts:
-                    with open(self.dir / file, "rb") as src:
-                        shutil.copyfileobj(src, dst, 1 << 20)
-                dst.flush()
-                os.fsync(dst.fileno())
+        with open(tmp, "wb") as dst:
+            for file, _, _ in self.parts:
+                with open(self.dir / file, "rb") as src:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            dst.flush()
+            os.fsync(dst.fileno())
         os.replace(tmp, self.out)
         shutil.rmtree(self.dir)
 
@@ -530,7 +590,8 @@ def run_batch(
                     # stopped run can never replace a part of this one (its file is a stray).
                     base, token = len(work.parts), uuid.uuid4().hex[:12]
                     slices = iter_slices(src.resolve(), chunk_size, resumed_from)
-                    named = ((f"part-{base + i:06d}-{token}.{fmt}", piece) for i, piece in enumerate(slices))
+                    suffix = part_suffix(fmt)
+                    named = ((f"part-{base + i:06d}-{token}.{suffix}", piece) for i, piece in enumerate(slices))
                     task = functools.partial(
                         on_dask.evaluate_slice_to_part,
                         directory=str(work.dir.resolve()),

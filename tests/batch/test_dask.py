@@ -184,13 +184,14 @@ def test_workers_read_their_slices_and_write_their_parts(
     ]
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
 @pytest.mark.parametrize("resume_on", ["cluster", "one machine"])
 def test_resume_after_a_crash_on_the_cluster_path(
-    client: Client, inputs: dict[str, Path], tmp_path: Path, resume_on: str
+    client: Client, inputs: dict[str, Path], tmp_path: Path, resume_on: str, fmt: str
 ) -> None:
     src = inputs["jsonl"]
-    run_batch(src, tmp_path / "local.jsonl", PAYERS, workers=1, chunk_size=7)
-    out = tmp_path / "out.jsonl"
+    run_batch(src, tmp_path / f"local.{fmt}", PAYERS, workers=1, chunk_size=7)
+    out = tmp_path / f"out.{fmt}"
     seen: list[int] = []
 
     def crash(result: Any) -> None:
@@ -200,18 +201,19 @@ def test_resume_after_a_crash_on_the_cluster_path(
 
     with pytest.raises(KeyboardInterrupt):
         run_batch(src, out, PAYERS, scheduler=client, chunk_size=7, on_chunk=crash)
-    work = tmp_path / "out.jsonl.partial"
+    work = tmp_path / f"out.{fmt}.partial"
     journal = [json.loads(line) for line in (work / "parts.jsonl").read_text().splitlines()]
     assert [(e["file"][:11], e["first"], e["records"]) for e in journal] == [(f"part-{i:06d}", 7 * i, 7) for i in range(4)]
     assert all((work / e["file"]).stat().st_size == e["bytes"] for e in journal)
     # a worker that died mid-part leaves a temporary file; a part renamed but never journalled is redone
-    token = journal[0]["file"][11:].removesuffix(".jsonl")
-    (work / f"part-000004{token}.jsonl.0123abcd.tmp").write_text('{"record":28,"half')
-    (work / f"part-000005{token}.jsonl").write_text("not journalled\n")
+    suffix = "jsonl" if fmt == "jsonl" else "arrow"  # Parquet output's parts are Arrow IPC files
+    token = journal[0]["file"][11:].removesuffix(f".{suffix}")
+    (work / f"part-000004{token}.{suffix}.0123abcd.tmp").write_text('{"record":28,"half')
+    (work / f"part-000005{token}.{suffix}").write_text("not journalled\n")
     where: dict[str, Any] = {"scheduler": client} if resume_on == "cluster" else {"workers": 1}
     result = run_batch(src, out, PAYERS, chunk_size=7, resume=True, **where)
     assert result.resumed_from == 28 and result.counts.read == 90 and result.counts.reconciled
-    assert out.read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    assert out.read_bytes() == (tmp_path / f"local.{fmt}").read_bytes()
     assert not work.exists()
 
 
