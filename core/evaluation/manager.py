@@ -12,7 +12,6 @@ import importlib
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from importlib import metadata
 from types import ModuleType
 from typing import Any
 
@@ -20,6 +19,7 @@ import attrs
 import pluggy
 
 from . import hookspecs
+from .entrypoints import entry_points
 from .errors import PayerPolicyError, PluginConflictError, UnknownPayerError, one_line
 from .kinds import RuleKind
 from .model import Payer
@@ -143,10 +143,10 @@ class PluginHost:
             raise PluginConflictError(f"plugin {name!r} cannot be registered: {one_line(str(exc))}", [name]) from None
 
     def _load_entry_points(self, block: set[str], strict: bool) -> None:
-        eps = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+        eps = sorted(entry_points(ENTRY_POINT_GROUP), key=lambda e: e.name)
         for ep in eps:
-            version = ep.dist.version if ep.dist is not None else ""
-            if ep.dist is not None and ep.dist.metadata["Name"] == "payerpolicy":
+            version = ep.version
+            if ep.distribution == "payerpolicy":
                 self._builtin_payers.add(ep.name)
             if ep.name in block:
                 self.infos.append(PluginInfo(ep.name, version, ep.value, blocked=True))
