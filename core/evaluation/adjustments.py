@@ -15,13 +15,13 @@ import functools
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from typing import Any
 
 import attrs
 
 from .errors import PayerPolicyError
 from .model import ADJUSTMENT_GROUPS, Adjustment, ClaimLine, Finding
+from .shipped import read_package_text
 
 __all__ = ["AdjustmentRule", "adjustment_rules", "adjustment_rules_from_mapping", "with_adjustments"]
 
@@ -103,7 +103,7 @@ def adjustment_rules_from_mapping(data: Any, *, file: str = "<adjustments>") -> 
 @functools.cache
 def adjustment_rules() -> tuple[AdjustmentRule, ...]:
     """The shipped table, ``policies/adjustments.toml`` (read once)."""
-    text = resources.files("payerpolicy.policies").joinpath("adjustments.toml").read_text("utf-8")
+    text = read_package_text("payerpolicy.policies", "adjustments.toml")
     return adjustment_rules_from_mapping(tomllib.loads(text), file="payerpolicy/policies/adjustments.toml")
 
 

@@ -26,13 +26,13 @@ import re
 import stat
 import tomllib
 from collections.abc import Callable, Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from .errors import PolicyProblem, PolicyValidationError
 from .kinds import RuleKind
 from .rules import SCHEMA_VERSION, Basis, Policy, Rule, Settings
+from .shipped import package_has_file, read_package_text
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -100,7 +100,7 @@ def _read_source(source: PolicySource) -> tuple[str, str, Path | None]:
     """
     if isinstance(source, tuple):
         package, name = source
-        text = resources.files(package).joinpath(name).read_text("utf-8")
+        text = read_package_text(package, name)
         return f"{package.replace('.', '/')}/{name}", text, None
     path = Path(source)
     if "\0" in str(source):
@@ -266,7 +266,7 @@ def _resolve_extends(
         if resolved is not None:
             return resolved
     try:
-        if resources.files("payerpolicy.policies").joinpath(f"{value}.toml").is_file():
+        if package_has_file("payerpolicy.policies", f"{value}.toml"):
             return _shipped(value)
     except ModuleNotFoundError:  # pragma: no cover - package data always present when installed
         pass

@@ -12,12 +12,12 @@ import functools
 import re
 import tomllib
 from collections.abc import Mapping
-from importlib import resources
 from typing import Any
 
 import attrs
 
 from .errors import PolicyProblem, PolicyValidationError
+from .shipped import read_package_text
 
 __all__ = [
     "ABN_KINDS",
@@ -198,7 +198,7 @@ class CodeCatalogue:
 @functools.cache
 def default_catalogue() -> CodeCatalogue:
     """Load the catalogue shipped in ``payerpolicy/policies/codes.toml`` (once per process)."""
-    text = resources.files("payerpolicy.policies").joinpath("codes.toml").read_text("utf-8")
+    text = read_package_text("payerpolicy.policies", "codes.toml")
     return catalogue_from_mapping(tomllib.loads(text), file="payerpolicy/policies/codes.toml")
 
 

@@ -8,15 +8,14 @@ import functools
 import gc
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 
 import attrs
 
 from ..evaluation.errors import PayerPolicyError
+from ..evaluation.shipped import read_package_text
 
 FORMAT = "payerpolicy-ncci 1"
 #: Environment variable naming a directory with a full import (``ptp.tsv`` and ``mue.tsv``).
@@ -315,6 +314,8 @@ def _temporary(path: Path) -> tuple[int, str]:
     ``mkstemp`` makes its files 0600; renamed into place, a table would be unreadable to the other
     users of a shared ``$PAYERPOLICY_NCCI_DIR``.
     """
+    import tempfile  # only when writing (a cold `payerpolicy check` never does)
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     umask = os.umask(0o022)
     os.umask(umask)
@@ -326,7 +327,7 @@ def _read(file: str) -> str:
     if file.startswith("builtin:"):
         name = _FILES[file.split(":", 1)[1]]
         try:
-            return resources.files("payerpolicy.policies").joinpath("ncci", name).read_text("utf-8")
+            return read_package_text("payerpolicy.policies", "ncci", name)
         except (OSError, ModuleNotFoundError) as exc:
             raise NcciTableError(
                 f"payerpolicy/policies/ncci/{name}", None, f"cannot read the shipped table: {exc}"
