@@ -1,0 +1,105 @@
+"""What a cold ``payerpolicy check`` loads, and the cheap readers that keep it small, reading what they replaced."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from payerpolicy.evaluation.shipped import package_has_file, read_package_text
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = str(ROOT / "examples" / "dc_visit.json")
+
+
+def _modules_after(code: str) -> set[str]:
+    """The modules in ``sys.modules`` after running ``code`` in a fresh interpreter."""
+    script = f"import sys, json, io, contextlib\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
+    return set(json.loads(out.splitlines()[-1]))
+
+
+#: Modules only some commands need (optional extras, other formats, the server, batch, history, reports)
+#: and standard-library modules a check does not need.
+NOT_FOR_CHECK = (
+    "pyarrow",
+    "dask",
+    "fhir",
+    "matplotlib",
+    "starlette",
+    "uvicorn",
+    "sqlite3",
+    "importlib.metadata",
+    "importlib.resources",
+    "email",
+    "tempfile",
+    "payerpolicy.formats.fhir",
+    "payerpolicy.formats.x12",
+    "payerpolicy.formats.x12_in",
+    "payerpolicy.batch",
+    "payerpolicy.views.grid",
+    "payerpolicy.views.report",
+    "payerpolicy.service",
+    "payerpolicy.history",
+    "payerpolicy.kit",
+)
+
+
+def _loaded(modules: set[str], name: str) -> bool:
+    return name in modules or any(m.startswith(f"{name}.") for m in modules)
+
+
+def test_import_payerpolicy_loads_no_optional_or_command_specific_module():
+    modules = _modules_after("import payerpolicy")
+    assert [name for name in NOT_FOR_CHECK if _loaded(modules, name)] == []
+
+
+def test_payerpolicy_check_loads_no_optional_or_command_specific_module():
+    modules = _modules_after(
+        "from payerpolicy.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    assert main(['check', {EXAMPLE!r}, '--payer', 'medicare']) == 0\n"
+        "assert 'medicare' in out.getvalue()"
+    )
+    assert [name for name in NOT_FOR_CHECK if _loaded(modules, name)] == []
+
+
+def test_the_public_names_are_importable_and_are_the_objects_of_their_modules():
+    names = ", ".join(__import__("payerpolicy").__all__)
+    modules = _modules_after(
+        f"from payerpolicy import {names}\n"
+        "import payerpolicy, payerpolicy.history as h, payerpolicy.evaluation.engine as e\n"
+        "assert payerpolicy.HistoryStore is h.HistoryStore and payerpolicy.Engine is e.Engine\n"
+        "assert set(payerpolicy.__all__) <= set(dir(payerpolicy))"
+    )
+    assert "payerpolicy.history" in modules
+
+
+@pytest.mark.parametrize("name", ["codes.toml", "core.toml", "medicare.toml", "adjustments.toml"])
+def test_shipped_files_read_as_importlib_resources_reads_them(name):
+    expected = resources.files("payerpolicy.policies").joinpath(name).read_text("utf-8")
+    assert read_package_text("payerpolicy.policies", name) == expected
+    assert package_has_file("payerpolicy.policies", name)
+
+
+def test_shipped_files_in_a_subdirectory_and_missing_ones():
+    expected = resources.files("payerpolicy.policies").joinpath("ncci", "ptp.tsv").read_text("utf-8")
+    assert read_package_text("payerpolicy.policies", "ncci", "ptp.tsv") == expected
+    assert not package_has_file("payerpolicy.policies", "no_such_policy.toml")
+    with pytest.raises(FileNotFoundError):
+        read_package_text("payerpolicy.policies", "no_such_policy.toml")
+
+
+def test_a_package_inside_a_zip_is_read_through_importlib_resources(tmp_path, monkeypatch):
+    archive = tmp_path / "zipped.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("zipped_policies_pkg/__init__.py", "")
+        z.writestr("zipped_policies_pkg/acme.toml", 'payer = "acme"\n')
+    monkeypatch.syspath_prepend(str(archive))
+    assert read_package_text("zipped_policies_pkg", "acme.toml") == 'payer = "acme"\n'
+    assert package_has_file("zipped_policies_pkg", "acme.toml")
+    assert not package_has_file("zipped_policies_pkg", "other.toml")
