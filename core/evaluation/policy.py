@@ -24,7 +24,6 @@ import difflib
 import os
 import re
 import stat
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,8 @@ from typing import Any
 from .errors import PolicyProblem, PolicyValidationError
 from .kinds import RuleKind
 from .rules import SCHEMA_VERSION, Basis, Policy, Rule, Settings
-from .shipped import package_has_file, read_package_text
+from .shipped import package_file, package_has_file, read_package_text
+from .tomlcache import load_toml
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -102,14 +102,7 @@ def _read_source(source: PolicySource) -> tuple[str, str, Path | None]:
         package, name = source
         text = read_package_text(package, name)
         return f"{package.replace('.', '/')}/{name}", text, None
-    path = Path(source)
-    if "\0" in str(source):
-        raise OSError("the path holds a NUL character")
-    info = os.stat(path)  # follows links: what counts is the file read
-    if not stat.S_ISREG(info.st_mode):
-        raise OSError("not a regular file")
-    if info.st_size > MAX_POLICY_BYTES:
-        raise OSError(f"larger than the limit of {MAX_POLICY_BYTES} bytes ({info.st_size} bytes)")
+    path, _ = _check_path(source)
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO swapped in never blocks
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped between the two looks
@@ -122,6 +115,19 @@ def _read_source(source: PolicySource) -> tuple[str, str, Path | None]:
     except UnicodeDecodeError as exc:
         raise OSError(f"not UTF-8 text (byte {exc.start + 1})") from None
     return str(source), text, path.resolve().parent
+
+
+def _check_path(source: str | Path) -> tuple[Path, os.stat_result]:
+    """The path of a policy file and its ``os.stat``; ``OSError`` unless a regular file of bounded size."""
+    path = Path(source)
+    if "\0" in str(source):
+        raise OSError("the path holds a NUL character")
+    info = os.stat(path)  # follows links: what counts is the file read
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError("not a regular file")
+    if info.st_size > MAX_POLICY_BYTES:
+        raise OSError(f"larger than the limit of {MAX_POLICY_BYTES} bytes ({info.st_size} bytes)")
+    return path, info
 
 
 def read_policy_text(path: str | Path) -> str:
@@ -170,6 +176,9 @@ def _found(value: Any) -> str:
 
 def _parse(source: PolicySource, problems: _Problems) -> tuple[str, dict[str, Any] | None, Path | None]:
     try:
+        cached = _parse_cached(source)
+        if cached is not None:
+            return cached
         name, text, directory = _read_source(source)
     except (OSError, ModuleNotFoundError, ValueError) as exc:
         shown = f"{source[0].replace('.', '/')}/{source[1]}" if isinstance(source, tuple) else str(source)
@@ -179,7 +188,30 @@ def _parse(source: PolicySource, problems: _Problems) -> tuple[str, dict[str, An
     return name, _parse_text(name, text, problems), directory
 
 
+def _parse_cached(source: PolicySource) -> tuple[str, dict[str, Any], Path | None] | None:
+    """(display name, data, directory) through the parsed-TOML cache (:mod:`.tomlcache`); None: parse as usual.
+
+    Only a file on disk that parses is answered here; whatever cannot be read or parsed goes the
+    usual way, which reports it.
+    """
+    if isinstance(source, tuple):
+        package, name = source
+        file = package_file(package, name)
+        if file is None:
+            return None
+        display, info, directory = f"{package.replace('.', '/')}/{name}", os.stat(file), None
+    else:
+        path, info = _check_path(source)
+        file, display, directory = str(path), str(source), path.resolve().parent
+    try:
+        return display, load_toml(file, info, lambda: _read_source(source)[1]), directory
+    except (ValueError, RecursionError):  # not TOML: _parse_text reports it
+        return None
+
+
 def _parse_text(name: str, text: str, problems: _Problems) -> dict[str, Any] | None:
+    import tomllib
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 
-__all__ = ["package_has_file", "read_package_text"]
+__all__ = ["package_file", "package_has_file", "read_package_text"]
 
 
 def _on_disk(package: str, names: tuple[str, ...]) -> str | None:
@@ -22,6 +22,11 @@ def _on_disk(package: str, names: tuple[str, ...]) -> str | None:
         if os.path.isfile(path):
             return path
     return None
+
+
+def package_file(package: str, *names: str) -> str | None:
+    """The path of the file ``names`` inside ``package`` when it is a file on disk (None inside a zip, or missing)."""
+    return _on_disk(package, names)
 
 
 def read_package_text(package: str, *names: str) -> str:

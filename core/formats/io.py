@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +62,8 @@ def read_encounter_data(path: str) -> Any:
         raise EncounterError("", f"expected a .json or .toml encounter file, found {Path(path).name!r}", path)
     name, text = read_text(path)
     if suffix == ".toml":
+        import tomllib  # only for TOML encounters (the policy files are parsed once, see evaluation/tomlcache.py)
+
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
