@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
@@ -23,7 +23,10 @@ from .entrypoints import entry_points
 from .errors import PayerPolicyError, PluginConflictError, UnknownPayerError, one_line
 from .kinds import RuleKind
 from .model import Payer
-from .policy import Policy, PolicySource, load_policy
+from .policy import Policy, load_policy
+
+if TYPE_CHECKING:
+    from .policy import PolicySource
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginHost", "PluginInfo", "make_plugin_manager"]
 

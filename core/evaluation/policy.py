@@ -20,19 +20,22 @@ loading that text gives an equal policy.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import os
 import re
 import stat
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .errors import PolicyProblem, PolicyValidationError
 from .kinds import RuleKind
 from .rules import SCHEMA_VERSION, Basis, Policy, Rule, Settings
 from .shipped import package_file, package_has_file, read_package_text
 from .tomlcache import load_toml
+
+# pathlib and difflib are imported where a policy path is followed or a problem worded: the
+# shipped policies of a cold `payerpolicy check` need neither.
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -62,7 +65,18 @@ _SETTING_KEYS = (
 )
 
 #: Where a policy comes from: a filesystem path, or (package, resource name) inside a wheel.
-PolicySource = str | Path | tuple[str, str]
+if TYPE_CHECKING:
+    PolicySource: TypeAlias = str | Path | tuple[str, str]
+
+
+def __getattr__(name: str) -> Any:
+    """``PolicySource`` and ``Resolver`` at run time (made on first use: importing this module needs no pathlib)."""
+    if name in ("PolicySource", "Resolver"):
+        from pathlib import Path
+
+        source = str | Path | tuple[str, str]
+        return source if name == "PolicySource" else Callable[[str], source | None]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,6 +96,8 @@ POLICY_DIRS_ENV = "PAYERPOLICY_POLICY_DIRS"
 
 def policy_dirs() -> list[Path]:
     """The directories of ``$PAYERPOLICY_POLICY_DIRS``, resolved."""
+    from pathlib import Path
+
     out = []
     for item in os.environ.get(POLICY_DIRS_ENV, "").split(os.pathsep):
         if item.strip():
@@ -119,6 +135,8 @@ def _read_source(source: PolicySource) -> tuple[str, str, Path | None]:
 
 def _check_path(source: str | Path) -> tuple[Path, os.stat_result]:
     """The path of a policy file and its ``os.stat``; ``OSError`` unless a regular file of bounded size."""
+    from pathlib import Path
+
     path = Path(source)
     if "\0" in str(source):
         raise OSError("the path holds a NUL character")
@@ -221,7 +239,8 @@ def _parse_text(name: str, text: str, problems: _Problems) -> dict[str, Any] | N
     return None
 
 
-Resolver = Callable[[str], PolicySource | None]
+if TYPE_CHECKING:
+    Resolver: TypeAlias = Callable[[str], PolicySource | None]
 
 
 def load_policy(
@@ -271,6 +290,8 @@ def _resolve_extends(
         problems.add(file, "extends", "the name of a policy or a relative path to a .toml file", value)
         return None
     if value.endswith(".toml") or "/" in value or "\\" in value:
+        from pathlib import Path
+
         if directory is None:
             problems.add(file, "extends", "a policy name (paths are relative to a file on disk)", value)
             return None
@@ -309,7 +330,12 @@ def _resolve_extends(
 def _load_layers(
     source: PolicySource, problems: _Problems, resolver: Resolver | None, seen: tuple[str, ...]
 ) -> list[tuple[str, dict[str, Any]]]:
-    ident = str(Path(source).resolve()) if not isinstance(source, tuple) else "/".join(source)
+    if isinstance(source, tuple):
+        ident = "/".join(source)
+    else:
+        from pathlib import Path
+
+        ident = str(Path(source).resolve())
     if ident in seen:
         problems.add(str(source), "extends", "a chain of policies without a cycle", _Text(" -> ".join((*seen, ident))))
         return []
@@ -517,6 +543,8 @@ def _build(
         kind_name = entry.get("kind")
         kind = kinds.get(kind_name) if isinstance(kind_name, str) else None
         if kind is None:
+            import difflib
+
             close = difflib.get_close_matches(str(kind_name), sorted(kinds), n=3)
             hint = f"did you mean {' or '.join(close)}? " if close else ""
             problems.add(

@@ -9,10 +9,12 @@ import gc
 import hashlib
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import attrs
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 from ..evaluation.errors import PayerPolicyError
 from ..evaluation.shipped import read_package_text
@@ -284,6 +286,8 @@ def _write_table_blocks(
     The caller guarantees the cells hold no tabs or line breaks (the importer builds them that way).
     Atomic: a temporary file, then a rename.
     """
+    from pathlib import Path
+
     path = Path(path)
     column_line = ("\t".join(_COLUMNS[kind]) + "\n").encode("utf-8")
     h = hashlib.sha256(column_line)
@@ -332,6 +336,8 @@ def _read(file: str) -> str:
             raise NcciTableError(
                 f"payerpolicy/policies/ncci/{name}", None, f"cannot read the shipped table: {exc}"
             ) from None
+    from pathlib import Path  # a table of one's own (the shipped ones are read without pathlib)
+
     try:
         return Path(file).read_text("utf-8")
     except OSError as exc:

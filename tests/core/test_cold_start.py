@@ -37,6 +37,8 @@ NOT_FOR_CHECK = (
     "importlib.resources",
     "email",
     "tempfile",
+    "csv",
+    "difflib",
     "payerpolicy.formats.fhir",
     "payerpolicy.formats.x12",
     "payerpolicy.formats.x12_in",
@@ -103,3 +105,32 @@ def test_a_package_inside_a_zip_is_read_through_importlib_resources(tmp_path, mo
     assert read_package_text("zipped_policies_pkg", "acme.toml") == 'payer = "acme"\n'
     assert package_has_file("zipped_policies_pkg", "acme.toml")
     assert not package_has_file("zipped_policies_pkg", "other.toml")
+
+
+PATHS = [
+    "dc_visit.json", "a/b.json", "/abs/x.TOML", "./a.json", "a/./b.json", "a//b.json", "//a.json", "a/", "a.json/",
+    "a/..", "x.json/..", ".json", "a.", "a..json", "dir.json/file", "a/b/.hidden", "C:x.json", "a\\b.json", "..", ".", "/",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_an_encounter_paths_suffix_and_file_are_pathlibs(path, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from payerpolicy.formats import io
+
+    assert io._suffix(path) == Path(path).suffix
+    if io._plain(path):
+        assert str(Path(path)) == path
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "b.json").write_bytes(b"{}")
+    (tmp_path / "dc_visit.json").write_bytes(b"[]")
+
+    def outcome(read):  # the bytes, or the kind of error
+        try:
+            return read()
+        except (OSError, ValueError) as exc:
+            return type(exc)
+
+    assert outcome(lambda: io._read_bytes(path)) == outcome(lambda: Path(path).read_bytes())
