@@ -27,7 +27,42 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 
+def _columns() -> int:
+    """``shutil.get_terminal_size().columns``, without importing shutil (and bz2, lzma with it).
+
+    argparse asks for the width whenever it makes a formatter, which it does for every argument added.
+    """
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        size = os.get_terminal_size(sys.__stdout__.fileno())  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+    return size.columns or 80
+
+
+class _Help(argparse.HelpFormatter):
+    """argparse's help formatter, its width worked out by :func:`_columns`."""
+
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width, **kwargs)
+
+
+class _HelpWithExamples(_Help, argparse.RawDescriptionHelpFormatter):
+    """The same, keeping the lines of the examples after the options as they are."""
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         self.exit(2, f"payerpolicy: error: {message}\n")
@@ -426,7 +461,7 @@ def _add_examples(parser: argparse.ArgumentParser) -> None:
         lines = _EXAMPLES.get(path, ())
         if lines:
             p.epilog = "examples:\n" + "\n".join(f"  {line}" for line in lines)
-            p.formatter_class = argparse.RawDescriptionHelpFormatter
+            p.formatter_class = _HelpWithExamples
 
 
 #: Arguments that name files or directories, for the completion script (by ``dest``).

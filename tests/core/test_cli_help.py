@@ -136,3 +136,14 @@ def test_a_first_word_that_is_no_command_gets_the_whole_parsers_error(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "invalid choice: 'chekc'" in err and "'compare'" in err and "'completion'" in err
+
+
+@pytest.mark.parametrize("columns", [None, "100", "37", "0", "-5", "wide"])
+def test_help_is_as_wide_as_argparse_makes_it(columns, monkeypatch):
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    import argparse
+
+    assert cli._Help("payerpolicy")._width == argparse.HelpFormatter("payerpolicy")._width  # type: ignore[attr-defined]

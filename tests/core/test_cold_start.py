@@ -134,3 +134,49 @@ def test_an_encounter_paths_suffix_and_file_are_pathlibs(path, tmp_path, monkeyp
             return type(exc)
 
     assert outcome(lambda: io._read_bytes(path)) == outcome(lambda: Path(path).read_bytes())
+
+
+def _implementations(pm: object) -> list[tuple[str, str, str, bool, bool]]:
+    hook = pm.hook  # type: ignore[attr-defined]
+    return sorted(
+        (name, impl.plugin_name, impl.function.__qualname__, impl.tryfirst, impl.trylast)
+        for name in dir(hook)
+        if not name.startswith("_")
+        for impl in getattr(hook, name).get_hookimpls()
+    )
+
+
+def test_the_plugin_manager_finds_what_pluggy_finds_in_every_builtin_and_an_odd_module():
+    import importlib
+    import types
+
+    import pluggy
+    from payerpolicy import hookimpl
+    from payerpolicy.evaluation import hookspecs, manager
+
+    odd = types.ModuleType("odd_plugin")
+    exec(  # a module with hook implementations in every form pluggy accepts
+        "import os\n"
+        "from os import getcwd\n"
+        "class Holder:\n"
+        "    @staticmethod\n"
+        "    def payerpolicy_payers():\n"
+        "        return []\n"
+        "def payerpolicy_rule_kinds():\n"
+        "    return []\n"
+        "payerpolicy_rule_kinds = hookimpl(tryfirst=True)(payerpolicy_rule_kinds)\n"
+        "payerpolicy_payers = hookimpl(Holder.payerpolicy_payers)\n"
+        "not_a_hook = lambda: None\n",
+        {"hookimpl": hookimpl, "__name__": "odd_plugin"},
+        odd.__dict__,
+    )
+    modules = [importlib.import_module(name) for name in manager.BUILTIN_MODULES]
+    modules += [importlib.import_module(f"payerpolicy.plugins.{p}") for p in ("aetna", "bcbsnc", "ca_wc", "commercial", "medicare")]
+    ours, theirs = manager.make_plugin_manager(), pluggy.PluginManager(hookspecs.PROJECT)
+    theirs.add_hookspecs(hookspecs)
+    for module in [*modules, odd]:
+        ours.register(module, name=module.__name__)
+        theirs.register(module, name=module.__name__)
+    assert _implementations(ours) == _implementations(theirs)
+    assert ("payerpolicy_rule_kinds", "odd_plugin", "payerpolicy_rule_kinds", True, False) in _implementations(ours)
+    assert ("payerpolicy_payers", "odd_plugin", "Holder.payerpolicy_payers", False, False) in _implementations(ours)
