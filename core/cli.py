@@ -495,8 +495,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     arguments = sys.argv[1:] if argv is None else list(argv)
     first = arguments[0] if arguments else None
-    parser = _parser(first) if first in _COMMANDS else _parser()
-    args = parser.parse_args(arguments)
+    with _collector_paused():
+        parser = _parser(first) if first in _COMMANDS else _parser()
+        args = parser.parse_args(arguments)
     try:
         return _run(args)
     except PolicyValidationError as exc:
@@ -593,7 +594,7 @@ def _run(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for one ``check``, ``explain`` or ``compare``.
+    """Pause the cyclic garbage collector while arguments are parsed and a ``check``, ``explain`` or ``compare`` runs.
 
     Loading the engine, plugins and policies allocates tens of thousands of objects that live until
     the process ends and frees almost none; the collections they would trigger cost a cold start
