@@ -12,7 +12,7 @@ import gc
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from ._version import __version__
 from .evaluation.errors import PayerPolicyError, PolicyValidationError, one_line
@@ -498,6 +498,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _collector_paused():
         parser = _parser(first) if first in _COMMANDS else _parser()
         args = parser.parse_args(arguments)
+    global _command
+    _command = args.command
     try:
         return _run(args)
     except PolicyValidationError as exc:
@@ -1022,8 +1024,28 @@ def _plugins(strict: bool, fmt: str = "text") -> int:
     return 0
 
 
+#: The command ``main`` ran last (for :func:`_exit`).
+_command: str | None = None
+#: Commands whose process ends holding only the engine, its plugins and policies (and what was printed).
+_EVALUATIONS = ("check", "explain", "compare")
+
+
+def _exit(status: int) -> NoReturn:
+    """End the ``payerpolicy`` process with ``status`` (``python -m payerpolicy`` and the console script).
+
+    After ``check``, ``explain`` or ``compare`` the objects left are the engine, its plugins and
+    policies, made at start-up and alive until the end. :func:`gc.freeze` takes them out of the
+    collector's sight, so the collections of the interpreter's shutdown pass them over (about 10 ms
+    of a cold check). The rest of the shutdown is as usual: atexit handlers, flushing the standard
+    streams, clearing the modules. Never called by ``main`` itself (embedding and tests call it).
+    """
+    if _command in _EVALUATIONS:
+        gc.freeze()
+    sys.exit(status)
+
+
 def _entry() -> None:  # pragma: no cover
-    sys.exit(main())
+    _exit(main())
 
 
 if __name__ == "__main__":  # pragma: no cover

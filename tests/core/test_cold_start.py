@@ -180,3 +180,36 @@ def test_the_plugin_manager_finds_what_pluggy_finds_in_every_builtin_and_an_odd_
     assert _implementations(ours) == _implementations(theirs)
     assert ("payerpolicy_rule_kinds", "odd_plugin", "payerpolicy_rule_kinds", True, False) in _implementations(ours)
     assert ("payerpolicy_payers", "odd_plugin", "Holder.payerpolicy_payers", False, False) in _implementations(ours)
+
+
+def _end_of(command: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` the way the ``payerpolicy`` script does, with an atexit handler that reports the collector."""
+    script = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('atexit ran; frozen:', gc.get_freeze_count() > 0, file=sys.stderr))\n"
+        "from payerpolicy.cli import _exit, main\n"
+        f"_exit(main({command!r}))\n"
+    )
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_after_a_check_the_process_ends_with_its_output_status_and_atexit_handlers(capsys):
+    from payerpolicy.cli import main
+
+    assert main(["check", EXAMPLE, "--payer", "medicare"]) == 0
+    expected = capsys.readouterr().out
+    done = _end_of(["check", EXAMPLE, "--payer", "medicare"])
+    assert (done.returncode, done.stdout, done.stderr) == (0, expected, "atexit ran; frozen: True\n")
+    module = subprocess.run(
+        [sys.executable, "-m", "payerpolicy", "check", EXAMPLE, "--payer", "medicare"], capture_output=True, text=True
+    )
+    assert (module.returncode, module.stdout, module.stderr) == (0, expected, "")
+
+
+def test_bad_input_and_other_commands_end_as_before():
+    bad = _end_of(["check", str(ROOT / "no_such_visit.json"), "--payer", "medicare"])
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.startswith("payerpolicy: error: ") and bad.stderr.endswith("atexit ran; frozen: True\n")
+    plugins = _end_of(["plugins"])
+    assert plugins.returncode == 0 and "medicare" in plugins.stdout
+    assert plugins.stderr == "atexit ran; frozen: False\n"  # only an evaluation's objects are frozen
