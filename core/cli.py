@@ -7,39 +7,93 @@ standard error naming the file and field), 1 for a bug.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import contextlib
+import gc
 import os
 import sys
-import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from ._version import __version__
-from .evaluation.engine import Engine
 from .evaluation.errors import PayerPolicyError, PolicyValidationError, one_line
-from .evaluation.manager import PluginHost
-from .evaluation.model import Encounter, Outcome
-from .evaluation.money import FEES_DIR_ENV, FEES_FILE_ENV, LOCALITY_ENV, FeeBook, check_fee_payers, load_fee_file
-from .evaluation.pfs import fee_book
-from .evaluation.wording import plural
-from .formats.io import encounter_from_data, read_encounter, read_encounter_data
-from .views.render import compare_csv, compare_json, compare_markdown, compare_table, render_check, render_explain
+
+# The layers below are imported by the commands that use them: `payerpolicy check` loads no batch,
+# format, view or server code it does not run, and loads the engine with the collector paused (_evaluate).
+if TYPE_CHECKING:
+    from .evaluation.engine import Engine
+    from .evaluation.model import Encounter, Outcome
+    from .evaluation.money import FeeBook
 
 __all__ = ["main"]
 
 
+def _columns() -> int:
+    """``shutil.get_terminal_size().columns``, without importing shutil (and bz2, lzma with it).
+
+    argparse asks for the width whenever it makes a formatter, which it does for every argument added.
+    """
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        size = os.get_terminal_size(sys.__stdout__.fileno())  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+    return size.columns or 80
+
+
+class _Help(argparse.HelpFormatter):
+    """argparse's help formatter, its width worked out by :func:`_columns`."""
+
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width, **kwargs)
+
+
+class _HelpWithExamples(_Help, argparse.RawDescriptionHelpFormatter):
+    """The same, keeping the lines of the examples after the options as they are."""
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         self.exit(2, f"payerpolicy: error: {message}\n")
 
 
-def _parser() -> argparse.ArgumentParser:
+class _Skipped:
+    """Stands in for the parser of a command that is not being run: takes every call, builds nothing."""
+
+    def __getattr__(self, name: str) -> Callable[..., _Skipped]:
+        return lambda *args, **kwargs: self
+
+
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; with ``only`` (a command name), one whose other commands are left out.
+
+    ``main`` parses with the parser of the command named first (argparse builds every subparser it is
+    given, each costing a look-up of its translations), and with the whole one otherwise, so help
+    and errors about the command itself are the same.
+    """
     parser = _Parser(
         prog="payerpolicy",
         description="Claim lines per payer for a therapy encounter, with the rule and source behind every decision.",
     )
     parser.add_argument("--version", action="version", version=f"payerpolicy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if only is not None and name != only:
+            return cast(argparse.ArgumentParser, _Skipped())
+        return sub.add_parser(name, **kwargs)
+
     strict = _Parser(add_help=False)
     strict.add_argument(
         "--strict",
@@ -81,7 +135,7 @@ def _parser() -> argparse.ArgumentParser:
         help="Medicare payment locality of the GPCI file, like 01112-05 (default $PAYERPOLICY_MEDICARE_LOCALITY, else national)",
     )
 
-    p = sub.add_parser("check", parents=[strict, source, money], help="claim lines and findings for one payer")
+    p = command("check", parents=[strict, source, money], help="claim lines and findings for one payer")
     p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
     p.add_argument("--payer", required=True, help="payer id (see `payerpolicy plugins`)")
     p.add_argument(
@@ -101,7 +155,7 @@ def _parser() -> argparse.ArgumentParser:
         help="envelope settings (TOML or JSON: submitter, receiver, billing provider, subscriber, payer ids, charges) for --x12 interchange",
     )
 
-    p = sub.add_parser("compare", parents=[strict, source, money], help="claim lines side by side for several payers")
+    p = command("compare", parents=[strict, source, money], help="claim lines side by side for several payers")
     p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
     p.add_argument("--payers", help="comma-separated payer ids (default: every installed payer)")
     p.add_argument("--format", choices=("table", "markdown", "csv", "json", "html"), default="table")
@@ -114,20 +168,20 @@ def _parser() -> argparse.ArgumentParser:
         help="what-if: change the encounter (care.phase=maintenance, services[1].minutes=23) and show before and after; repeatable",
     )
 
-    p = sub.add_parser("report", help="an HTML report with charts from the output of `payerpolicy batch`")
+    p = command("report", help="an HTML report with charts from the output of `payerpolicy batch`")
     p.add_argument(
         "batch_output", metavar="BATCH_OUTPUT", help="batch output: JSON Lines (.jsonl) or Parquet (.parquet)"
     )
     p.add_argument("--out", required=True, metavar="FILE", help="the HTML file to write")
     p.add_argument("--title", help="page title (default: the input file's name)")
 
-    p = sub.add_parser(
+    p = command(
         "explain", parents=[strict, source, money], help="why each line has its code, units and modifiers, rule by rule"
     )
     p.add_argument("encounter", help="encounter file (.json or .toml), or - for JSON on standard input")
     p.add_argument("--payer", required=True, help="payer id")
 
-    p = sub.add_parser("plugins", parents=[strict], help="installed plugins, versions, payers and policy files")
+    p = command("plugins", parents=[strict], help="installed plugins, versions, payers and policy files")
     p.add_argument(
         "--format",
         choices=("text", "json"),
@@ -135,7 +189,7 @@ def _parser() -> argparse.ArgumentParser:
         help="json: one object with the plugins (name, version, module, state, error, payers), payers and rule kinds",
     )
 
-    p = sub.add_parser(
+    p = command(
         "batch",
         parents=[strict],
         help="evaluate many encounters for several payers: JSON Lines, a directory or Parquet in; JSON Lines or Parquet out",
@@ -185,7 +239,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress line on standard error (default: on a terminal)")
 
-    p = sub.add_parser("ncci", help="NCCI edit tables")
+    p = command("ncci", help="NCCI edit tables")
     nsub = p.add_subparsers(dest="ncci_command", required=True, parser_class=_Parser)
     ni = nsub.add_parser(
         "import",
@@ -199,7 +253,7 @@ def _parser() -> argparse.ArgumentParser:
     nx = nsub.add_parser("index", help="(re)build the binary index ptp.idx of an imported PTP table")
     nx.add_argument("table", metavar="TABLE", help="the PTP table (ptp.tsv) or the directory holding it")
 
-    p = sub.add_parser("fees", help="fee schedules: CMS relative value files, the practice's fee file")
+    p = command("fees", help="fee schedules: CMS relative value files, the practice's fee file")
     fsub = p.add_subparsers(dest="fees_command", required=True, parser_class=_Parser)
     fi = fsub.add_parser(
         "import", help="import CMS's PPRRVU and GPCI CSV files (PFS Relative Value Files bundle) for Medicare amounts"
@@ -212,7 +266,7 @@ def _parser() -> argparse.ArgumentParser:
     fc = fsub.add_parser("check", help="validate a fee file (CSV or TOML); every problem at once, exit 2")
     fc.add_argument("file", help="the fee file")
 
-    p = sub.add_parser("policy", help="policy files")
+    p = command("policy", help="policy files")
     psub = p.add_subparsers(dest="policy_command", required=True, parser_class=_Parser)
     pc = psub.add_parser(
         "check", parents=[strict], help="validate a policy file or the code catalogue (codes.toml) and report every problem"
@@ -226,7 +280,7 @@ def _parser() -> argparse.ArgumentParser:
         help="json: one object with ok, the rules or codes, or the problems (exit status 2 when there are any)",
     )
 
-    p = sub.add_parser(
+    p = command(
         "serve", parents=[strict], help="run the HTTP service (needs payerpolicy[server]; see docs/http.md)"
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
@@ -261,7 +315,7 @@ def _parser() -> argparse.ArgumentParser:
         ' a POST /v1/check with "record": true records the visit',
     )
 
-    p = sub.add_parser(
+    p = command(
         "scrub",
         parents=[strict],
         help="check a claim as billed: billed vs expected lines, with the repairs a tool may apply and the edits a person decides",
@@ -293,18 +347,24 @@ def _parser() -> argparse.ArgumentParser:
         "--payer-map", metavar="FILE", help="837P payer mapping (TOML; default: the shipped policies/x12_payers.toml)"
     )
 
-    p = sub.add_parser("new-plugin", help="write a new pip-installable payer plugin (payerpolicy-NAME/)")
+    p = command("new-plugin", help="write a new pip-installable payer plugin (payerpolicy-NAME/)")
     p.add_argument("name", help="the new payer id: lower case letters, digits and _ (e.g. regional_blue)")
     p.add_argument(
         "--extends", default="commercial", help="installed payer whose policy it starts from (default: commercial)"
     )
     p.add_argument("--dir", default=".", help="directory to create payerpolicy-NAME/ in (default: the current one)")
 
-    p = sub.add_parser("completion", help="print a shell completion script (bash, zsh, tcsh or fish)")
+    p = command("completion", help="print a shell completion script (bash, zsh, tcsh or fish)")
     p.add_argument("shell", choices=_SHELLS, help="the shell to complete in")
     _add_examples(parser)
     return parser
 
+
+#: The commands (``_parser``'s subcommands, in its order; tests/core/test_cli_help.py checks them).
+_COMMANDS = (
+    "check", "compare", "report", "explain", "plugins", "batch", "ncci", "fees", "policy", "serve", "scrub",
+    "new-plugin", "completion",
+)  # fmt: skip
 
 #: Shells ``payerpolicy completion`` writes a script for (shtab's generators).
 _SHELLS = ("bash", "zsh", "tcsh", "fish")
@@ -401,7 +461,7 @@ def _add_examples(parser: argparse.ArgumentParser) -> None:
         lines = _EXAMPLES.get(path, ())
         if lines:
             p.epilog = "examples:\n" + "\n".join(f"  {line}" for line in lines)
-            p.formatter_class = argparse.RawDescriptionHelpFormatter
+            p.formatter_class = _HelpWithExamples
 
 
 #: Arguments that name files or directories, for the completion script (by ``dest``).
@@ -433,7 +493,13 @@ def _payer_list(value: str | None) -> list[str] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    args = _parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    first = arguments[0] if arguments else None
+    with _collector_paused():
+        parser = _parser(first) if first in _COMMANDS else _parser()
+        args = parser.parse_args(arguments)
+    global _command
+    _command = args.command
     try:
         return _run(args)
     except PolicyValidationError as exc:
@@ -446,6 +512,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # pragma: no cover - output piped into `head`
         return 0
     except Exception:
+        import traceback
+
         print("payerpolicy: internal error (a bug; please report it with the input that caused it):", file=sys.stderr)
         traceback.print_exc()
         return 1
@@ -472,6 +540,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "fees":
         return _fees(args)
     if args.command == "batch":
+        from .evaluation.manager import PluginHost
+        from .evaluation.money import FEES_FILE_ENV, check_fee_payers
+        from .evaluation.pfs import fee_book
+
         previous = os.environ.get(FEES_FILE_ENV)
         if args.fees:  # the workers build their engines from the environment
             book = fee_book(args.fees, None, None)  # a bad fee file fails here, once, not in every worker
@@ -509,6 +581,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
     if args.command == "report":
+        from .evaluation.wording import plural
         from .views.report import write_report
 
         summary = write_report(args.batch_output, args.out, title=args.title)
@@ -517,6 +590,34 @@ def _run(args: argparse.Namespace) -> int:
             f"{plural(summary.error_rows, 'error row')}, payers {', '.join(summary.payers) or '(none)'}"
         )
         return 0
+    with _collector_paused():
+        return _evaluate(args)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while arguments are parsed and a ``check``, ``explain`` or ``compare`` runs.
+
+    Loading the engine, plugins and policies allocates tens of thousands of objects that live until
+    the process ends and frees almost none; the collections they would trigger cost a cold start
+    several milliseconds. One evaluation after that allocates little. The collector's state is put
+    back afterwards (``main`` may be called many times in one process).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    """``check``, ``explain`` and ``compare``: build the engine, read the encounter, evaluate, print."""
+    from .evaluation.engine import Engine
+    from .evaluation.manager import PluginHost
+    from .evaluation.money import check_fee_payers
+    from .views.render import render_check, render_explain
 
     host = PluginHost(strict=args.strict)
     book = _fee_book(args)
@@ -546,8 +647,10 @@ def _policy_check(args: argparse.Namespace) -> int:
     import json
     import tomllib
 
+    from .evaluation.manager import PluginHost
     from .evaluation.policy import read_policy_text
     from .evaluation.vocab import catalogue_from_mapping, is_code_catalogue
+    from .evaluation.wording import plural
 
     try:  # the policy loader's own reader: regular files of bounded size only (never /dev/zero or a FIFO)
         data = tomllib.loads(read_policy_text(args.file))
@@ -637,6 +740,8 @@ def _read_x12_claim(path: str, wanted: str | None, engine: Engine) -> Encounter:
     encounter = to_encounter(claim, catalogue=engine.catalogue)
     if isinstance(encounter, ClaimError):
         raise PayerPolicyError(f"{name}: {encounter}")
+    from .evaluation.model import Encounter
+
     data, facts = claim_facts(encounter.to_mapping(), engine.catalogue)
     return Encounter.from_mapping(data, catalogue=engine.catalogue) if facts else encounter
 
@@ -651,6 +756,8 @@ def _read(args: argparse.Namespace, engine: Engine) -> Encounter:
         from .formats.fhir import read_fhir_encounter
 
         return read_fhir_encounter(args.encounter, catalogue=engine.catalogue)
+    from .formats.io import read_encounter
+
     return read_encounter(args.encounter, catalogue=engine.catalogue)
 
 
@@ -698,6 +805,9 @@ def _batch(args: argparse.Namespace) -> int:
 
 def _fee_book(args: argparse.Namespace) -> FeeBook:
     """The fee book of --fees / --fees-dir / --locality, each falling back to its environment variable."""
+    from .evaluation.money import FEES_DIR_ENV, FEES_FILE_ENV, LOCALITY_ENV
+    from .evaluation.pfs import fee_book
+
     file = getattr(args, "fees", None) or os.environ.get(FEES_FILE_ENV, "").strip() or None
     directory = getattr(args, "fees_dir", None) or os.environ.get(FEES_DIR_ENV, "").strip() or None
     locality = getattr(args, "locality", None) or os.environ.get(LOCALITY_ENV, "").strip() or None
@@ -705,6 +815,10 @@ def _fee_book(args: argparse.Namespace) -> FeeBook:
 
 
 def _fees(args: argparse.Namespace) -> int:
+    from .evaluation.manager import PluginHost
+    from .evaluation.money import check_fee_payers, load_fee_file
+    from .evaluation.wording import plural
+
     if args.fees_command == "check":
         rows = load_fee_file(args.file)
         check_fee_payers(rows, args.file, PluginHost().payers)
@@ -722,7 +836,9 @@ def _fees(args: argparse.Namespace) -> int:
 
 
 def _compare(engine: Engine, args: argparse.Namespace) -> int:
+    from .formats.io import encounter_from_data, read_encounter_data
     from .views.grid import WhatIf, build_grid
+    from .views.render import compare_csv, compare_json, compare_markdown, compare_table
 
     what_if = None
     if args.assignments:
@@ -762,6 +878,8 @@ def _scrub(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from .evaluation.engine import Engine
+    from .evaluation.manager import PluginHost
     from .views.scrub import ScrubError, ScrubResult, render_scrub, scrub_document, scrub_file
 
     source = args.source or ("x12" if Path(args.claim).suffix.lower() in (".x12", ".edi", ".837") else "encounter")
@@ -805,12 +923,16 @@ def _serve(args: argparse.Namespace) -> int:
         raise PayerPolicyError(f"--workers: expected a whole number >= 1, found {args.workers}")
     if not args.read_timeout > 0:
         raise PayerPolicyError(f"--read-timeout: expected a number of seconds > 0, found {args.read_timeout:g}")
+    import importlib.util
+
     missing = [name for name in _SERVER_PACKAGES if importlib.util.find_spec(name) is None]
     if missing:
         raise PayerPolicyError(
             f"the HTTP service needs {', '.join(_SERVER_PACKAGES)}; not installed: {', '.join(missing)}: "
             "pip install 'payerpolicy[server]'"
         )
+    from .evaluation.engine import Engine
+    from .evaluation.manager import PluginHost
     from .history import SQLiteHistory
     from .service.server import serve
 
@@ -851,6 +973,8 @@ def _interchange(args: argparse.Namespace, encounter: Encounter, outcome: Outcom
 
 
 def _plugins(strict: bool, fmt: str = "text") -> int:
+    from .evaluation.manager import PluginHost
+
     host = PluginHost(strict=strict)
     if fmt == "json":
         import json
@@ -900,8 +1024,28 @@ def _plugins(strict: bool, fmt: str = "text") -> int:
     return 0
 
 
+#: The command ``main`` ran last (for :func:`_exit`).
+_command: str | None = None
+#: Commands whose process ends holding only the engine, its plugins and policies (and what was printed).
+_EVALUATIONS = ("check", "explain", "compare")
+
+
+def _exit(status: int) -> NoReturn:
+    """End the ``payerpolicy`` process with ``status`` (``python -m payerpolicy`` and the console script).
+
+    After ``check``, ``explain`` or ``compare`` the objects left are the engine, its plugins and
+    policies, made at start-up and alive until the end. :func:`gc.freeze` takes them out of the
+    collector's sight, so the collections of the interpreter's shutdown pass them over (about 10 ms
+    of a cold check). The rest of the shutdown is as usual: atexit handlers, flushing the standard
+    streams, clearing the modules. Never called by ``main`` itself (embedding and tests call it).
+    """
+    if _command in _EVALUATIONS:
+        gc.freeze()
+    sys.exit(status)
+
+
 def _entry() -> None:  # pragma: no cover
-    sys.exit(main())
+    _exit(main())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import functools
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from typing import Any
 
 import attrs
 
 from .errors import PayerPolicyError
 from .model import ADJUSTMENT_GROUPS, Adjustment, ClaimLine, Finding
+from .tomlcache import load_package_toml
 
 __all__ = ["AdjustmentRule", "adjustment_rules", "adjustment_rules_from_mapping", "with_adjustments"]
 
@@ -103,8 +102,8 @@ def adjustment_rules_from_mapping(data: Any, *, file: str = "<adjustments>") -> 
 @functools.cache
 def adjustment_rules() -> tuple[AdjustmentRule, ...]:
     """The shipped table, ``policies/adjustments.toml`` (read once)."""
-    text = resources.files("payerpolicy.policies").joinpath("adjustments.toml").read_text("utf-8")
-    return adjustment_rules_from_mapping(tomllib.loads(text), file="payerpolicy/policies/adjustments.toml")
+    data = load_package_toml("payerpolicy.policies", "adjustments.toml")
+    return adjustment_rules_from_mapping(data, file="payerpolicy/policies/adjustments.toml")
 
 
 def with_adjustments(

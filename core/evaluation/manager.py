@@ -12,18 +12,21 @@ import importlib
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from importlib import metadata
-from types import ModuleType
-from typing import Any
+from types import FunctionType, MethodType, ModuleType
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
 
 from . import hookspecs
+from .entrypoints import entry_points
 from .errors import PayerPolicyError, PluginConflictError, UnknownPayerError, one_line
 from .kinds import RuleKind
 from .model import Payer
-from .policy import Policy, PolicySource, load_policy
+from .policy import Policy, load_policy
+
+if TYPE_CHECKING:
+    from .policy import PolicySource
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginHost", "PluginInfo", "make_plugin_manager"]
 
@@ -47,9 +50,35 @@ class PluginInfo:
     blocked: bool = False
 
 
+_ABSENT = object()
+
+
+class _PluginManager(pluggy.PluginManager):
+    """pluggy's manager, quicker to pass over the many names of a module that are not hook implementations.
+
+    Registering a module, pluggy looks at each name in ``dir(module)`` with
+    ``inspect.getattr_static`` (a few microseconds each; the rule library and the plugins have
+    hundreds of names, imports among them). A name whose value in the module is not a function or
+    method, or is a plain function without the ``payerpolicy_impl`` marker, cannot be a hook
+    implementation, so it is answered None at once; every other name goes to pluggy as before.
+    """
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
+        """None for a module's name that cannot be a hook implementation; otherwise pluggy's answer."""
+        if isinstance(plugin, ModuleType):
+            value = plugin.__dict__.get(name, _ABSENT)
+            if value is not _ABSENT and not isinstance(value, staticmethod | classmethod | MethodType):
+                if not isinstance(value, FunctionType):
+                    return None
+                marks = value.__dict__
+                if self.project_name + "_impl" not in marks and "__func__" not in marks:
+                    return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+
 def make_plugin_manager() -> pluggy.PluginManager:
     """A fresh pluggy manager with payerpolicy's hook specs added and nothing registered."""
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm = _PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     return pm
 
@@ -143,10 +172,10 @@ class PluginHost:
             raise PluginConflictError(f"plugin {name!r} cannot be registered: {one_line(str(exc))}", [name]) from None
 
     def _load_entry_points(self, block: set[str], strict: bool) -> None:
-        eps = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+        eps = sorted(entry_points(ENTRY_POINT_GROUP), key=lambda e: e.name)
         for ep in eps:
-            version = ep.dist.version if ep.dist is not None else ""
-            if ep.dist is not None and ep.dist.metadata["Name"] == "payerpolicy":
+            version = ep.version
+            if ep.distribution == "payerpolicy":
                 self._builtin_payers.add(ep.name)
             if ep.name in block:
                 self.infos.append(PluginInfo(ep.name, version, ep.value, blocked=True))

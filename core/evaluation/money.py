@@ -27,14 +27,10 @@ docs/fee-schedules.md).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import hashlib
 import os
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -44,6 +40,9 @@ from .model import ClaimLine, Finding
 
 if TYPE_CHECKING:
     from .rules import Policy, Rule
+
+# csv, hashlib, tomllib and pathlib are imported by the functions that read fee files: a cold
+# `payerpolicy check` without fees never does.
 
 __all__ = [
     "CENT",
@@ -223,6 +222,8 @@ def load_fee_file(path: str | os.PathLike[str]) -> tuple[FeeRow, ...]:
     ``effective_from``, ``effective_to``); lines starting with ``#`` are comments. TOML: an array
     ``[[fees]]`` of tables with the same keys.
     """
+    from pathlib import Path
+
     name = str(path)
     try:
         file = Path(path)
@@ -242,6 +243,9 @@ def load_fee_file(path: str | os.PathLike[str]) -> tuple[FeeRow, ...]:
 
 def parse_fee_text(text: str, name: str, *, toml: bool) -> tuple[FeeRow, ...]:
     """Validate fee file text (CSV, or TOML when ``toml``); every problem at once."""
+    import csv
+    import tomllib
+
     problems: list[PolicyProblem] = []
     records: list[tuple[str, Mapping[str, Any]]] = []
     if toml:
@@ -680,6 +684,8 @@ def amounts_of(lines: Iterable[ClaimLine]) -> Decimal:
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
     """The SHA-256 of a file, hex."""
+    import hashlib
+
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -14,20 +14,21 @@ rows), so columns are found by their words, and the header row is the one that s
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import os
 import re
-import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import tomli_w
-
+# csv, tomllib, tomli_w and pathlib are imported by the functions that read or write CMS files: a
+# cold `payerpolicy check` without --fees-dir never does.
 from .errors import PayerPolicyError
 from .money import FEES_DIR_ENV, FEES_FILE_ENV, LOCALITY_ENV, FeeBook, Gpci, PfsData, RvuRow, file_sha256, load_fee_file
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "ImportInfo",
@@ -56,6 +57,8 @@ class ImportInfo:
 
 
 def _read(path: str | Path) -> str:
+    from pathlib import Path
+
     p = Path(path)
     if not p.is_file():
         raise PayerPolicyError(f"{path}: not a readable file")
@@ -104,6 +107,8 @@ def _number(text: str, name: str, line: int, what: str) -> Decimal:
 
 def parse_pprrvu(text: str, name: str = "PPRRVU") -> dict[tuple[str, str], RvuRow]:
     """Rows of a CMS PPRRVU CSV keyed by (HCPCS, modifier)."""
+    import csv
+
     rows = list(csv.reader(io.StringIO(text)))
     start, names = _header(rows, lambda r: r[0].strip().upper() == "HCPCS", name)
     col = {
@@ -144,6 +149,8 @@ def parse_pprrvu(text: str, name: str = "PPRRVU") -> dict[tuple[str, str], RvuRo
 
 def parse_gpci(text: str, name: str = "GPCI") -> dict[str, Gpci]:
     """Localities of a CMS GPCI CSV (Addendum E), keyed ``MAC-LOCALITY`` like ``01112-05``."""
+    import csv
+
     rows = list(csv.reader(io.StringIO(text)))
 
     def is_header(r: list[str]) -> bool:
@@ -191,6 +198,11 @@ def import_pfs_files(
     rvu: str | Path, gpci: str | Path, out: str | Path, *, year: int | None = None, version: str | None = None
 ) -> ImportInfo:
     """Read CMS's PPRRVU and GPCI CSV files and write ``out/<year>/`` (rvu.tsv, gpci.tsv, manifest.toml)."""
+    import csv
+    from pathlib import Path
+
+    import tomli_w
+
     rvu_name, gpci_name = Path(rvu).name, Path(gpci).name
     year = year or _year_of(rvu_name)
     if year is None:
@@ -223,6 +235,9 @@ def import_pfs_files(
 
 
 def _load_year(directory: Path) -> PfsData:
+    import csv
+    import tomllib
+
     try:
         manifest = tomllib.loads((directory / MANIFEST).read_text("utf-8"))
         year, version = int(manifest["year"]), str(manifest["version"])
@@ -246,6 +261,8 @@ def _load_year(directory: Path) -> PfsData:
 
 def load_pfs_dir(directory: str | Path) -> Iterator[tuple[int, PfsData]]:
     """The imported years under ``directory`` (``directory/<year>/manifest.toml``, or ``directory`` itself)."""
+    from pathlib import Path
+
     root = Path(directory)
     if not root.is_dir():
         raise PayerPolicyError(f"{directory}: not a directory written by payerpolicy fees import")

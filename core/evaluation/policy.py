@@ -20,19 +20,22 @@ loading that text gives an equal policy.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import os
 import re
 import stat
-import tomllib
 from collections.abc import Callable, Mapping
-from importlib import resources
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .errors import PolicyProblem, PolicyValidationError
 from .kinds import RuleKind
 from .rules import SCHEMA_VERSION, Basis, Policy, Rule, Settings
+from .shipped import package_file, package_has_file, read_package_text
+from .tomlcache import load_toml
+
+# pathlib and difflib are imported where a policy path is followed or a problem worded: the
+# shipped policies of a cold `payerpolicy check` need neither.
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -62,7 +65,18 @@ _SETTING_KEYS = (
 )
 
 #: Where a policy comes from: a filesystem path, or (package, resource name) inside a wheel.
-PolicySource = str | Path | tuple[str, str]
+if TYPE_CHECKING:
+    PolicySource: TypeAlias = str | Path | tuple[str, str]
+
+
+def __getattr__(name: str) -> Any:
+    """``PolicySource`` and ``Resolver`` at run time (made on first use: importing this module needs no pathlib)."""
+    if name in ("PolicySource", "Resolver"):
+        from pathlib import Path
+
+        source = str | Path | tuple[str, str]
+        return source if name == "PolicySource" else Callable[[str], source | None]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,6 +96,8 @@ POLICY_DIRS_ENV = "PAYERPOLICY_POLICY_DIRS"
 
 def policy_dirs() -> list[Path]:
     """The directories of ``$PAYERPOLICY_POLICY_DIRS``, resolved."""
+    from pathlib import Path
+
     out = []
     for item in os.environ.get(POLICY_DIRS_ENV, "").split(os.pathsep):
         if item.strip():
@@ -100,16 +116,9 @@ def _read_source(source: PolicySource) -> tuple[str, str, Path | None]:
     """
     if isinstance(source, tuple):
         package, name = source
-        text = resources.files(package).joinpath(name).read_text("utf-8")
+        text = read_package_text(package, name)
         return f"{package.replace('.', '/')}/{name}", text, None
-    path = Path(source)
-    if "\0" in str(source):
-        raise OSError("the path holds a NUL character")
-    info = os.stat(path)  # follows links: what counts is the file read
-    if not stat.S_ISREG(info.st_mode):
-        raise OSError("not a regular file")
-    if info.st_size > MAX_POLICY_BYTES:
-        raise OSError(f"larger than the limit of {MAX_POLICY_BYTES} bytes ({info.st_size} bytes)")
+    path, _ = _check_path(source)
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO swapped in never blocks
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped between the two looks
@@ -122,6 +131,21 @@ def _read_source(source: PolicySource) -> tuple[str, str, Path | None]:
     except UnicodeDecodeError as exc:
         raise OSError(f"not UTF-8 text (byte {exc.start + 1})") from None
     return str(source), text, path.resolve().parent
+
+
+def _check_path(source: str | Path) -> tuple[Path, os.stat_result]:
+    """The path of a policy file and its ``os.stat``; ``OSError`` unless a regular file of bounded size."""
+    from pathlib import Path
+
+    path = Path(source)
+    if "\0" in str(source):
+        raise OSError("the path holds a NUL character")
+    info = os.stat(path)  # follows links: what counts is the file read
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError("not a regular file")
+    if info.st_size > MAX_POLICY_BYTES:
+        raise OSError(f"larger than the limit of {MAX_POLICY_BYTES} bytes ({info.st_size} bytes)")
+    return path, info
 
 
 def read_policy_text(path: str | Path) -> str:
@@ -170,6 +194,9 @@ def _found(value: Any) -> str:
 
 def _parse(source: PolicySource, problems: _Problems) -> tuple[str, dict[str, Any] | None, Path | None]:
     try:
+        cached = _parse_cached(source)
+        if cached is not None:
+            return cached
         name, text, directory = _read_source(source)
     except (OSError, ModuleNotFoundError, ValueError) as exc:
         shown = f"{source[0].replace('.', '/')}/{source[1]}" if isinstance(source, tuple) else str(source)
@@ -179,7 +206,30 @@ def _parse(source: PolicySource, problems: _Problems) -> tuple[str, dict[str, An
     return name, _parse_text(name, text, problems), directory
 
 
+def _parse_cached(source: PolicySource) -> tuple[str, dict[str, Any], Path | None] | None:
+    """(display name, data, directory) through the parsed-TOML cache (:mod:`.tomlcache`); None: parse as usual.
+
+    Only a file on disk that parses is answered here; whatever cannot be read or parsed goes the
+    usual way, which reports it.
+    """
+    if isinstance(source, tuple):
+        package, name = source
+        file = package_file(package, name)
+        if file is None:
+            return None
+        display, info, directory = f"{package.replace('.', '/')}/{name}", os.stat(file), None
+    else:
+        path, info = _check_path(source)
+        file, display, directory = str(path), str(source), path.resolve().parent
+    try:
+        return display, load_toml(file, info, lambda: _read_source(source)[1]), directory
+    except (ValueError, RecursionError):  # not TOML: _parse_text reports it
+        return None
+
+
 def _parse_text(name: str, text: str, problems: _Problems) -> dict[str, Any] | None:
+    import tomllib
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -189,7 +239,8 @@ def _parse_text(name: str, text: str, problems: _Problems) -> dict[str, Any] | N
     return None
 
 
-Resolver = Callable[[str], PolicySource | None]
+if TYPE_CHECKING:
+    Resolver: TypeAlias = Callable[[str], PolicySource | None]
 
 
 def load_policy(
@@ -239,6 +290,8 @@ def _resolve_extends(
         problems.add(file, "extends", "the name of a policy or a relative path to a .toml file", value)
         return None
     if value.endswith(".toml") or "/" in value or "\\" in value:
+        from pathlib import Path
+
         if directory is None:
             problems.add(file, "extends", "a policy name (paths are relative to a file on disk)", value)
             return None
@@ -266,7 +319,7 @@ def _resolve_extends(
         if resolved is not None:
             return resolved
     try:
-        if resources.files("payerpolicy.policies").joinpath(f"{value}.toml").is_file():
+        if package_has_file("payerpolicy.policies", f"{value}.toml"):
             return _shipped(value)
     except ModuleNotFoundError:  # pragma: no cover - package data always present when installed
         pass
@@ -277,7 +330,12 @@ def _resolve_extends(
 def _load_layers(
     source: PolicySource, problems: _Problems, resolver: Resolver | None, seen: tuple[str, ...]
 ) -> list[tuple[str, dict[str, Any]]]:
-    ident = str(Path(source).resolve()) if not isinstance(source, tuple) else "/".join(source)
+    if isinstance(source, tuple):
+        ident = "/".join(source)
+    else:
+        from pathlib import Path
+
+        ident = str(Path(source).resolve())
     if ident in seen:
         problems.add(str(source), "extends", "a chain of policies without a cycle", _Text(" -> ".join((*seen, ident))))
         return []
@@ -485,6 +543,8 @@ def _build(
         kind_name = entry.get("kind")
         kind = kinds.get(kind_name) if isinstance(kind_name, str) else None
         if kind is None:
+            import difflib
+
             close = difflib.get_close_matches(str(kind_name), sorted(kinds), n=3)
             hint = f"did you mean {' or '.join(close)}? " if close else ""
             problems.add(

@@ -10,14 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-import tomllib
 from collections.abc import Mapping
-from importlib import resources
 from typing import Any
 
 import attrs
 
 from .errors import PolicyProblem, PolicyValidationError
+from .tomlcache import load_package_toml
 
 __all__ = [
     "ABN_KINDS",
@@ -198,8 +197,8 @@ class CodeCatalogue:
 @functools.cache
 def default_catalogue() -> CodeCatalogue:
     """Load the catalogue shipped in ``payerpolicy/policies/codes.toml`` (once per process)."""
-    text = resources.files("payerpolicy.policies").joinpath("codes.toml").read_text("utf-8")
-    return catalogue_from_mapping(tomllib.loads(text), file="payerpolicy/policies/codes.toml")
+    data = load_package_toml("payerpolicy.policies", "codes.toml")
+    return catalogue_from_mapping(data, file="payerpolicy/policies/codes.toml")
 
 
 #: The top-level keys of a code catalogue file (``codes.toml``) and the keys of one entry.

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
-import tomllib
-from pathlib import Path
 from typing import Any
 
 from ..evaluation.errors import EncounterError
@@ -14,6 +13,39 @@ from ..evaluation.text import check_text, decode_utf8, loads_json
 from ..evaluation.vocab import CodeCatalogue
 
 __all__ = ["encounter_from_data", "parse_json", "read_encounter", "read_encounter_data", "read_text"]
+
+
+def _plain(path: str) -> bool:
+    """Whether ``path`` is already the text of ``pathlib.Path(path)`` (no ``.`` or empty parts, no ``/`` on Windows).
+
+    Such a path names the same file for ``open`` as for pathlib, and its last part is its name:
+    the usual encounter path is read without importing pathlib (a cold ``payerpolicy check``).
+    """
+    if not path or (os.altsep is not None and os.altsep in path):
+        return False
+    parts = path.split(os.sep)
+    return parts[0] != "." and all(part not in ("", ".") for part in parts[1:])
+
+
+def _suffix(path: str) -> str:
+    """``pathlib.Path(path).suffix``."""
+    if not _plain(path):
+        from pathlib import Path
+
+        return Path(path).suffix
+    name = path.rsplit(os.sep, 1)[-1]
+    i = name.rfind(".")
+    return name[i:] if 0 < i < len(name) - 1 else ""
+
+
+def _read_bytes(path: str) -> bytes:
+    """``pathlib.Path(path).read_bytes()``."""
+    if not _plain(path):
+        from pathlib import Path
+
+        return Path(path).read_bytes()
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def read_text(path: str) -> tuple[str, str]:
@@ -26,7 +58,7 @@ def read_text(path: str) -> tuple[str, str]:
             return "<stdin>", text
         return "<stdin>", decode_utf8(buffer.read(), "<stdin>")
     try:
-        data = Path(path).read_bytes()
+        data = _read_bytes(path)
     except FileNotFoundError:
         raise EncounterError("", "no such file", path) from None
     except OSError as exc:
@@ -58,11 +90,15 @@ def parse_json(text: str | bytes, name: str, *, one_line: bool = False, parse_fl
 
 def read_encounter_data(path: str) -> Any:
     """Read the raw data of an encounter file; errors name the file and the position."""
-    suffix = ".json" if path == "-" else Path(path).suffix.lower()
+    suffix = ".json" if path == "-" else _suffix(path).lower()
     if suffix not in (".json", ".toml"):
+        from pathlib import Path
+
         raise EncounterError("", f"expected a .json or .toml encounter file, found {Path(path).name!r}", path)
     name, text = read_text(path)
     if suffix == ".toml":
+        import tomllib  # only for TOML encounters (the policy files are parsed once, see evaluation/tomlcache.py)
+
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import itertools
 import json
 import os
@@ -13,10 +12,12 @@ import sys
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import attrs
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 from .table import (
     _REQUIRED_HEADER,
@@ -57,6 +58,8 @@ _NO_DELETION = (1 << 22) - 1
 
 def ptp_index_path(table_file: str | Path) -> Path:
     """Where the binary index of a PTP table file lives (``ptp.tsv`` -> ``ptp.idx``)."""
+    from pathlib import Path
+
     return Path(table_file).with_suffix(PTP_INDEX_SUFFIX)
 
 
@@ -336,6 +339,8 @@ class _IndexedPairs(Mapping[tuple[str, str], tuple[PtpRow, ...]]):
 
 
 def _index_payload(arrays: Iterable[array[int]]) -> str:
+    import hashlib  # imported where a table of one's own is indexed or checked (not for the shipped ones)
+
     h = hashlib.sha256()
     for a in arrays:
         h.update(memoryview(a))
@@ -350,6 +355,8 @@ def _stat(file: str | Path) -> list[int]:
 
 def _write_index_file(path: Path, sha256: str, layout: _Layout, table_stat: list[int]) -> None:
     """Write an index (atomically: a temporary file, then a rename)."""
+    from pathlib import Path
+
     arrays = [layout.arrays[name] for name in _INDEX_ARRAYS]
     header = {
         "format": "payerpolicy-ncci ptp index",
@@ -383,6 +390,8 @@ def write_ptp_index(table_file: str | Path, rows: Iterable[Sequence[object]] | N
     ``rows`` (the table's rows in file order, as given to :func:`write_table`) saves re-reading the
     table; without it the table is parsed (and checked against its ``#sha256``) first.
     """
+    from pathlib import Path
+
     table_file = Path(table_file)
     path = ptp_index_path(table_file)
     with _no_gc():
@@ -425,6 +434,8 @@ def _ptp_header(file: str) -> tuple[dict[str, str], list[str]] | None:
 
 def _rows_match(file: str, sha256: str) -> bool:
     """Whether the bytes after a table file's ``#`` header hash to ``sha256`` (file as written by us)."""
+    from pathlib import Path
+
     try:
         data = Path(file).read_bytes()
     except OSError:
@@ -435,6 +446,8 @@ def _rows_match(file: str, sha256: str) -> bool:
         if end < 0:
             return False
         pos = end + 1
+    import hashlib
+
     return hashlib.sha256(memoryview(data)[pos:]).hexdigest() == sha256
 
 

@@ -6,17 +6,17 @@ import contextlib
 import datetime as dt
 import functools
 import gc
-import hashlib
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from importlib import resources
-from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import attrs
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 from ..evaluation.errors import PayerPolicyError
+from ..evaluation.shipped import read_package_text
 
 FORMAT = "payerpolicy-ncci 1"
 #: Environment variable naming a directory with a full import (``ptp.tsv`` and ``mue.tsv``).
@@ -188,10 +188,36 @@ def _head(lines: Sequence[str], file: str, kind: str) -> tuple[dict[str, str], l
     return header, notes, n
 
 
+#: Up to this many bytes, SHA-256 is computed by the interpreter's own module, not OpenSSL's.
+_SMALL = 1 << 20
+
+
+def _sha256_hex(data: bytes) -> str:
+    """The SHA-256 of ``data``, hex: the same digest from either implementation.
+
+    For a small table (the shipped ones are a few kilobytes) the interpreter's own SHA-256
+    (``_sha256``; ``_sha2`` from Python 3.12) answers, which spares a cold ``payerpolicy check``
+    loading OpenSSL through :mod:`hashlib` (~2 ms); a large one, or an interpreter without that
+    module, goes through :mod:`hashlib` (OpenSSL is several times faster on big inputs).
+    """
+    if len(data) <= _SMALL:
+        for name in ("_sha256", "_sha2"):
+            try:
+                module = __import__(name)
+            except ImportError:
+                continue
+            sha256 = getattr(module, "sha256", None)
+            if sha256 is not None:
+                return str(sha256(data).hexdigest())
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
 def _check_digest(lines: list[str], n: int, header: Mapping[str, str], file: str) -> None:
     """The column line and rows (``lines[n:]``) must hash to the header's ``#sha256``."""
     data = "\n".join(lines[n:]) + "\n"  # one string: hashing 2.6 million lines one by one is slow
-    if hashlib.sha256(data.encode("utf-8")).hexdigest() != header["sha256"]:
+    if _sha256_hex(data.encode("utf-8")) != header["sha256"]:
         raise NcciTableError(file, None, "the rows do not match the header's sha256 (file edited or truncated?)")
 
 
@@ -285,6 +311,9 @@ def _write_table_blocks(
     The caller guarantees the cells hold no tabs or line breaks (the importer builds them that way).
     Atomic: a temporary file, then a rename.
     """
+    import hashlib
+    from pathlib import Path
+
     path = Path(path)
     column_line = ("\t".join(_COLUMNS[kind]) + "\n").encode("utf-8")
     h = hashlib.sha256(column_line)
@@ -315,6 +344,8 @@ def _temporary(path: Path) -> tuple[int, str]:
     ``mkstemp`` makes its files 0600; renamed into place, a table would be unreadable to the other
     users of a shared ``$PAYERPOLICY_NCCI_DIR``.
     """
+    import tempfile  # only when writing (a cold `payerpolicy check` never does)
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     umask = os.umask(0o022)
     os.umask(umask)
@@ -326,11 +357,13 @@ def _read(file: str) -> str:
     if file.startswith("builtin:"):
         name = _FILES[file.split(":", 1)[1]]
         try:
-            return resources.files("payerpolicy.policies").joinpath("ncci", name).read_text("utf-8")
+            return read_package_text("payerpolicy.policies", "ncci", name)
         except (OSError, ModuleNotFoundError) as exc:
             raise NcciTableError(
                 f"payerpolicy/policies/ncci/{name}", None, f"cannot read the shipped table: {exc}"
             ) from None
+    from pathlib import Path  # a table of one's own (the shipped ones are read without pathlib)
+
     try:
         return Path(file).read_text("utf-8")
     except OSError as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-from pathlib import Path
 
 from ..evaluation.policy import Rule
 from .index import PtpTable, _load_path, parse_ptp
@@ -26,6 +25,8 @@ def resolve_table(table: str, kind: str) -> str:
         if not env:
             return f"builtin:{kind}"
         table = env
+    from pathlib import Path  # a table of one's own (the shipped ones need no pathlib)
+
     path = Path(table).expanduser()
     if path.is_dir():
         path = path / _FILES[kind]

@@ -107,3 +107,43 @@ def test_completion_does_not_load_shtab_for_other_commands():
     code = "import sys; from payerpolicy.cli import main; main(['plugins']); print('shtab' in sys.modules)"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.stdout.splitlines()[-1] == "False"
+
+
+def test_the_command_list_is_the_parsers():
+    full = cli._parser()
+    assert list(cli._COMMANDS) == [path for path in COMMANDS if path and " " not in path]
+    assert full.format_help().count("\n    ") >= len(cli._COMMANDS)  # the top-level help lists them all
+
+
+@pytest.mark.parametrize("path", [p for p in COMMANDS if p], ids=str)
+def test_the_parser_of_one_command_is_the_whole_parsers_part(path):
+    """``main`` parses with a parser holding only the command named first: same help, same usage, same results."""
+    full = dict(cli._subparsers(cli._parser()))
+    one = dict(cli._subparsers(cli._parser(path.split()[0])))
+    assert one[path].format_help() == full[path].format_help()
+    assert [p for p in one if p] == [p for p in full if p and p.split()[0] == path.split()[0]]
+
+
+@pytest.mark.parametrize("line", EXAMPLE_LINES)
+def test_every_example_parses_alike_with_the_parser_of_its_command(line):
+    argv = _argv(line)
+    assert cli._parser(argv[0]).parse_args(argv) == cli._parser().parse_args(argv)
+
+
+def test_a_first_word_that_is_no_command_gets_the_whole_parsers_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["chekc", "examples/dc_visit.json"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'chekc'" in err and "'compare'" in err and "'completion'" in err
+
+
+@pytest.mark.parametrize("columns", [None, "100", "37", "0", "-5", "wide"])
+def test_help_is_as_wide_as_argparse_makes_it(columns, monkeypatch):
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    import argparse
+
+    assert cli._Help("payerpolicy")._width == argparse.HelpFormatter("payerpolicy")._width  # type: ignore[attr-defined]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import types
-from importlib import metadata
 from pathlib import Path
 
 import payerpolicy
@@ -12,6 +10,7 @@ import pytest
 from payerpolicy.batch import run_batch, summary_mapping
 from payerpolicy.batch.synth import encounters
 from payerpolicy.cli import main
+from payerpolicy.evaluation.entrypoints import EntryPoint, entry_points
 from payerpolicy.evaluation.vocab import catalogue_from_mapping, default_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,11 +47,9 @@ def test_plugins_json_lists_plugins_payers_and_kinds(capsys):
 
 
 def test_plugins_json_shows_blocked_and_failed_plugins(capsys, monkeypatch):
-    real = metadata.entry_points(group="payerpolicy")
-    broken = metadata.EntryPoint("broken_payer", "no_such_module_for_payerpolicy_tests", "payerpolicy")
-    monkeypatch.setattr(
-        "payerpolicy.evaluation.manager.metadata", types.SimpleNamespace(entry_points=lambda group: [*real, broken])
-    )
+    real = entry_points("payerpolicy")
+    broken = EntryPoint("broken_payer", "no_such_module_for_payerpolicy_tests", "payerpolicy", "broken", "1.0")
+    monkeypatch.setattr("payerpolicy.evaluation.manager.entry_points", lambda group: [*real, broken])
     monkeypatch.setenv("PAYERPOLICY_BLOCK_PLUGINS", "aetna")
     data = _json(capsys, ["plugins", "--format", "json"])
     states = {p["name"]: (p["state"], p["error"]) for p in data["plugins"]}

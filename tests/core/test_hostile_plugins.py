@@ -186,7 +186,8 @@ def test_strict_mode_still_stops_on_a_registration_failure(plugin: type, error: 
 
 
 def test_the_plugins_command_reports_the_failed_plugin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    monkeypatch.setattr("payerpolicy.cli.PluginHost", functools.partial(PluginHost, [RaisesInPayers(), DuplicatePayerId()]))
+    # the commands import the plugin host when they run: the one of payerpolicy.evaluation.manager
+    monkeypatch.setattr("payerpolicy.evaluation.manager.PluginHost", functools.partial(PluginHost, [RaisesInPayers(), DuplicatePayerId()]))
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
     assert "  RaisesInPayers   (test_hostile_plugins)  FAILED: plugin 'RaisesInPayers' failed in payerpolicy_payers: RuntimeError: no payers today" in out

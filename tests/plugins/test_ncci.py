@@ -384,3 +384,13 @@ def test_missing_table_file_is_a_clear_error(host: PluginHost, tmp_path: Path) -
     enc = _pt([{"code": "97110", "minutes": 20}])
     with pytest.raises(NcciTableError, match=r"nowhere\.tsv: cannot read the NCCI table"):
         engine.check(enc, "medicare")
+
+
+@pytest.mark.parametrize("size", [0, 1, 1000, (1 << 20), (1 << 20) + 1])
+def test_a_tables_digest_is_hashlibs_whichever_implementation_computes_it(size):
+    import hashlib
+
+    from payerpolicy.ncci.table import _sha256_hex
+
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    assert _sha256_hex(data) == hashlib.sha256(data).hexdigest()
