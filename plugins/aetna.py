@@ -245,6 +245,7 @@ KINDS: tuple[RuleKind, ...] = (
             "finding_modified": Param("str", default="AETNA_CPB0107_NO_IMPROVEMENT_30D"),
             "finding_unknown": Param("str", default="AETNA_CPB0107_IMPROVEMENT_UNKNOWN"),
         },
+        triggers=lambda rule: rule["codes"],
     ),
     RuleKind(
         "aetna_phase_exclusion",
@@ -257,6 +258,7 @@ KINDS: tuple[RuleKind, ...] = (
             "finding": Param("str", required=True),
             "message": Param("str", required=True),
         },
+        triggers=lambda rule: rule["codes"],
     ),
     RuleKind(
         "aetna_extraspinal_dx",
@@ -269,6 +271,7 @@ KINDS: tuple[RuleKind, ...] = (
             "finding": Param("str", default="RECORDS_MAY_BE_REQUESTED"),
             "severity": Param("name", default="warning", choices=_SEVERITIES),
         },
+        triggers=lambda rule: rule["cmt_codes"],
     ),
     RuleKind(
         "aetna_limit_notice",

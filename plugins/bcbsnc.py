@@ -77,6 +77,7 @@ KINDS: tuple[RuleKind, ...] = (
             "severity": Param("name", default="info", choices=_SEVERITIES),
             "message": Param("str", doc="the finding's message (the line's code is put in front)"),
         },
+        triggers=lambda rule: rule["codes"],
     ),
 )
 

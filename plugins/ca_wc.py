@@ -337,6 +337,7 @@ KINDS: tuple[RuleKind, ...] = (
             "with_codes": Param("codes"),
             "any_status": Param("bool", default=False, doc="also match when_codes lines that are not on the claim"),
         },
+        triggers=lambda rule: rule["when_codes"],
     ),
 )
 

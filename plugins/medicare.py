@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from payerpolicy import Change, ClaimLine, Context, Finding, Param, Payer, Rule, RuleKind, hookimpl
 from payerpolicy.evaluation.errors import PayerPolicyError
@@ -317,6 +318,27 @@ def modifiers_kx_threshold(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Contex
 
 _PROVIDERS = Param("names", choices=PROVIDER_TYPES, doc="provider types the rule applies to (all when omitted)")
 
+
+def _codes(rule: Rule) -> Any:
+    """Trigger codes (``RuleKind.triggers``) of a kind that changes only lines whose code is in ``codes``."""
+    return rule["codes"]
+
+
+class _NonCovered:
+    """Trigger codes of ``medicare_dc_noncovered``: every code outside ``covered`` (and in ``codes`` when given).
+
+    The rule changes only such lines, so a claim with none of them is skipped.
+    """
+
+    __slots__ = ("codes", "covered")
+
+    def __init__(self, covered: Any, codes: Any) -> None:
+        self.covered = covered
+        self.codes = codes
+
+    def __contains__(self, code: object) -> bool:
+        return code not in self.covered and (self.codes is None or code in self.codes)
+
 KINDS: tuple[RuleKind, ...] = (
     RuleKind(
         "medicare_dc_noncovered",
@@ -333,6 +355,7 @@ KINDS: tuple[RuleKind, ...] = (
             "drop_modifiers": Param("str_list", default=(), doc="modifiers removed from a billed non-covered line"),
             "finding": Param("str", default="NONCOVERED_DC_SERVICE"),
         },
+        triggers=lambda rule: _NonCovered(rule["covered_codes"], rule.get("codes")),
     ),
     RuleKind(
         "medicare_cmt_care_type",
@@ -348,6 +371,7 @@ KINDS: tuple[RuleKind, ...] = (
             "no_abn_modifier": Param("str", default="GZ"),
             "abn_states": Param("names", default=("signed",), choices=ABN_KINDS, doc="ABN states that make GA apply"),
         },
+        triggers=_codes,
     ),
     RuleKind(
         "medicare_primary_dx",
@@ -358,6 +382,7 @@ KINDS: tuple[RuleKind, ...] = (
             "diagnoses": Param("str_list", required=True, doc="ICD-10-CM codes accepted as primary"),
             "finding": Param("str", default="MEDICARE_PRIMARY_DX_NOT_SUBLUXATION"),
         },
+        triggers=_codes,
     ),
     RuleKind(
         "medicare_kx_threshold",
@@ -372,6 +397,7 @@ KINDS: tuple[RuleKind, ...] = (
             "review_threshold": Param("str", doc="amount above which claims may be chosen for targeted medical review"),
             "finding": Param("str", default="KX_THRESHOLD_EXCEEDED"),
         },
+        triggers=_codes,
     ),
 )
 

@@ -1096,6 +1096,7 @@ CORE_KINDS: tuple[RuleKind, ...] = (
         "Services for these intents alone are not billed (CORE-INT-03).",
         apply={"screen": apply_not_billable_intent},
         params={"codes": CODES, "intents": Param("names", required=True, choices=INTENTS)},
+        triggers=_param("codes"),
     ),
     RuleKind(
         "provider_code_restriction",
@@ -1139,6 +1140,7 @@ CORE_KINDS: tuple[RuleKind, ...] = (
             "finding": Param("str", default="PROVIDER_NOT_ELIGIBLE"),
             "unverified_finding": Param("str", default="PROVIDER_ELIGIBILITY_UNVERIFIED"),
         },
+        triggers=_param("codes"),
     ),
     RuleKind(
         "assistant_modifier",
@@ -1234,6 +1236,7 @@ CORE_KINDS: tuple[RuleKind, ...] = (
             "modifier": Param("str", required=True),
             "providers": Param("names", choices=PROVIDER_TYPES),
         },
+        triggers=_param("codes"),
     ),
     RuleKind(
         "per_visit_limit",
@@ -1256,18 +1259,21 @@ CORE_KINDS: tuple[RuleKind, ...] = (
         "A documented medical-necessity condition is needed (CORE-DOC-03).",
         apply={"review": apply_necessity_required},
         params={"codes": CODES, "conditions": Param("str_list", required=True)},
+        triggers=_param("codes"),
     ),
     RuleKind(
         "unlisted_code",
         "Unlisted codes are paid by report (97039).",
         apply={"review": apply_unlisted_code},
         params={"codes": CODES},
+        triggers=_param("codes"),
     ),
     RuleKind(
         "massage_audit",
         "Massage audit triggers (CORE-UTIL-01).",
         apply={"review": apply_massage_audit},
         params={"codes": CODES, "max_units": Param("int", default=1), "max_visits": Param("int", default=3)},
+        triggers=_param("codes"),
     ),
     RuleKind(
         "initial_phase_count",
