@@ -26,7 +26,7 @@ too. This module registers the payer and four ``medicare_*`` rule kinds:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -77,11 +77,11 @@ def _noncovered(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> list[
 
 def screen_dc_noncovered(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """Without ``care.bill_noncovered``, a DC's non-covered services are not billed (MCR-03/10)."""
-    if ctx.encounter.care.bill_noncovered:
-        return
+    if ctx.encounter.care.bill_noncovered or not _provider_in(rule, ctx):
+        return ()
     who = ctx.encounter.provider.type
-    for i, line in _noncovered(rule, lines, ctx):
-        yield Change.note(
+    return [
+        Change.note(
             rule.id,
             rule.source,
             rule["finding"],
@@ -92,12 +92,14 @@ def screen_dc_noncovered(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context)
             line=i,
             status="not_billable",
         )
+        for i, line in _noncovered(rule, lines, ctx)
+    ]
 
 
 def adjust_dc_noncovered(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """With ``care.bill_noncovered``, a DC's non-covered lines take GY (GX first with a voluntary ABN)."""
     care = ctx.encounter.care
-    if not care.bill_noncovered:
+    if not care.bill_noncovered or not _provider_in(rule, ctx):
         return
     who = ctx.encounter.provider.type
     gx = care.abn in rule["voluntary_abn_states"]
@@ -187,11 +189,13 @@ def adjust_cmt_care_type(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context)
 
 def adjust_primary_dx(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """The first diagnosis of a CMT line must be one of the listed subluxation codes (MCR-05)."""
+    codes = rule["codes"]
+    targets = [(i, line) for i, line in _claim(lines) if line.code in codes]
+    if not targets:
+        return
     diagnoses = ctx.encounter.diagnoses
     allowed = set(rule["diagnoses"])
-    for i, line in _claim(lines):
-        if line.code not in rule["codes"]:
-            continue
+    for i, line in targets:
         pointers = line.diagnosis_pointers or ((1,) if diagnoses else ())
         primary = diagnoses[pointers[0] - 1] if pointers else None
         if primary in allowed:
@@ -239,7 +243,11 @@ def modifiers_kx_threshold(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Contex
     """
     ytd = ctx.encounter.care.ytd_therapy_charges
     if ytd is None or not _provider_in(rule, ctx):
-        return
+        return ()
+    return list(_kx_changes(rule, lines, ctx, ytd))
+
+
+def _kx_changes(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context, ytd: Decimal) -> Iterator[Change]:
     targets = [(i, line) for i, line in _claim(lines) if line.code in rule["codes"]]
     if not targets:
         return
