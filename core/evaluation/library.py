@@ -53,7 +53,7 @@ def _compiled(rule: Rule, build: Callable[[Rule], _T]) -> _T:
         if len(_COMPILED) >= 4096:  # policies reloaded many times (tests): start again
             _COMPILED.clear()
         known = _COMPILED[key] = (rule, build(rule))
-    return known[1]  # type: ignore[no-any-return]
+    return known[1]
 
 
 def _where(line: ClaimLine) -> str:
