@@ -19,7 +19,7 @@ from .tables import mue_table_for, ptp_table_for
 
 
 def _on_claim(lines: tuple[ClaimLine, ...]) -> list[tuple[int, ClaimLine]]:
-    return [(i, line) for i, line in enumerate(lines) if line.on_claim]
+    return [(i, line) for i, line in enumerate(lines) if line.status != "not_billable"]
 
 
 def _times(line: ClaimLine, ctx: Context) -> tuple[dt.time, dt.time] | None:
@@ -272,9 +272,9 @@ def _screen(
     changes = [_denial(rule, edit.col2, _cross_message(rule, table, edit, lines)) for edit in cross]
     gone = {edit.col2 for edit in cross}
     edits = [e for e in edits if e.col1 not in gone and e.col2 not in gone]
-    if edits:
-        lines_usable = {i for i, line in _on_claim(lines) if i not in gone and usable(line)}
-        changes.extend(_deny(rule, table, _denials(edits, lines_usable), lines, ctx))
+    if edits:  # every line of an edit is on the claim and not gone: only its column 1 is asked about
+        col1s = {e.col1 for e in edits if e.why is None}
+        changes.extend(_deny(rule, table, _denials(edits, {i for i in col1s if usable(lines[i])}), lines, ctx))
     return changes
 
 
