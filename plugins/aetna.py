@@ -156,14 +156,16 @@ def apply_extraspinal_dx(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context)
     compared without dots). A line without a diagnosis pointer is warned about too.
     """
     claim = _claim(lines)
-    cmts = [line.code for _, line in claim if line.code in rule["cmt_codes"]]
+    cmt_codes, codes = rule["cmt_codes"], rule["codes"]
+    cmts = [line.code for _, line in claim if line.code in cmt_codes]
     if not cmts:
+        return
+    targets = [(i, line) for i, line in claim if line.code in codes]
+    if not targets:
         return
     prefixes = tuple(_normal_dx(p) for p in rule["extraspinal_dx"])
     diagnoses = ctx.encounter.diagnoses
-    for i, line in claim:
-        if line.code not in rule["codes"]:
-            continue
+    for i, line in targets:
         if line.diagnosis_pointers:
             dx = diagnoses[line.diagnosis_pointers[0] - 1]
             if _normal_dx(dx).startswith(prefixes):
