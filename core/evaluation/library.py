@@ -218,18 +218,18 @@ def apply_code_valid_for_dos(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Cont
 def _dated_codes(catalogue: CodeCatalogue) -> frozenset[str]:
     """The catalogue's codes with a first or last valid date (every other code is valid on every day)."""
     known = _DATED.get(id(catalogue))
-    if known is None or known[0] is not catalogue:
+    if known is None or known[0] is not catalogue or known[1] != len(catalogue.codes):
         if len(_DATED) >= 64:
             _DATED.clear()
         codes = frozenset(
             code for code, info in catalogue.codes.items() if info.valid_from is not None or info.valid_to is not None
         )
-        known = _DATED[id(catalogue)] = (catalogue, codes)
-    return known[1]
+        known = _DATED[id(catalogue)] = (catalogue, len(catalogue.codes), codes)
+    return known[2]
 
 
-#: id of a catalogue -> (the catalogue, its codes with validity dates); catalogues are immutable.
-_DATED: dict[int, tuple[CodeCatalogue, frozenset[str]]] = {}
+#: id of a catalogue -> (the catalogue, its number of codes, its codes with validity dates).
+_DATED: dict[int, tuple[CodeCatalogue, int, frozenset[str]]] = {}
 
 
 def _invalid_for_dos(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterator[Change]:
