@@ -83,10 +83,15 @@ def apply_improvement_clock(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Conte
     care = ctx.encounter.care
     providers = rule.get("providers")
     if (providers and ctx.encounter.provider.type not in providers) or care.episode_start is None:
-        return
+        return ()
     days = (ctx.date_of_service - care.episode_start).days
     if days <= rule["check_days"] or care.improvement_documented is True:
-        return
+        return ()
+    return list(_improvement_clock(rule, lines, ctx, days))
+
+
+def _improvement_clock(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context, days: int) -> Iterator[Change]:
+    care = ctx.encounter.care
     targets = [(i, line) for i, line in _claim(lines) if line.code in rule["codes"]]
     if not targets:
         return
@@ -125,15 +130,15 @@ def apply_phase_exclusion(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context
     """Lines of listed codes are expected denials when ``care.phase`` is one of ``phases``."""
     providers = rule.get("providers")
     if providers and ctx.encounter.provider.type not in providers:
-        return
+        return ()
     phase = ctx.encounter.care.phase
     if phase is None or phase not in rule["phases"]:
-        return
+        return ()
     targets = [(i, line) for i, line in _claim(lines) if line.code in rule["codes"]]
     if not targets:
-        return
+        return ()
     codes = ", ".join(line.code for _, line in targets)
-    yield from _deny(rule, targets, rule["finding"], f"{phase} phase: {rule['message']} ({codes} expected to be denied)")
+    return list(_deny(rule, targets, rule["finding"], f"{phase} phase: {rule['message']} ({codes} expected to be denied)"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,14 +156,16 @@ def apply_extraspinal_dx(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context)
     compared without dots). A line without a diagnosis pointer is warned about too.
     """
     claim = _claim(lines)
-    cmts = [line.code for _, line in claim if line.code in rule["cmt_codes"]]
+    cmt_codes, codes = rule["cmt_codes"], rule["codes"]
+    cmts = [line.code for _, line in claim if line.code in cmt_codes]
     if not cmts:
+        return
+    targets = [(i, line) for i, line in claim if line.code in codes]
+    if not targets:
         return
     prefixes = tuple(_normal_dx(p) for p in rule["extraspinal_dx"])
     diagnoses = ctx.encounter.diagnoses
-    for i, line in claim:
-        if line.code not in rule["codes"]:
-            continue
+    for i, line in targets:
         if line.diagnosis_pointers:
             dx = diagnoses[line.diagnosis_pointers[0] - 1]
             if _normal_dx(dx).startswith(prefixes):
@@ -197,8 +204,8 @@ def apply_limit_notice(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -
     """A finding for the whole visit when the per-visit limit rule ``limit_rule`` was exceeded."""
     limit = _limit_rule(rule["limit_rule"], ctx)
     if limit is None or not over_limit(limit, lines, ctx):
-        return
-    yield Change.note(rule.id, rule.source, rule["finding"], rule["severity"], rule["message"])
+        return ()
+    return (Change.note(rule.id, rule.source, rule["finding"], rule["severity"], rule["message"]),)
 
 
 def claim_order(lines: tuple[ClaimLine, ...], ctx: Context) -> list[int] | None:
@@ -245,6 +252,7 @@ KINDS: tuple[RuleKind, ...] = (
             "finding_modified": Param("str", default="AETNA_CPB0107_NO_IMPROVEMENT_30D"),
             "finding_unknown": Param("str", default="AETNA_CPB0107_IMPROVEMENT_UNKNOWN"),
         },
+        triggers=lambda rule: rule["codes"],
     ),
     RuleKind(
         "aetna_phase_exclusion",
@@ -257,6 +265,7 @@ KINDS: tuple[RuleKind, ...] = (
             "finding": Param("str", required=True),
             "message": Param("str", required=True),
         },
+        triggers=lambda rule: rule["codes"],
     ),
     RuleKind(
         "aetna_extraspinal_dx",
@@ -269,6 +278,7 @@ KINDS: tuple[RuleKind, ...] = (
             "finding": Param("str", default="RECORDS_MAY_BE_REQUESTED"),
             "severity": Param("name", default="warning", choices=_SEVERITIES),
         },
+        triggers=lambda rule: rule["cmt_codes"],
     ),
     RuleKind(
         "aetna_limit_notice",

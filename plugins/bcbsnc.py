@@ -16,7 +16,7 @@ The NCCI edits Blue Cross NC adopted on 2021-07-28 (BCNC-01) come from the core 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from payerpolicy import Change, ClaimLine, Context, Finding, Param, Payer, Rule, RuleKind, hookimpl
 
@@ -35,7 +35,11 @@ def apply_line_modifiers(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context)
     Lines bundled or otherwise not billable are not on the claim and never qualify.
     """
     if rule["zelis_only"] and not ctx.encounter.care.zelis:
-        return
+        return ()
+    return list(_line_modifiers(rule, lines))
+
+
+def _line_modifiers(rule: Rule, lines: tuple[ClaimLine, ...]) -> Iterator[Change]:
     with_codes = rule.get("with_codes")
     without_codes = rule.get("without_codes")
     claim = [(i, line) for i, line in enumerate(lines) if line.on_claim]
@@ -77,6 +81,7 @@ KINDS: tuple[RuleKind, ...] = (
             "severity": Param("name", default="info", choices=_SEVERITIES),
             "message": Param("str", doc="the finding's message (the line's code is put in front)"),
         },
+        triggers=lambda rule: rule["codes"],
     ),
 )
 

@@ -222,9 +222,13 @@ def apply_visit_cap(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> I
     When the visit number or injury date needed to decide is missing, an info finding says the cap
     was not checked.
     """
-    care = ctx.encounter.care
     if ctx.encounter.provider.type not in rule["providers"]:
-        return
+        return ()
+    return list(_visit_cap(rule, lines, ctx))
+
+
+def _visit_cap(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterator[Change]:
+    care = ctx.encounter.care
     claim = list(_on_claim(lines))
     if not claim:
         return
@@ -337,6 +341,7 @@ KINDS: tuple[RuleKind, ...] = (
             "with_codes": Param("codes"),
             "any_status": Param("bool", default=False, doc="also match when_codes lines that are not on the claim"),
         },
+        triggers=lambda rule: rule["when_codes"],
     ),
 )
 

@@ -26,8 +26,9 @@ too. This module registers the payer and four ``medicare_*`` rule kinds:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from payerpolicy import Change, ClaimLine, Context, Finding, Param, Payer, Rule, RuleKind, hookimpl
 from payerpolicy.evaluation.errors import PayerPolicyError
@@ -76,11 +77,11 @@ def _noncovered(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> list[
 
 def screen_dc_noncovered(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """Without ``care.bill_noncovered``, a DC's non-covered services are not billed (MCR-03/10)."""
-    if ctx.encounter.care.bill_noncovered:
-        return
+    if ctx.encounter.care.bill_noncovered or not _provider_in(rule, ctx):
+        return ()
     who = ctx.encounter.provider.type
-    for i, line in _noncovered(rule, lines, ctx):
-        yield Change.note(
+    return [
+        Change.note(
             rule.id,
             rule.source,
             rule["finding"],
@@ -91,12 +92,14 @@ def screen_dc_noncovered(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context)
             line=i,
             status="not_billable",
         )
+        for i, line in _noncovered(rule, lines, ctx)
+    ]
 
 
 def adjust_dc_noncovered(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """With ``care.bill_noncovered``, a DC's non-covered lines take GY (GX first with a voluntary ABN)."""
     care = ctx.encounter.care
-    if not care.bill_noncovered:
+    if not care.bill_noncovered or not _provider_in(rule, ctx):
         return
     who = ctx.encounter.provider.type
     gx = care.abn in rule["voluntary_abn_states"]
@@ -186,11 +189,13 @@ def adjust_cmt_care_type(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context)
 
 def adjust_primary_dx(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """The first diagnosis of a CMT line must be one of the listed subluxation codes (MCR-05)."""
+    codes = rule["codes"]
+    targets = [(i, line) for i, line in _claim(lines) if line.code in codes]
+    if not targets:
+        return
     diagnoses = ctx.encounter.diagnoses
     allowed = set(rule["diagnoses"])
-    for i, line in _claim(lines):
-        if line.code not in rule["codes"]:
-            continue
+    for i, line in targets:
         pointers = line.diagnosis_pointers or ((1,) if diagnoses else ())
         primary = diagnoses[pointers[0] - 1] if pointers else None
         if primary in allowed:
@@ -238,7 +243,11 @@ def modifiers_kx_threshold(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Contex
     """
     ytd = ctx.encounter.care.ytd_therapy_charges
     if ytd is None or not _provider_in(rule, ctx):
-        return
+        return ()
+    return list(_kx_changes(rule, lines, ctx, ytd))
+
+
+def _kx_changes(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context, ytd: Decimal) -> Iterator[Change]:
     targets = [(i, line) for i, line in _claim(lines) if line.code in rule["codes"]]
     if not targets:
         return
@@ -317,6 +326,27 @@ def modifiers_kx_threshold(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Contex
 
 _PROVIDERS = Param("names", choices=PROVIDER_TYPES, doc="provider types the rule applies to (all when omitted)")
 
+
+def _codes(rule: Rule) -> Any:
+    """Trigger codes (``RuleKind.triggers``) of a kind that changes only lines whose code is in ``codes``."""
+    return rule["codes"]
+
+
+class _NonCovered:
+    """Trigger codes of ``medicare_dc_noncovered``: every code outside ``covered`` (and in ``codes`` when given).
+
+    The rule changes only such lines, so a claim with none of them is skipped.
+    """
+
+    __slots__ = ("codes", "covered")
+
+    def __init__(self, covered: Any, codes: Any) -> None:
+        self.covered = covered
+        self.codes = codes
+
+    def __contains__(self, code: object) -> bool:
+        return code not in self.covered and (self.codes is None or code in self.codes)
+
 KINDS: tuple[RuleKind, ...] = (
     RuleKind(
         "medicare_dc_noncovered",
@@ -333,6 +363,7 @@ KINDS: tuple[RuleKind, ...] = (
             "drop_modifiers": Param("str_list", default=(), doc="modifiers removed from a billed non-covered line"),
             "finding": Param("str", default="NONCOVERED_DC_SERVICE"),
         },
+        triggers=lambda rule: _NonCovered(rule["covered_codes"], rule.get("codes")),
     ),
     RuleKind(
         "medicare_cmt_care_type",
@@ -348,6 +379,7 @@ KINDS: tuple[RuleKind, ...] = (
             "no_abn_modifier": Param("str", default="GZ"),
             "abn_states": Param("names", default=("signed",), choices=ABN_KINDS, doc="ABN states that make GA apply"),
         },
+        triggers=_codes,
     ),
     RuleKind(
         "medicare_primary_dx",
@@ -358,6 +390,7 @@ KINDS: tuple[RuleKind, ...] = (
             "diagnoses": Param("str_list", required=True, doc="ICD-10-CM codes accepted as primary"),
             "finding": Param("str", default="MEDICARE_PRIMARY_DX_NOT_SUBLUXATION"),
         },
+        triggers=_codes,
     ),
     RuleKind(
         "medicare_kx_threshold",
@@ -372,6 +405,7 @@ KINDS: tuple[RuleKind, ...] = (
             "review_threshold": Param("str", doc="amount above which claims may be chosen for targeted medical review"),
             "finding": Param("str", default="KX_THRESHOLD_EXCEEDED"),
         },
+        triggers=_codes,
     ),
 )
 

@@ -54,13 +54,15 @@ class CodeSet:
         return cls(tuple(items))
 
     def __contains__(self, code: object) -> bool:
+        try:
+            return self._memo[code]  # type: ignore[index]
+        except (KeyError, TypeError):  # not asked before, or not hashable
+            pass
         if not isinstance(code, str):
             return False
-        known = self._memo.get(code)
-        if known is None:
-            known = code in self._singles or any(len(code) == len(lo) and lo <= code <= hi for lo, hi in self._ranges)
-            if len(self._memo) < 4096:  # codes come from a catalogue of a few hundred: the memo stays small
-                self._memo[code] = known
+        known = code in self._singles or any(len(code) == len(lo) and lo <= code <= hi for lo, hi in self._ranges)
+        if len(self._memo) < 4096:  # codes come from a catalogue of a few hundred: the memo stays small
+            self._memo[code] = known
         return known
 
     def __bool__(self) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -20,7 +20,7 @@ from .hookspecs import hookimpl
 from .kinds import Change, CodeChoice, Context, Param, RuleKind
 from .model import Care, ClaimLine, Finding, Service
 from .policy import Rule
-from .vocab import CATEGORIES, INTENTS, PROVIDER_TYPES, SPINAL_REGIONS, TECHNIQUES
+from .vocab import CATEGORIES, INTENTS, PROVIDER_TYPES, SPINAL_REGIONS, TECHNIQUES, CodeCatalogue
 from .wording import a_or_an, count_range, plural
 
 __all__ = ["CORE_KINDS", "lines_over_visit_limit", "payerpolicy_choose_code", "payerpolicy_rule_kinds"]
@@ -30,12 +30,30 @@ __all__ = ["CORE_KINDS", "lines_over_visit_limit", "payerpolicy_choose_code", "p
 _DISTINCT = ("59", "XE", "XP", "XS", "XU")
 
 
-def _on_claim(lines: tuple[ClaimLine, ...]) -> Iterator[tuple[int, ClaimLine]]:
-    return ((i, line) for i, line in enumerate(lines) if line.on_claim)
+def _on_claim(lines: tuple[ClaimLine, ...]) -> list[tuple[int, ClaimLine]]:
+    """The lines on the claim (billable or expected to be denied), with their index."""
+    return [(i, line) for i, line in enumerate(lines) if line.status != "not_billable"]
 
 
 def _service(line: ClaimLine, ctx: Context) -> Service | None:
     return ctx.encounter.services[line.service] if line.origin == "services" else None
+
+
+_T = TypeVar("_T")
+#: (id of a rule, function) -> (the rule, what the function worked out from it). Rules are immutable,
+#: so what depends only on the rule is worked out once; the rule is held so its id is not reused.
+_COMPILED: dict[tuple[int, Callable[[Rule], Any]], tuple[Rule, Any]] = {}
+
+
+def _compiled(rule: Rule, build: Callable[[Rule], _T]) -> _T:
+    """``build(rule)``, worked out once per rule."""
+    key = (id(rule), build)
+    known = _COMPILED.get(key)
+    if known is None or known[0] is not rule:
+        if len(_COMPILED) >= 4096:  # policies reloaded many times (tests): start again
+            _COMPILED.clear()
+        known = _COMPILED[key] = (rule, build(rule))
+    return known[1]
 
 
 def _where(line: ClaimLine) -> str:
@@ -191,6 +209,30 @@ def apply_code_crosswalk(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context)
 
 def apply_code_valid_for_dos(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """A code that does not exist on the date of service is an error (CPT annual code set)."""
+    bounded = _dated_codes(ctx.catalogue)
+    if not any(line.code in bounded for line in lines):
+        return ()
+    return list(_invalid_for_dos(rule, lines, ctx))
+
+
+def _dated_codes(catalogue: CodeCatalogue) -> frozenset[str]:
+    """The catalogue's codes with a first or last valid date (every other code is valid on every day)."""
+    known = _DATED.get(id(catalogue))
+    if known is None or known[0] is not catalogue or known[1] != len(catalogue.codes):
+        if len(_DATED) >= 64:
+            _DATED.clear()
+        codes = frozenset(
+            code for code, info in catalogue.codes.items() if info.valid_from is not None or info.valid_to is not None
+        )
+        known = _DATED[id(catalogue)] = (catalogue, len(catalogue.codes), codes)
+    return known[2]
+
+
+#: id of a catalogue -> (the catalogue, its number of codes, its codes with validity dates).
+_DATED: dict[int, tuple[CodeCatalogue, int, frozenset[str]]] = {}
+
+
+def _invalid_for_dos(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterator[Change]:
     exempt = rule.get("exempt")
     for i, line in _on_claim(lines):
         info = ctx.code_info(line.code)
@@ -214,6 +256,12 @@ def apply_code_valid_for_dos(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Cont
 
 def apply_time_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """A timed code without minutes cannot be built (CORE-DOC-01)."""
+    if all(line.minutes is not None or line.origin != "services" for line in lines):
+        return ()
+    return list(_time_missing(rule, lines, ctx))
+
+
+def _time_missing(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterator[Change]:
     for i, line in _on_claim(lines):
         if line.origin == "services" and line.minutes is None and ctx.code_info(line.code).timed:
             if line.billed is not None and line.billed.units is not None:
@@ -240,21 +288,31 @@ def apply_time_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) 
 
 def apply_not_billable_intent(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """Massage only for relaxation or wellness is not billed to a payer (CORE-INT-03)."""
-    intents = set(rule["intents"])
-    for i, line in _on_claim(lines):
-        service = _service(line, ctx)
-        if service is None or line.code not in rule["codes"] or not service.intent:
+    codes = rule["codes"]
+    services = ctx.encounter.services
+    changes: list[Change] = []
+    intents: set[str] | None = None
+    for i, line in enumerate(lines):
+        if line.origin != "services" or line.status == "not_billable" or line.code not in codes:
             continue
+        service = services[line.service]
+        if not service.intent:
+            continue
+        if intents is None:
+            intents = set(rule["intents"])
         if set(service.intent) <= intents and not service.necessity:
-            yield Change.note(
-                rule.id,
-                rule.source,
-                "NOT_MEDICALLY_NECESSARY_RELAXATION",
-                "info",
-                f"{line.code} for {', '.join(service.intent)} with no medical-necessity condition is not billed to the payer; it may be offered as self-pay outside the claim",
-                line=i,
-                status="not_billable",
+            changes.append(
+                Change.note(
+                    rule.id,
+                    rule.source,
+                    "NOT_MEDICALLY_NECESSARY_RELAXATION",
+                    "info",
+                    f"{line.code} for {', '.join(service.intent)} with no medical-necessity condition is not billed to the payer; it may be offered as self-pay outside the claim",
+                    line=i,
+                    status="not_billable",
+                )
             )
+    return changes
 
 
 def apply_provider_code_restriction(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
@@ -281,25 +339,35 @@ def apply_forbidden_code_choice(rule: Rule, lines: tuple[ClaimLine, ...], ctx: C
 
     The code named instead is the one the policy's ``code_by_technique`` table gives the technique.
     """
-    choosers = ctx.policy.rules_of("code_by_technique", ctx.date_of_service)
-    table = choosers[0]["techniques"] if choosers else {}
-    for i, line in _on_claim(lines):
-        service = _service(line, ctx)
-        if service is None or service.code != line.code or rule not in _forbidden_rules(service, ctx):
+    forbidden = rule["forbidden"]
+    services = ctx.encounter.services
+    changes: list[Change] = []
+    table: dict[str, str] | None = None
+    for i, line in enumerate(lines):
+        if line.origin != "services" or line.status == "not_billable" or line.code not in forbidden:
+            continue  # this rule forbids no technique for the code: it is not among the forbidding rules
+        service = services[line.service]
+        if service.code != line.code or rule not in _forbidden_rules(service, ctx):
             continue
+        if table is None:
+            choosers = ctx.policy.rules_of("code_by_technique", ctx.date_of_service)
+            table = choosers[0]["techniques"] if choosers else {}
         right = table.get(service.technique or "")
         instead = f"; report it as {right}" if right and right not in ("by_intent", "cmt") else ""
         why = f" ({rule.note})" if rule.note else ""
-        yield Change.note(
-            rule.id,
-            rule.source,
-            rule["finding"],
-            "error",
-            f"{line.code} was entered for {service.technique!r}, but it cannot describe that service{why}{instead};"
-            " not billable as entered",
-            line=i,
-            status="not_billable",
+        changes.append(
+            Change.note(
+                rule.id,
+                rule.source,
+                rule["finding"],
+                "error",
+                f"{line.code} was entered for {service.technique!r}, but it cannot describe that service{why}{instead};"
+                " not billable as entered",
+                line=i,
+                status="not_billable",
+            )
         )
+    return changes
 
 
 def apply_bundled_code(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
@@ -326,17 +394,13 @@ def apply_provider_eligibility(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Co
     public source settles it; every other provider type is ineligible.
     """
     who = ctx.encounter.provider.type
-    if who in rule["eligible"]:
-        return
+    if who in rule["eligible"] or who in rule["unverified"]:
+        return ()  # billed as usual (an unverified type with one warning, in the review phase)
     codes = rule.get("codes")
     claim = [(i, line) for i, line in _on_claim(lines) if codes is None or line.code in codes]
-    if not claim:
-        return
-    if who in rule["unverified"]:
-        return
     why = f" ({rule.note})" if rule.note else ""
-    for i, line in claim:
-        yield Change.note(
+    return [
+        Change.note(
             rule.id,
             rule.source,
             rule["finding"],
@@ -346,24 +410,28 @@ def apply_provider_eligibility(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Co
             line=i,
             status=rule["status"],
         )
+        for i, line in claim
+    ]
 
 
 def review_provider_eligibility(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """An unverified provider type with lines still on the claim: one warning to confirm (CORE-PROV-03)."""
     who = ctx.encounter.provider.type
     if who in rule["eligible"] or who not in rule["unverified"]:
-        return
+        return ()
     codes = rule.get("codes")
     if not any(codes is None or line.code in codes for _, line in _on_claim(lines)):
-        return
-    yield Change.note(
-        rule.id,
-        rule.source,
-        rule["unverified_finding"],
-        "warning",
-        f"whether this payer pays services furnished by {_a(who)} is not settled by a public source"
-        + (f" ({rule.note})" if rule.note else "")
-        + "; confirm that the plan credentials this provider type before billing",
+        return ()
+    return (
+        Change.note(
+            rule.id,
+            rule.source,
+            rule["unverified_finding"],
+            "warning",
+            f"whether this payer pays services furnished by {_a(who)} is not settled by a public source"
+            + (f" ({rule.note})" if rule.note else "")
+            + "; confirm that the plan credentials this provider type before billing",
+        ),
     )
 
 
@@ -374,7 +442,13 @@ def apply_assistant_modifier(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Cont
     assistant minutes are added over all its services; every line of a code gets the same answer.
     """
     enc = ctx.encounter
-    who = enc.provider.type
+    if enc.provider.type not in rule["assistants"] and not any(s.assistant_minutes for s in enc.services):
+        return ()  # furnished by the provider alone: nothing to mark
+    return list(_assistant_changes(rule, lines, ctx))
+
+
+def _assistant_changes(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterator[Change]:
+    who = ctx.encounter.provider.type
     modifier = rule["modifiers"].get(who)
     codes = rule["codes"]
     claim = [(i, line) for i, line in _on_claim(lines) if line.code in codes]
@@ -459,6 +533,19 @@ def apply_same_time_block(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context
     service's block are not counted for it. Entirely inside earlier blocks: not billable. Partly:
     its minutes are cut to the minutes of its block outside them (never raised), with a warning.
     """
+    services = ctx.encounter.services
+    blocks = 0
+    for line in lines:
+        if line.origin == "services" and line.status != "not_billable":
+            service = services[line.service]
+            if service.start is not None and service.end is not None:
+                blocks += 1
+    if blocks < 2:
+        return ()  # one time block cannot overlap another
+    return list(_time_block_changes(rule, lines, ctx))
+
+
+def _time_block_changes(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterator[Change]:
     timed = []
     for i, line in _on_claim(lines):
         service = _service(line, ctx)
@@ -757,13 +844,14 @@ def apply_therapy_modifier(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Contex
     """A therapy discipline modifier (GP/GO/GN) on every listed code (MCR-02 and similar)."""
     providers = rule.get("providers")
     if providers and ctx.encounter.provider.type not in providers:
-        return
+        return ()
     modifier = rule["modifier"]
-    for i, line in _on_claim(lines):
-        if line.code in rule["codes"] and modifier not in line.modifiers:
-            yield Change(
-                rule.id, rule.source, line=i, add_modifiers=(modifier,), reason=f"{line.code} is an always-therapy code"
-            )
+    codes = rule["codes"]
+    return [
+        Change(rule.id, rule.source, line=i, add_modifiers=(modifier,), reason=f"{line.code} is an always-therapy code")
+        for i, line in enumerate(lines)
+        if line.status != "not_billable" and line.code in codes and modifier not in line.modifiers
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -778,17 +866,25 @@ def lines_over_visit_limit(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Contex
     Payer plugins that need to know whether a visit is over the limit use this, so they count exactly
     as the rule does.
     """
-    excluded = set(rule["exclude_categories"])
     by_units = rule["count_basis"] == "units"
-    counted = [(i, line) for i, line in _on_claim(lines) if ctx.code_info(line.code).category not in excluded]
-    rank = {code: n for n, code in enumerate(rule.get("value_order") or ())}
+    limit = rule["max"]
+    claim = _on_claim(lines)
+    if (sum(line.units for _, line in claim) if by_units else len(claim)) <= limit:
+        return []  # even counting every line on the claim, the visit is within the limit
+    excluded, rank = _compiled(rule, _visit_limit_tables)
+    counted = [(i, line) for i, line in claim if ctx.code_info(line.code).category not in excluded]
     counted.sort(key=lambda item: (rank.get(item[1].code, len(rank)), item[0]))
     used, over = 0, []
     for i, line in counted:
         used += line.units if by_units else 1
-        if used > rule["max"]:
+        if used > limit:
             over.append((i, line))
     return over
+
+
+def _visit_limit_tables(rule: Rule) -> tuple[frozenset[str], dict[str, int]]:
+    """A per_visit_limit rule's excluded categories and the rank of each code in its value order."""
+    return frozenset(rule["exclude_categories"]), {code: n for n, code in enumerate(rule.get("value_order") or ())}
 
 
 def apply_per_visit_limit(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
@@ -798,8 +894,8 @@ def apply_per_visit_limit(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context
     or ``value_order`` (highest value first) when the policy gives one.
     """
     limit, basis = rule["max"], rule["count_basis"]
-    for i, line in lines_over_visit_limit(rule, lines, ctx):
-        yield Change.note(
+    return [
+        Change.note(
             rule.id,
             rule.source,
             rule["finding"],
@@ -809,6 +905,8 @@ def apply_per_visit_limit(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context
             line=i,
             status="expected_denial",
         )
+        for i, line in lines_over_visit_limit(rule, lines, ctx)
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -817,38 +915,55 @@ def apply_per_visit_limit(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context
 
 def apply_necessity_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """Massage needs one of the documented medical-necessity conditions (CORE-DOC-03)."""
-    for i, line in _on_claim(lines):
-        service = _service(line, ctx)
-        if service is not None and line.code in rule["codes"] and not service.necessity:
-            yield Change.note(
-                rule.id,
-                rule.source,
-                "MEDICAL_NECESSITY_NOT_SUPPORTED",
-                "warning",
-                f"{line.code} without a documented medical-necessity condition (one of: {', '.join(rule['conditions'])})",
-                line=i,
-            )
+    codes = rule["codes"]
+    services = ctx.encounter.services
+    return [
+        Change.note(
+            rule.id,
+            rule.source,
+            "MEDICAL_NECESSITY_NOT_SUPPORTED",
+            "warning",
+            f"{line.code} without a documented medical-necessity condition (one of: {', '.join(rule['conditions'])})",
+            line=i,
+        )
+        for i, line in enumerate(lines)
+        if line.origin == "services"
+        and line.status != "not_billable"
+        and line.code in codes
+        and not services[line.service].necessity
+    ]
 
 
 def apply_unlisted_code(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """Unlisted codes are paid by report, if at all (97039; Collins, Dynamic Chiropractic 2006)."""
-    for i, line in _on_claim(lines):
-        if line.code in rule["codes"]:
-            yield Change.note(
-                rule.id,
-                rule.source,
-                "UNLISTED_CODE_BY_REPORT",
-                "info",
-                f"{line.code} is an unlisted code: describe the device and time in a report; many payers do not pay it",
-                line=i,
-            )
+    codes = rule["codes"]
+    return [
+        Change.note(
+            rule.id,
+            rule.source,
+            "UNLISTED_CODE_BY_REPORT",
+            "info",
+            f"{line.code} is an unlisted code: describe the device and time in a report; many payers do not pay it",
+            line=i,
+        )
+        for i, line in enumerate(lines)
+        if line.status != "not_billable" and line.code in codes
+    ]
 
 
 def apply_massage_audit(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """Massage audit triggers: more than N units on one DOS, or massage on more than M visits (CORE-UTIL-01)."""
-    massage = [(i, line) for i, line in _on_claim(lines) if line.code in rule["codes"]]
+    codes, max_units = rule["codes"], rule["max_units"]
+    massage = [(i, line) for i, line in _on_claim(lines) if line.code in codes]
     if not massage:
-        return
+        return ()
+    prior = ctx.encounter.care.prior_massage_visits
+    if (prior is None or prior + 1 <= rule["max_visits"]) and all(line.units <= max_units for _, line in massage):
+        return ()
+    return list(_massage_changes(rule, massage, ctx))
+
+
+def _massage_changes(rule: Rule, massage: list[tuple[int, ClaimLine]], ctx: Context) -> Iterator[Change]:
     for i, line in massage:
         if line.units > rule["max_units"]:
             yield Change.note(
@@ -873,20 +988,23 @@ def apply_massage_audit(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) 
 
 def apply_initial_phase_count(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """More than N therapies in the initial phase of care is beyond usual and customary (CORE-UTIL-02)."""
-    if ctx.encounter.care.phase != "initial":
-        return
+    if ctx.encounter.care.phase != "initial" or len(lines) <= rule["max"]:
+        return ()  # not the initial phase, or too few lines to count more than ``max`` codes
     codes = []
     for _, line in _on_claim(lines):
         if ctx.code_info(line.code).is_physical_medicine and line.code not in codes:
             codes.append(line.code)
-    if len(codes) > rule["max"]:
-        yield Change.note(
+    if len(codes) <= rule["max"]:
+        return ()
+    return (
+        Change.note(
             rule.id,
             rule.source,
             "INITIAL_PHASE_MODALITY_COUNT",
             "warning",
             f"{len(codes)} therapies/modalities ({', '.join(codes)}) in the initial phase of care; more than {rule['max']} is beyond usual and customary",
-        )
+        ),
+    )
 
 
 def apply_documentation_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
@@ -894,59 +1012,72 @@ def apply_documentation_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: 
 
     Runs only when the encounter says what the note contains (``documentation`` given).
     """
-    present = ctx.encounter.documentation
+    enc = ctx.encounter
+    present = enc.documentation
     if present is None:
-        return
+        return ()
     providers = rule.get("providers")
-    if providers and ctx.encounter.provider.type not in providers:
-        return
-    codes = rule.get("codes")
+    if providers and enc.provider.type not in providers:
+        return ()
     missing = [e for e in rule["elements"] if e not in present]
     if not missing:
-        return
-    for i, line in _on_claim(lines):
-        if codes is None or line.code in codes:
-            yield Change.note(
-                rule.id,
-                rule.source,
-                "DOCUMENTATION_INCOMPLETE",
-                "warning",
-                f"{line.code}: the note lacks {', '.join(missing)}",
-                line=i,
+        return ()
+    codes = rule.get("codes")
+    changes = []
+    for i, line in enumerate(lines):
+        if line.status != "not_billable" and (codes is None or line.code in codes):
+            changes.append(
+                Change.note(
+                    rule.id,
+                    rule.source,
+                    "DOCUMENTATION_INCOMPLETE",
+                    "warning",
+                    f"{line.code}: the note lacks {', '.join(missing)}",
+                    line=i,
+                )
             )
             if codes is None:
-                return
+                break
+    return changes
 
 
 def apply_care_fact_required(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """A care fact a payer needs is absent or false while listed lines are on the claim (MCR-12, MCR-13)."""
     providers = rule.get("providers")
     if providers and ctx.encounter.provider.type not in providers:
-        return
+        return ()
     value = getattr(ctx.encounter.care, rule["field"])
-    if rule["when"] == "missing" and value is not None:
-        return
-    if rule["when"] == "false" and value is not False:
-        return
-    if rule["when"] == "not_true" and value is True:
-        return
+    when = rule["when"]
+    if when == "missing" and value is not None:
+        return ()
+    if when == "false" and value is not False:
+        return ()
+    if when == "not_true" and value is True:
+        return ()
     codes, modifier = rule.get("codes"), rule.get("with_modifier")
-    hits = [
-        i
-        for i, line in _on_claim(lines)
-        if (codes is None or line.code in codes) and (modifier is None or modifier in line.modifiers)
-    ]
-    if not hits:
-        return
+    hit = next(
+        (
+            i
+            for i, line in enumerate(lines)
+            if line.status != "not_billable"
+            and (codes is None or line.code in codes)
+            and (modifier is None or modifier in line.modifiers)
+        ),
+        None,
+    )
+    if hit is None:
+        return ()
     state = "not recorded" if value is None else f"recorded as {value}"
-    yield Change.note(
-        rule.id,
-        rule.source,
-        rule["finding"],
-        rule["severity"],
-        f"care.{rule['field']} is {state}: {rule['message']}",
-        line=hits[0],
-        status="expected_denial" if rule["severity"] == "expected_denial" else None,
+    return (
+        Change.note(
+            rule.id,
+            rule.source,
+            rule["finding"],
+            rule["severity"],
+            f"care.{rule['field']} is {state}: {rule['message']}",
+            line=hit,
+            status="expected_denial" if rule["severity"] == "expected_denial" else None,
+        ),
     )
 
 
@@ -956,20 +1087,22 @@ def apply_notice(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iter
     with_codes = rule.get("with_codes")
     providers = rule.get("providers")
     if providers and ctx.encounter.provider.type not in providers:
-        return
-    claim = list(_on_claim(lines))
+        return ()
+    claim = _on_claim(lines)
     hits = [(i, line) for i, line in claim if when_codes is None or line.code in when_codes]
     if not hits:
-        return
+        return ()
     if with_codes is not None and not any(line.code in with_codes for _, line in claim):
-        return
-    yield Change.note(
-        rule.id,
-        rule.source,
-        rule["finding"],
-        rule["severity"],
-        rule["message"],
-        line=hits[0][0] if when_codes is not None else None,
+        return ()
+    return (
+        Change.note(
+            rule.id,
+            rule.source,
+            rule["finding"],
+            rule["severity"],
+            rule["message"],
+            line=hits[0][0] if when_codes is not None else None,
+        ),
     )
 
 
@@ -979,9 +1112,18 @@ def apply_notice(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iter
 
 def apply_claim_form_limits(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """At most 12 diagnoses per claim and 4 pointers per line (CORE-CLAIM-01)."""
+    max_ptr = rule["max_pointers"]
+    if len(ctx.encounter.diagnoses) <= rule["max_diagnoses"] and all(
+        len(line.diagnosis_pointers) <= max_ptr for line in lines
+    ):
+        return ()  # the claim form holds every diagnosis and pointer
+    return list(_claim_form_changes(rule, lines, ctx))
+
+
+def _claim_form_changes(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterator[Change]:
     max_dx, max_ptr = rule["max_diagnoses"], rule["max_pointers"]
     diagnoses = ctx.encounter.diagnoses
-    claim = list(_on_claim(lines))
+    claim = _on_claim(lines)
     for i, line in claim:
         if len(line.diagnosis_pointers) > max_ptr:
             dropped = line.diagnosis_pointers[max_ptr:]
@@ -1096,6 +1238,7 @@ CORE_KINDS: tuple[RuleKind, ...] = (
         "Services for these intents alone are not billed (CORE-INT-03).",
         apply={"screen": apply_not_billable_intent},
         params={"codes": CODES, "intents": Param("names", required=True, choices=INTENTS)},
+        triggers=_param("codes"),
     ),
     RuleKind(
         "provider_code_restriction",
@@ -1139,6 +1282,7 @@ CORE_KINDS: tuple[RuleKind, ...] = (
             "finding": Param("str", default="PROVIDER_NOT_ELIGIBLE"),
             "unverified_finding": Param("str", default="PROVIDER_ELIGIBILITY_UNVERIFIED"),
         },
+        triggers=_param("codes"),
     ),
     RuleKind(
         "assistant_modifier",
@@ -1234,6 +1378,7 @@ CORE_KINDS: tuple[RuleKind, ...] = (
             "modifier": Param("str", required=True),
             "providers": Param("names", choices=PROVIDER_TYPES),
         },
+        triggers=_param("codes"),
     ),
     RuleKind(
         "per_visit_limit",
@@ -1256,18 +1401,21 @@ CORE_KINDS: tuple[RuleKind, ...] = (
         "A documented medical-necessity condition is needed (CORE-DOC-03).",
         apply={"review": apply_necessity_required},
         params={"codes": CODES, "conditions": Param("str_list", required=True)},
+        triggers=_param("codes"),
     ),
     RuleKind(
         "unlisted_code",
         "Unlisted codes are paid by report (97039).",
         apply={"review": apply_unlisted_code},
         params={"codes": CODES},
+        triggers=_param("codes"),
     ),
     RuleKind(
         "massage_audit",
         "Massage audit triggers (CORE-UTIL-01).",
         apply={"review": apply_massage_audit},
         params={"codes": CODES, "max_units": Param("int", default=1), "max_visits": Param("int", default=3)},
+        triggers=_param("codes"),
     ),
     RuleKind(
         "initial_phase_count",

@@ -96,26 +96,35 @@ class Policy:
     file: str = attrs.field(default="", eq=False)
     chain: tuple[str, ...] = attrs.field(default=(), eq=False)
     _by_kind: dict[str, tuple[Rule, ...]] = attrs.field(init=False, eq=False, repr=False)
+    # kinds whose rules are all enabled and undated: in force on every day
+    _undated: frozenset[str] = attrs.field(init=False, eq=False, repr=False)
+    _by_id: dict[str, Rule] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         by_kind: dict[str, list[Rule]] = {}
+        by_id: dict[str, Rule] = {}
         for rule in self.rules:
             by_kind.setdefault(rule.kind, []).append(rule)
+            by_id.setdefault(rule.id, rule)  # the first rule with an id, as a search in order finds
+        undated = frozenset(
+            kind
+            for kind, rules in by_kind.items()
+            if all(r.enabled and r.effective_from is None and r.effective_to is None for r in rules)
+        )
         object.__setattr__(self, "_by_kind", {k: tuple(v) for k, v in by_kind.items()})
+        object.__setattr__(self, "_undated", undated)
+        object.__setattr__(self, "_by_id", by_id)
 
     def rules_of(self, kind: str, day: dt.date | None = None) -> tuple[Rule, ...]:
         """The rules of ``kind`` (in force on ``day`` when given), in policy order."""
         rules = self._by_kind.get(kind, ())
-        if day is None:
+        if day is None or kind in self._undated:
             return rules
         return tuple(r for r in rules if r.active_on(day))
 
     def rule(self, rule_id: str) -> Rule | None:
         """The rule with ``rule_id``, or None."""
-        for rule in self.rules:
-            if rule.id == rule_id:
-                return rule
-        return None
+        return self._by_id.get(rule_id)
 
     def to_mapping(self) -> dict[str, Any]:
         """The resolved policy as TOML-ready data (no ``extends``)."""

@@ -553,6 +553,22 @@ class PtpTable:
 
     info: TableInfo
     pairs: Mapping[tuple[str, str], tuple[PtpRow, ...]]
+    _codes: frozenset[str] | None = attrs.field(init=False, default=None, repr=False)
+
+    def codes(self) -> frozenset[str]:
+        """Every code in column 1 or column 2 of some row: a pair of codes not both in it has no edit.
+
+        Worked out on first use and kept (a table does not change once loaded).
+        """
+        codes = self._codes
+        if codes is None:
+            pairs = self.pairs
+            if type(pairs) is _IndexedPairs:
+                codes = frozenset(pairs._codes)
+            else:
+                codes = frozenset(code for pair in pairs for code in pair)
+            object.__setattr__(self, "_codes", codes)
+        return codes
 
     def rows(self, column_1: str, column_2: str) -> tuple[PtpRow, ...]:
         """Every row with this key, in file order (no date filter)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 from ..evaluation.hookspecs import hookimpl
@@ -19,7 +19,7 @@ from .tables import mue_table_for, ptp_table_for
 
 
 def _on_claim(lines: tuple[ClaimLine, ...]) -> list[tuple[int, ClaimLine]]:
-    return [(i, line) for i, line in enumerate(lines) if line.on_claim]
+    return [(i, line) for i, line in enumerate(lines) if line.status != "not_billable"]
 
 
 def _times(line: ClaimLine, ctx: Context) -> tuple[dt.time, dt.time] | None:
@@ -78,11 +78,21 @@ def _edits(table: PtpTable, lines: tuple[ClaimLine, ...], ctx: Context) -> list[
 
     Lines are grouped by code first: the table is asked once per pair of codes, and lines of one
     code are never paired, so the work grows with the edits found, not with the square of the lines.
+    Only codes the table has rows for are grouped (any other code is in no edit), so a claim with
+    fewer than two of them asks the table nothing.
     """
-    day = ctx.date_of_service
+    known = table.codes()
     by_code: dict[str, list[int]] = {}
-    for i, line in _on_claim(lines):
-        by_code.setdefault(line.code, []).append(i)
+    for i, line in enumerate(lines):
+        code = line.code
+        if code in known and line.status != "not_billable":
+            if code in by_code:
+                by_code[code].append(i)
+            else:
+                by_code[code] = [i]
+    if len(by_code) < 2:
+        return []
+    day = ctx.date_of_service
     codes = list(by_code)
     found: list[tuple[int, int, _Edit]] = []
     for n, code_a in enumerate(codes):
@@ -157,12 +167,17 @@ def _cross_edits(table: PtpTable, lines: tuple[ClaimLine, ...], ctx: Context) ->
     if not ctx.same_day_lines:
         return []
     day = ctx.date_of_service
+    known = table.codes()
     others: dict[str, list[SameDayLine]] = {}
     for other in ctx.same_day_lines:
-        if other.units > 0:
+        if other.units > 0 and other.code in known:
             others.setdefault(other.code, []).append(other)
     found: list[_Cross] = []
+    if not others:
+        return found
     for i, line in _on_claim(lines):
+        if line.code not in known:
+            continue
         for code, group in others.items():
             if code == line.code:
                 continue
@@ -243,14 +258,24 @@ def _ptp_message(rule: Rule, table: PtpTable, edit: _Edit, lines: tuple[ClaimLin
     )
 
 
-def _screen(rule: Rule, table: PtpTable, lines: tuple[ClaimLine, ...], ctx: Context, usable: set[int]) -> Iterator[Change]:
-    """Cross-claim denials first (the earlier claim is billed: its column 1 stands), then this claim's own edits."""
-    cross = _cross_denials(table, lines, ctx)
-    for edit in cross:
-        yield _denial(rule, edit.col2, _cross_message(rule, table, edit, lines))
+def _screen(
+    rule: Rule, table: PtpTable, lines: tuple[ClaimLine, ...], ctx: Context, usable: Callable[[ClaimLine], bool]
+) -> list[Change]:
+    """Cross-claim denials first (the earlier claim is billed: its column 1 stands), then this claim's own edits.
+
+    ``usable`` tells whether a line may deny others as column 1; it is asked only when there are edits.
+    """
+    cross = _cross_denials(table, lines, ctx) if ctx.same_day_lines else []
+    edits = _edits(table, lines, ctx)
+    if not cross and not edits:
+        return []
+    changes = [_denial(rule, edit.col2, _cross_message(rule, table, edit, lines)) for edit in cross]
     gone = {edit.col2 for edit in cross}
-    edits = [e for e in _edits(table, lines, ctx) if e.col1 not in gone and e.col2 not in gone]
-    yield from _deny(rule, table, _denials(edits, usable - gone), lines, ctx)
+    edits = [e for e in edits if e.col1 not in gone and e.col2 not in gone]
+    if edits:  # every line of an edit is on the claim and not gone: only its column 1 is asked about
+        col1s = {e.col1 for e in edits if e.why is None}
+        changes.extend(_deny(rule, table, _denials(edits, {i for i in col1s if usable(lines[i])}), lines, ctx))
+    return changes
 
 
 def screen_ptp(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
@@ -259,16 +284,16 @@ def screen_ptp(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterab
     With claim history, a column-1 code on the patient's earlier claim of the same date of service
     (``Context.same_day_lines``) denies its column-2 line on this claim as if both were on one claim.
     """
-    table = ptp_table_for(rule)
-    usable = {i for i, line in _on_claim(lines) if _certain(line, ctx)}
-    yield from _screen(rule, table, lines, ctx, usable)
+    return _screen(rule, ptp_table_for(rule), lines, ctx, lambda line: _certain(line, ctx))
+
+
+def _has_units(line: ClaimLine) -> bool:
+    return line.units > 0
 
 
 def adjust_ptp(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """Safety net after units: deny column-2 lines of unjustified edits still on the claim."""
-    table = ptp_table_for(rule)
-    usable = {i for i, line in _on_claim(lines) if line.units > 0}
-    yield from _screen(rule, table, lines, ctx, usable)
+    return _screen(rule, ptp_table_for(rule), lines, ctx, _has_units)
 
 
 def _denial(rule: Rule, line: int, message: str) -> Change:
@@ -294,8 +319,17 @@ def _deny(
 def modifiers_ptp(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """The distinct-service modifier on the column-2 line of each justified indicator-1 edit."""
     table = ptp_table_for(rule)
+    edits = _edits(table, lines, ctx)
+    if not edits and not ctx.same_day_lines:
+        return ()
+    return _modifiers(rule, table, edits, lines, ctx)
+
+
+def _modifiers(
+    rule: Rule, table: PtpTable, edits: list[_Edit], lines: tuple[ClaimLine, ...], ctx: Context
+) -> Iterator[Change]:
     settings = ctx.policy.settings
-    for edit in _edits(table, lines, ctx):
+    for edit in edits:
         if edit.why is None:
             continue
         line = lines[edit.col2]
@@ -385,12 +419,19 @@ def _cross_modifiers(rule: Rule, table: PtpTable, lines: tuple[ClaimLine, ...], 
 def apply_mue(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterable[Change]:
     """Units above the MUE in force on the date of service, handled per MAI."""
     table = mue_table_for(rule)
-    day = ctx.date_of_service
-    cap = {int(m) for m in rule["cap_mai"]}
-    liability = rule.get("liability_note")
+    rows = table.codes
     by_code: dict[str, list[tuple[int, ClaimLine]]] = {}
-    for i, line in _on_claim(lines):
-        by_code.setdefault(line.code, []).append((i, line))
+    for i, line in enumerate(lines):
+        code = line.code
+        if code in rows and line.status != "not_billable":  # a code without rows has no MUE
+            if code in by_code:
+                by_code[code].append((i, line))
+            else:
+                by_code[code] = [(i, line)]
+    if not by_code:
+        return ()
+    day = ctx.date_of_service
+    changes: list[Change] = []
     for code, group in by_code.items():
         limit = table.limit_on(code, day)
         if limit is None:
@@ -398,14 +439,16 @@ def apply_mue(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterabl
         if limit.value == 0 and rule["zero_mue"] == "not_applied":
             # An MUE of 0 says Medicare does not pay the code to practitioners (a coverage fact, not a
             # count of units): a payer that adopts the edits but decides coverage itself says so.
-            yield Change.note(
-                rule.id,
-                rule.source,
-                "NCCI_MUE_ZERO_NOT_APPLIED",
-                "info",
-                f"{code}: the Medicare MUE of 0 (table: {table.info.version}) reflects Medicare coverage, not a units"
-                " limit; this payer's policy does not apply it, so the line is billed and coverage is the plan's own",
-                line=group[0][0],
+            changes.append(
+                Change.note(
+                    rule.id,
+                    rule.source,
+                    "NCCI_MUE_ZERO_NOT_APPLIED",
+                    "info",
+                    f"{code}: the Medicare MUE of 0 (table: {table.info.version}) reflects Medicare coverage, not a units"
+                    " limit; this payer's policy does not apply it, so the line is billed and coverage is the plan's own",
+                    line=group[0][0],
+                )
             )
             continue
         if limit.mai == 1:
@@ -414,12 +457,16 @@ def apply_mue(rule: Rule, lines: tuple[ClaimLine, ...], ctx: Context) -> Iterabl
             earlier: list[SameDayLine] = []
         else:
             # per date of service: the units of the patient's earlier same-day claims count too (claim history)
-            earlier = [o for o in ctx.same_day_lines if o.code == code and o.units > 0]
+            earlier = [o for o in ctx.same_day_lines if o.code == code and o.units > 0] if ctx.same_day_lines else []
             billed = sum(line.units for _, line in group) + sum(o.units for o in earlier)
             over = [group] if billed > limit.value else []
             scope = "date of service"
-        for lines_over in over:
-            yield from _mue_changes(rule, table, limit, lines_over, scope, limit.mai in cap, liability, earlier)
+        if over:
+            cap = limit.mai in {int(m) for m in rule["cap_mai"]}
+            liability = rule.get("liability_note")
+            for lines_over in over:
+                changes.extend(_mue_changes(rule, table, limit, lines_over, scope, cap, liability, earlier))
+    return changes
 
 
 def _mue_changes(

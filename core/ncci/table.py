@@ -114,11 +114,15 @@ class MueTable:
 
     def limit_on(self, code: str, day: dt.date) -> MueRow | None:
         """The MUE of ``code`` in force on ``day`` (latest effective date wins), or None."""
+        rows = self.codes.get(code)
+        if not rows:
+            return None
         best: MueRow | None = None
-        for row in self.codes.get(code, ()):
-            if row.in_force(day) and (
-                best is None or (row.effective or dt.date.min) >= (best.effective or dt.date.min)
-            ):
+        for row in rows:
+            effective, deletion = row.effective, row.deletion
+            if (effective is not None and day < effective) or (deletion is not None and day > deletion):
+                continue  # not in force on ``day`` (MueRow.in_force)
+            if best is None or (effective or dt.date.min) >= (best.effective or dt.date.min):
                 best = row
         return best
 

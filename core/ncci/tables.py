@@ -19,18 +19,33 @@ def resolve_table(table: str, kind: str) -> str:
     ``"builtin"`` means ``$PAYERPOLICY_NCCI_DIR`` when set, else the shipped curated subset. A
     directory means the ``ptp.tsv`` / ``mue.tsv`` inside it. Relative paths are taken from the
     current working directory.
+
+    The rule kinds ask this on every evaluation; a path that names an existing file is resolved
+    once per (path, kind, working directory) and kept, as the table it names is loaded once.
     """
     if table == "builtin":
         env = os.environ.get(ENV_DIR, "").strip()
         if not env:
             return f"builtin:{kind}"
         table = env
-    from pathlib import Path  # a table of one's own (the shipped ones need no pathlib)
+    key = (table, kind, None if os.path.isabs(table) else os.getcwd())
+    found = _RESOLVED.get(key)
+    if found is None:
+        from pathlib import Path  # a table of one's own (the shipped ones need no pathlib)
 
-    path = Path(table).expanduser()
-    if path.is_dir():
-        path = path / _FILES[kind]
-    return str(path.resolve())
+        path = Path(table).expanduser()
+        if path.is_dir():
+            path = path / _FILES[kind]
+        found = str(path.resolve())
+        if os.path.isfile(found):  # a missing file is looked for again next time
+            if len(_RESOLVED) >= 256:
+                _RESOLVED.clear()
+            _RESOLVED[key] = found
+    return found
+
+
+#: (path as named, kind, working directory for a relative path) -> the resolved file.
+_RESOLVED: dict[tuple[str, str, str | None], str] = {}
 
 
 @functools.cache

@@ -349,6 +349,27 @@ def test_environment_variable_points_builtin_at_a_full_import(tmp_path: Path, mo
     assert resolve_table(str(tmp_path), "mue") == str((tmp_path / "mue.tsv").resolve())
 
 
+def test_a_table_directory_is_found_once_it_exists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    later = tmp_path / "later"
+    monkeypatch.setenv(ENV_DIR, str(later))
+    assert resolve_table("builtin", "ptp") == str(later.resolve())  # no directory yet: the path as named
+    later.mkdir()
+    _ptp(later, [("97110", "97112", None, None, 0, "x")])
+    assert resolve_table("builtin", "ptp") == str((later / "ptp.tsv").resolve())
+    assert resolve_table("builtin", "ptp") == str((later / "ptp.tsv").resolve())
+
+
+def test_a_relative_table_path_is_taken_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name / "tables").mkdir(parents=True)
+        _ptp(tmp_path / name / "tables", [("97110", "97112", None, None, 0, "x")])
+    for name in ("a", "b", "a"):
+        monkeypatch.chdir(tmp_path / name)
+        assert resolve_table("tables", "ptp") == str((tmp_path / name / "tables" / "ptp.tsv").resolve())
+
+
 def test_write_table_leaves_no_temporary_file(tmp_path: Path) -> None:
     info = write_table(tmp_path / "ptp.tsv", "ptp", [("97110", "97112", None, None, 0, "x")], source="s", version="v")
     assert info.rows == 1 and len(info.sha256) == 64
