@@ -22,7 +22,7 @@ from .errors import PayerPolicyError
 from .model import ADJUSTMENT_GROUPS, Adjustment, ClaimLine, Finding
 from .tomlcache import load_package_toml
 
-__all__ = ["AdjustmentRule", "adjustment_rules", "adjustment_rules_from_mapping", "with_adjustments"]
+__all__ = ["AdjustmentRule", "adjustment_for", "adjustment_rules", "adjustment_rules_from_mapping", "with_adjustments"]
 
 _KEYS = ("finding", "group", "carc", "rarc", "group_with_modifiers", "payers", "source", "note")
 _CARC = re.compile(r"^[A-Z]?\d{1,3}$")
@@ -114,20 +114,26 @@ def with_adjustments(
 ) -> tuple[Finding, ...]:
     """The findings, each with the adjustment of the first table entry for its code and payer.
 
-    A finding that already carries one (set by a plugin) keeps it.
+    A finding that already carries one (set by a plugin) keeps it. ``rules``: another table than
+    the shipped one.
     """
-    table = adjustment_rules() if rules is None else rules
-    by_code = _shipped_index() if rules is None else None
     out = []
     for finding in findings:
         if finding.adjustment is None:
-            for rule in by_code.get(finding.code, ()) if by_code is not None else table:
-                if rule.finding == finding.code and (not rule.payers or payer_id in rule.payers):
-                    line = lines[finding.line] if finding.line is not None and finding.line < len(lines) else None
-                    finding = attrs.evolve(finding, adjustment=rule.adjustment(line))
-                    break
+            entry = adjustment_for(finding.code, payer_id, rules)
+            if entry is not None:
+                line = lines[finding.line] if finding.line is not None and finding.line < len(lines) else None
+                finding = attrs.evolve(finding, adjustment=entry.adjustment(line))
         out.append(finding)
     return tuple(out)
+
+
+def adjustment_for(code: str, payer_id: str, rules: Sequence[AdjustmentRule] | None = None) -> AdjustmentRule | None:
+    """The first entry for finding ``code`` that applies to the payer, or None (``rules``: default the shipped table)."""
+    for rule in _shipped_index().get(code, ()) if rules is None else rules:
+        if rule.finding == code and (not rule.payers or payer_id in rule.payers):
+            return rule
+    return None
 
 
 @functools.cache

@@ -33,7 +33,7 @@ from typing import Any
 
 import attrs
 
-from .adjustments import with_adjustments
+from .adjustments import adjustment_for
 from .errors import PayerPolicyError, PluginHookError, one_line
 from .kinds import Change, CodeChoice, Context, SameDayLine
 from .manager import BUILTIN_MODULES, PluginHost, _short
@@ -575,12 +575,13 @@ class Engine:
         )
         ws = _Worksheet(ctx)
         day = encounter.date_of_service
+        segment = self._segment(policy, day)  # the same rules are in force all through the evaluation
 
         self._build_lines(ws, ctx, payer_id)
         checkpoint("code")
-        self._run_phase(ws, ctx, "code", None)
+        self._run_phase(ws, ctx, "code", None, segment)
         checkpoint("screen")
-        self._run_phase(ws, ctx, "screen", "payerpolicy_screen_lines")
+        self._run_phase(ws, ctx, "screen", "payerpolicy_screen_lines", segment)
         checkpoint("merge")
         if policy.rules_of("merge_same_code", day):
             self._merge(ws, policy.rules_of("merge_same_code", day)[0])
@@ -589,14 +590,14 @@ class Engine:
         for line in ws.lines:  # a line the unit method left at 0 units lost nothing; one screened out before, its own units
             line.counted = self._own_units(line) if id(line) in screened else line.units
         checkpoint("modifiers")
-        self._run_phase(ws, ctx, "modifiers", "payerpolicy_modifiers")
+        self._run_phase(ws, ctx, "modifiers", "payerpolicy_modifiers", segment)
         self._finish_modifiers(ws, ctx, payer_id)
         checkpoint("adjust")
-        self._run_phase(ws, ctx, "adjust", "payerpolicy_adjust_lines")
+        self._run_phase(ws, ctx, "adjust", "payerpolicy_adjust_lines", segment)
         self._finish_modifiers(ws, ctx, payer_id)  # modifiers added while adjusting are ordered and limited too
         checkpoint("review")
-        self._run_phase(ws, ctx, "review", None)
-        self._run_phase(ws, ctx, "claim", None)
+        self._run_phase(ws, ctx, "review", None, segment)
+        self._run_phase(ws, ctx, "claim", None, segment)
         return self._outcome(ws, ctx, payer_id, trace)
 
     def _own_units(self, line: _Line) -> int:
@@ -816,11 +817,18 @@ class Engine:
                 )
         ws.touched()
 
-    def _run_phase(self, ws: _Worksheet, ctx: Context, phase: str, hook: str | None) -> None:
-        for rule, function, plugin, trigger in self._plan_on(ctx.payer.id, ctx.policy, phase, ctx.date_of_service):
+    def _run_phase(self, ws: _Worksheet, ctx: Context, phase: str, hook: str | None, segment: int) -> None:
+        plan = self._in_force.get((ctx.payer.id, id(ctx.policy), phase, segment))
+        if plan is None:
+            plan = self._plan_on(ctx.payer.id, ctx.policy, phase, ctx.date_of_service)
+        for rule, function, plugin, trigger in plan:
             lines = ws.lines  # changes only mutate lines, never add, drop or reorder them
-            if trigger is not None and not trigger.on(ws):
-                continue  # none of the codes this rule acts on is on the encounter: it would change nothing
+            if trigger is not None:
+                codes = ws._codes
+                if codes is None:
+                    codes = ws.codes()
+                if trigger.codes.isdisjoint(codes) and not (ws._uncatalogued and trigger.on(ws)):
+                    continue  # none of the codes this rule acts on is on the encounter: it would change nothing
             snapshot = ws._snapshot
             if snapshot is None:
                 snapshot = ws.snapshot()
@@ -1101,14 +1109,17 @@ class Engine:
         def where(line: _Line | None) -> int | None:
             return None if line is None else position.get(id(line))
 
-        findings = with_adjustments(
-            [
-                Finding(f.code, f.severity, f.message, f.rule, f.source, where(ref), f.plugin, f.adjustment)
-                for f, ref in ws.findings
-            ],
-            lines,
-            payer_id,
-        )
+        # each finding at its line's place in claim order, with its denial terms (``with_adjustments``)
+        found: list[Finding] = []
+        for f, ref in ws.findings:
+            at = where(ref)
+            adjustment = f.adjustment
+            if adjustment is None:
+                entry = adjustment_for(f.code, payer_id)
+                if entry is not None:
+                    adjustment = entry.adjustment(lines[at] if at is not None and at < len(lines) else None)
+            found.append(Finding(f.code, f.severity, f.message, f.rule, f.source, at, f.plugin, adjustment))
+        findings = tuple(found)
         as_billed = ctx.encounter.as_billed
         # the trace is read by pricing (what lost dollars are charged to) and the claim-as-billed
         # differences; otherwise a caller that does not keep it never has its entries built
