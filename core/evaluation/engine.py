@@ -175,12 +175,21 @@ class _Line:
         self.diagnosis_pointers = pointers
         self.service = service
         self.origin = origin
-        self.modifiers: list[str] = []
+        self.modifiers: tuple[str, ...] = ()
         self.status: Status = "billable"
         self.billed: Billed | None = None
         self.counted: int | None = None  # units when the units phase ended (what a later cut or denial took)
         self.entries: list[tuple[str, int]] = [(origin, service)]
         self._frozen: ClaimLine | None = None
+
+    #: A working line has no amounts yet (they are worked out after the claim phase).
+    charge: Decimal | None = None
+    allowed: Decimal | None = None
+
+    @property
+    def on_claim(self) -> bool:
+        """Whether the line goes on the claim (billable or expected to be denied), as ``ClaimLine.on_claim``."""
+        return self.status != "not_billable"
 
     def freeze(self) -> ClaimLine:
         """The line as a frozen ClaimLine; rebuilt only after the engine marked the line changed.
@@ -193,7 +202,7 @@ class _Line:
             frozen = self._frozen = ClaimLine(
                 self.code,
                 self.units,
-                tuple(self.modifiers),
+                self.modifiers,
                 self.status,
                 self.minutes,
                 self.regions,
@@ -347,17 +356,17 @@ class _Worksheet:
                 self.record(rule, plugin, line, "units", line.units, change.units, source, reason)
                 line.units = change.units
             if change.set_modifiers is not None or change.remove_modifiers or change.add_modifiers:
-                before = tuple(line.modifiers)
-                if change.set_modifiers is not None:
-                    line.modifiers = list(change.set_modifiers)
+                before = line.modifiers
+                modifiers = list(change.set_modifiers) if change.set_modifiers is not None else list(before)
                 for m in change.remove_modifiers:
-                    while m in line.modifiers:
-                        line.modifiers.remove(m)
+                    while m in modifiers:
+                        modifiers.remove(m)
                 for m in change.add_modifiers:
-                    if m not in line.modifiers:
-                        line.modifiers.append(m)
-                if tuple(line.modifiers) != before:
-                    self.record(rule, plugin, line, "modifiers", before, tuple(line.modifiers), source, reason)
+                    if m not in modifiers:
+                        modifiers.append(m)
+                if tuple(modifiers) != before:
+                    line.modifiers = tuple(modifiers)
+                    self.record(rule, plugin, line, "modifiers", before, line.modifiers, source, reason)
             if change.diagnosis_pointers is not None and change.diagnosis_pointers != line.diagnosis_pointers:
                 self.record(
                     rule,
@@ -829,13 +838,16 @@ class Engine:
                     codes = ws.codes()
                 if trigger.codes.isdisjoint(codes) and not (ws._uncatalogued and trigger.on(ws)):
                     continue  # none of the codes this rule acts on is on the encounter: it would change nothing
+            if plugin == CORE:  # the builtin rule kinds: no time limit, their errors are bugs, no check
+                # compiled: they read the working lines themselves (no frozen copies); the reference
+                # engine gives them frozen ClaimLines, as third-party kinds always get
+                view = tuple(lines) if self.compiled else ws.snapshot()
+                for change in list(function(rule, view, ctx)):
+                    ws.apply(change, CORE, lines)
+                continue
             snapshot = ws._snapshot
             if snapshot is None:
                 snapshot = ws.snapshot()
-            if plugin == CORE:  # the builtin rule kinds: no time limit, their errors are bugs, no check
-                for change in list(function(rule, snapshot, ctx)):
-                    ws.apply(change, CORE, lines)
-                continue
             where = f"rule {rule.id} ({rule.kind})"
             try:
                 with contextlib.nullcontext() if self.host.is_builtin(plugin) else _time_limit(self.hook_timeout):
@@ -893,9 +905,11 @@ class Engine:
             into.entries.extend(line.entries)
             into.regions = tuple(dict.fromkeys((*into.regions, *line.regions)))
             into.diagnosis_pointers = tuple(dict.fromkeys((*into.diagnosis_pointers, *line.diagnosis_pointers)))
+            joined = list(into.modifiers)
             for m in line.modifiers:
-                if m not in into.modifiers:
-                    into.modifiers.append(m)
+                if m not in joined:
+                    joined.append(m)
+            into.modifiers = tuple(joined)
             merged[id(line)] = into
         if merged:  # one pass over the trace and findings, however many lines were merged (n, not n²)
             ws.trace = [(t, merged.get(id(ref), ref) if ref is not None else None) for t, ref in ws.trace]
@@ -1029,7 +1043,7 @@ class Engine:
             if line.status == "not_billable" or len(line.modifiers) < 2:
                 pass
             else:
-                before = tuple(line.modifiers)
+                before = line.modifiers
 
                 def same_modifiers(custom: Any, before: tuple[str, ...] = before) -> str | None:
                     ok = isinstance(custom, list | tuple) and all(isinstance(m, str) for m in custom)
@@ -1060,11 +1074,11 @@ class Engine:
                     source = order_basis.source if order_basis else "payerpolicy default modifier order"
                 if after != before:
                     ws.record(rule_id, plugin, line, "modifiers", before, after, source, "modifier order")
-                    line.modifiers = list(after)
+                    line.modifiers = after
             if line.status != "not_billable" and len(line.modifiers) > settings.max_modifiers_per_line:
                 rule_id = limit_basis.rule if limit_basis else "CORE-MOD-05"
                 source = limit_basis.source if limit_basis else "CMS-1500 item 24D; X12 837P SV101"
-                needed = tuple(line.modifiers)
+                needed = line.modifiers
                 ws.add_finding(
                     Finding(
                         "TOO_MANY_MODIFIERS",
@@ -1077,7 +1091,7 @@ class Engine:
                     line,
                 )
                 ws.record(rule_id, CORE, line, "modifiers", needed, (), source, "too many modifiers")
-                line.modifiers = []
+                line.modifiers = ()
                 ws.record(rule_id, CORE, line, "status", line.status, "not_billable", source, "too many modifiers")
                 line.status = "not_billable"
                 line.units = 0
