@@ -11,7 +11,7 @@ import contextlib
 import gc
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from ._version import __version__
@@ -594,8 +594,7 @@ def _run(args: argparse.Namespace) -> int:
         return _evaluate(args)
 
 
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def _collector_paused() -> contextlib.AbstractContextManager[None]:
     """Pause the cyclic garbage collector while arguments are parsed and a ``check``, ``explain`` or ``compare`` runs.
 
     Loading the engine, plugins and policies allocates tens of thousands of objects that live until
@@ -603,13 +602,9 @@ def _collector_paused() -> Iterator[None]:
     several milliseconds. One evaluation after that allocates little. The collector's state is put
     back afterwards (``main`` may be called many times in one process).
     """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    from .evaluation.collector import collector_paused
+
+    return collector_paused()
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
-import gc
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import attrs
@@ -15,6 +13,7 @@ import attrs
 if TYPE_CHECKING:
     from pathlib import Path
 
+from ..evaluation.collector import collector_paused
 from ..evaluation.errors import PayerPolicyError
 from ..evaluation.shipped import read_package_text
 
@@ -380,17 +379,5 @@ def _display(file: str) -> str:
     return f"payerpolicy/policies/ncci/{_FILES[file.split(':', 1)[1]]}" if file.startswith("builtin:") else file
 
 
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a table is parsed.
-
-    Parsing allocates millions of acyclic tuples; the collections they trigger would otherwise cost
-    more than the parsing itself.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+#: Parsing allocates millions of acyclic tuples: the collections they would trigger cost more than the parsing.
+_no_gc = collector_paused
