@@ -267,11 +267,13 @@ def evaluate_chunk(
         for payer in payers:
             same_day, same_day_trace = same_day_claims(derived, payer, evaluated)
             try:
-                # the trace is built only when the rows keep it (--trace)
+                # the trace is built only when the rows keep it (--trace); an engine of the
+                # caller's own may override evaluate without ``trace`` and is asked as before
+                untraced = {} if trace or engine is not None else {"trace": False}
                 outcome = (
-                    eng.evaluate(encounter, payer, same_day=same_day, trace=trace)
+                    eng.evaluate(encounter, payer, same_day=same_day, **untraced)
                     if same_day
-                    else eng.evaluate(encounter, payer, trace=trace)
+                    else eng.evaluate(encounter, payer, **untraced)
                 )
             except Exception as exc:  # one payer's failure must not lose the record for the others
                 stats[payer].errors += 1

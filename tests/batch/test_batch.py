@@ -272,6 +272,22 @@ def test_a_plugin_raising_on_one_record_loses_nothing(tmp_path: Path, visits: li
     assert "boom on record 5" in failed[0]["error"]["text"]
 
 
+class OwnEngine(payerpolicy.Engine):
+    """An engine of the caller's own whose evaluate predates ``trace`` (and ``stop``, ``same_day``)."""
+
+    def evaluate(self, encounter: Any, payer_id: str) -> Any:  # type: ignore[override]
+        return super().evaluate(encounter, payer_id)
+
+
+def test_an_engine_of_ones_own_without_the_trace_argument(tmp_path: Path, visits: list[dict[str, Any]]) -> None:
+    src = write_jsonl(tmp_path / "v.jsonl", visits[:6])
+    run_batch(src, tmp_path / "own.jsonl", ["commercial"], engine=OwnEngine())
+    run_batch(src, tmp_path / "ours.jsonl", ["commercial"], workers=1)
+    own, ours = list(read_rows(tmp_path / "own.jsonl")), list(read_rows(tmp_path / "ours.jsonl"))
+    assert [r["error"] for r in own] == [None] * 6
+    assert [r["outcome"] for r in own] == [r["outcome"] for r in ours]
+
+
 def test_cli_batch_summary_and_bad_input(mixed_input: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     proc = subprocess.run(
