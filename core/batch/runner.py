@@ -296,7 +296,8 @@ class _Work:
         listed = {file for file, _, _ in self.parts} | {"state.json", "parts.jsonl"}
         for stray in self.dir.iterdir():  # a part being written when the run stopped
             if stray.name not in listed:
-                stray.unlink()
+                # a Dask task of the stopped run may still rename its file away meanwhile
+                stray.unlink(missing_ok=True)
 
     def _count(self, entry: dict[str, Any]) -> None:
         self.parts.append((entry["file"], entry["first"], entry["records"]))

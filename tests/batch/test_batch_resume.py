@@ -240,3 +240,30 @@ def test_a_damaged_part_stops_the_resume_with_one_line(source: Path, tmp_path: P
     message = str(info.value)
     assert message.startswith(f"{work}/part-000001.arrow: cannot read this part of the interrupted run (")
     assert message.endswith(f"); delete {work} to start again") and "\n" not in message
+
+
+def test_a_stray_renamed_away_while_resuming_is_no_error(
+    source: Path, whole: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Dask task of the stopped run may still rename its temporary file while --resume clears strays."""
+    out = tmp_path / "out.parquet"
+    seen: list[int] = []
+
+    def crash(result: Any) -> None:
+        seen.append(result.first)
+        if len(seen) == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_batch(source, out, PAYERS, workers=1, chunk_size=8, on_chunk=crash)
+    work = tmp_path / "out.parquet.partial"
+    listing = Path.iterdir
+
+    def with_a_vanished_file(self: Path) -> Any:  # the file is listed, then renamed away before its unlink
+        yield from listing(self)
+        if self == work:
+            yield work / "part-000009-0123456789ab.arrow.tmp"
+
+    monkeypatch.setattr(Path, "iterdir", with_a_vanished_file)
+    run_batch(source, out, PAYERS, workers=1, chunk_size=8, resume=True)
+    assert out.read_bytes() == whole
