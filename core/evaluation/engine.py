@@ -122,13 +122,9 @@ class _Trigger:
     codes: frozenset[str]
     answer: Any
 
-    def on(self, ws: _Worksheet) -> bool:
-        """Whether one of the codes is on a line of ``ws``."""
-        codes = ws._codes
-        if not self.codes.isdisjoint(codes if codes is not None else ws.codes()):
-            return True
-        unknown = ws.uncatalogued()
-        return bool(unknown) and any(code in self.answer for code in unknown)
+    def among(self, uncatalogued: frozenset[str]) -> bool:
+        """Whether the kind's own answer names one of ``uncatalogued`` (line codes outside the catalogue)."""
+        return any(code in self.answer for code in uncatalogued)
 
 
 #: One rule of a compiled plan: the rule, its phase function, its plugin and its trigger codes (or None).
@@ -282,18 +278,16 @@ class _Worksheet:
         return self._snapshot
 
     def codes(self) -> frozenset[str]:
-        """The codes on the lines now (what rules' trigger codes are matched against)."""
+        """The codes on the lines now (what rules' trigger codes are matched against).
+
+        Also sets ``_uncatalogued``: those of them the code catalogue does not hold (normally none).
+        """
         codes = self._codes
         if codes is None:
             codes = self._codes = frozenset(line.code for line in self.lines)
             known = self.ctx.catalogue.codes
             self._uncatalogued = frozenset(code for code in codes if code not in known)
         return codes
-
-    def uncatalogued(self) -> frozenset[str]:
-        """The codes on the lines that the code catalogue does not hold (normally none)."""
-        self.codes()
-        return self._uncatalogued
 
     def touched(self, line: _Line | None = None) -> None:
         """Lines were added, dropped or changed (``line``: that one changed): snapshots are made again.
@@ -455,9 +449,14 @@ class Engine:
             self._bounds[id(policy)] = known
         return bisect.bisect_right(known[1], day)
 
-    def _plan_on(self, payer_id: str, policy: Policy, phase: str, day: dt.date) -> tuple[_PlanEntry, ...]:
-        """The (rule, function, plugin) of ``phase`` in force on ``day``, worked out once per date segment."""
-        key = (payer_id, id(policy), phase, self._segment(policy, day))
+    def _plan_on(
+        self, payer_id: str, policy: Policy, phase: str, day: dt.date, segment: int | None = None
+    ) -> tuple[_PlanEntry, ...]:
+        """The (rule, function, plugin) of ``phase`` in force on ``day``, worked out once per date segment.
+
+        ``segment``: the segment of ``day`` when the caller already knows it.
+        """
+        key = (payer_id, id(policy), phase, self._segment(policy, day) if segment is None else segment)
         found = self._in_force.get(key)
         if found is None:
             found = tuple(entry for entry in self._plan(payer_id, policy, phase) if entry[0].active_on(day))
@@ -703,51 +702,46 @@ class Engine:
             None,
         )
 
-    def _call(self, hook: str, payer_id: str, ws: _Worksheet, **kwargs: Any) -> Iterable[tuple[str, Any]]:
-        """Call every implementation in scope; a generator's values are read inside the guard."""
-        for plugin, function, argnames in self.host.implementations(hook, payer_id):
-            try:
-                # the time limit is for third-party code; the builtin payers are part of payerpolicy
-                with contextlib.nullcontext() if self.host.is_builtin(plugin) else _time_limit(self.hook_timeout):
+    def _invoke(self, plugin: str, function: Any, argnames: tuple[str, ...], ws: _Worksheet, hook: str, kwargs: Mapping[str, Any]) -> tuple[bool, Any]:
+        """Call one implementation: ``(True, result)``, or ``(False, None)`` when it failed and was skipped.
+
+        A generator's values are read inside the guard. The time limit is for third-party code; the
+        builtin payers are part of payerpolicy. The library's own errors are bugs: they propagate.
+        """
+        try:
+            if self.host.is_builtin(plugin):
+                result = function(*[kwargs[a] for a in argnames])
+                if isinstance(result, Iterator):  # a generator raises while it is read, not when called
+                    result = list(result)
+            else:
+                with _time_limit(self.hook_timeout):
                     result = function(*[kwargs[a] for a in argnames])
-                    if isinstance(result, Iterator):  # a generator raises while it is read, not when called
+                    if isinstance(result, Iterator):
                         result = list(result)
-            except PayerPolicyError as exc:
-                if plugin == CORE:
-                    raise
-                self._failed(ws, plugin, hook, exc)  # a plugin's EncounterError is its fault, not the input's
-                continue
-            except Exception as exc:
-                self._failed(ws, plugin, hook, exc)
-                continue
-            yield plugin, result
+        except PayerPolicyError as exc:
+            if plugin == CORE:
+                raise
+            self._failed(ws, plugin, hook, exc)  # a plugin's EncounterError is its fault, not the input's
+            return False, None
+        except Exception as exc:
+            self._failed(ws, plugin, hook, exc)
+            return False, None
+        return True, result
+
+    def _call(self, hook: str, payer_id: str, ws: _Worksheet, **kwargs: Any) -> Iterable[tuple[str, Any]]:
+        """Call every implementation in scope, skipping (and reporting) the ones that fail."""
+        for plugin, function, argnames in self.host.implementations(hook, payer_id):
+            ok, result = self._invoke(plugin, function, argnames, ws, hook, kwargs)
+            if ok:
+                yield plugin, result
 
     def _first(
         self, hook: str, payer_id: str, ws: _Worksheet, check: Callable[[Any], str | None] | None = None, **kwargs: Any
     ) -> tuple[str, Any]:
         """The first non-None result; one ``check`` finds unusable is a plugin failure (the next one is asked)."""
-        implementations = self.host.implementations(hook, payer_id)
-        if not implementations:
-            return "", None  # no plugin in scope implements the hook
-        if len(implementations) == 1 and implementations[0][0] == CORE:  # the rule library alone: no guard
-            _, function, argnames = implementations[0]
-            try:
-                result = function(*[kwargs[a] for a in argnames])
-                if isinstance(result, Iterator):
-                    result = list(result)
-            except PayerPolicyError:
-                raise
-            except Exception as exc:
-                self._failed(ws, CORE, hook, exc)  # raises: the library's errors are bugs
-                raise  # pragma: no cover - _failed raised
-            if result is None:
-                return "", None
-            problem = check(result) if check is not None else None
-            if problem is not None:
-                raise PluginHookError(CORE, hook, problem)
-            return CORE, result
-        for plugin, result in self._call(hook, payer_id, ws, **kwargs):
-            if result is None:
+        for plugin, function, argnames in self.host.implementations(hook, payer_id):
+            ok, result = self._invoke(plugin, function, argnames, ws, hook, kwargs)
+            if not ok or result is None:
                 continue
             problem = check(result) if check is not None else None
             if problem is not None:
@@ -827,16 +821,15 @@ class Engine:
         ws.touched()
 
     def _run_phase(self, ws: _Worksheet, ctx: Context, phase: str, hook: str | None, segment: int) -> None:
-        plan = self._in_force.get((ctx.payer.id, id(ctx.policy), phase, segment))
-        if plan is None:
-            plan = self._plan_on(ctx.payer.id, ctx.policy, phase, ctx.date_of_service)
+        plan = self._plan_on(ctx.payer.id, ctx.policy, phase, ctx.date_of_service, segment)
         for rule, function, plugin, trigger in plan:
             lines = ws.lines  # changes only mutate lines, never add, drop or reorder them
             if trigger is not None:
                 codes = ws._codes
                 if codes is None:
                     codes = ws.codes()
-                if trigger.codes.isdisjoint(codes) and not (ws._uncatalogued and trigger.on(ws)):
+                unknown = ws._uncatalogued
+                if trigger.codes.isdisjoint(codes) and not (unknown and trigger.among(unknown)):
                     continue  # none of the codes this rule acts on is on the encounter: it would change nothing
             if plugin == CORE:  # the builtin rule kinds: no time limit, their errors are bugs, no check
                 # compiled: they read the working lines themselves (no frozen copies); the reference
