@@ -408,7 +408,7 @@ class _Rows:
         return pa.Table.from_arrays(arrays, schema=schema)
 
 
-#: The ``lines`` column's struct fields: (name, the outcome line's key, its value when the key is missing or null).
+#: The ``lines`` column's struct fields: (the outcome line's key, the value put for a missing or empty one; None: none).
 _LINE_FIELDS: tuple[tuple[str, Any], ...] = (
     ("code", None),
     ("units", None),
@@ -458,33 +458,6 @@ class _Nested:
         items = pa.StructArray.from_arrays(children, fields=list(struct))
         mask = pa.array(self.null, type=pa.bool_()) if any(self.null) else None
         return pa.ListArray.from_arrays(pa.array(self.offsets, type=pa.int32()), items, type=kind, mask=mask)
-
-
-def _line_struct(line: dict[str, Any]) -> dict[str, Any]:
-    """One outcome line as the ``lines`` column's struct (docs/batch.md, "Parquet columns"): the reference for :class:`_Nested`."""
-    return {
-        "code": line["code"],
-        "units": line["units"],
-        "modifiers": line["modifiers"],
-        "status": line["status"],
-        "minutes": line.get("minutes"),
-        "origin": line.get("origin"),
-        "service": line.get("service"),
-        "diagnosis_pointers": line.get("diagnosis_pointers") or [],
-    }
-
-
-def _finding_struct(finding: dict[str, Any]) -> dict[str, Any]:
-    """One finding as the ``findings`` column's struct."""
-    return {
-        "code": finding["code"],
-        "severity": finding["severity"],
-        "rule": finding.get("rule") or "",
-        "source": finding.get("source") or "",
-        "line": finding.get("line"),
-        "plugin": finding.get("plugin") or "",
-        "message": finding["message"],
-    }
 
 
 def _parquet_schema() -> Any:

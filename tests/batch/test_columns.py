@@ -13,13 +13,40 @@ from typing import Any
 
 import pytest
 from payerpolicy import Encounter, Engine
-from payerpolicy.batch.chunks import _finding_struct, _line_struct, _parquet_schema, _Rows
+from payerpolicy.batch.chunks import _parquet_schema, _Rows
 from payerpolicy.batch.synth import encounters
 from payerpolicy.kit.testing import load_cases, run_case
 
 pa = pytest.importorskip("pyarrow")
 
 CASES = load_cases(Path(__file__).parents[1] / "cases")
+
+
+def _line_struct(line: dict[str, Any]) -> dict[str, Any]:
+    """One outcome line as the ``lines`` column's struct, as docs/batch.md ("Parquet columns") describes it."""
+    return {
+        "code": line["code"],
+        "units": line["units"],
+        "modifiers": line["modifiers"],
+        "status": line["status"],
+        "minutes": line.get("minutes"),
+        "origin": line.get("origin"),
+        "service": line.get("service"),
+        "diagnosis_pointers": line.get("diagnosis_pointers") or [],
+    }
+
+
+def _finding_struct(finding: dict[str, Any]) -> dict[str, Any]:
+    """One finding as the ``findings`` column's struct."""
+    return {
+        "code": finding["code"],
+        "severity": finding["severity"],
+        "rule": finding.get("rule") or "",
+        "source": finding.get("source") or "",
+        "line": finding.get("line"),
+        "plugin": finding.get("plugin") or "",
+        "message": finding["message"],
+    }
 
 
 def reference(rows: list[tuple[Any, ...]]) -> Any:
